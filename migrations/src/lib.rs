@@ -1,0 +1,18 @@
+//! Schema history of plex-source-service, one migration a file.
+//!
+//! The same migrations run on SQLite and PostgreSQL: `serve` applies them at
+//! start (unless `--no-migrate`), `migrate` applies them on their own.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_plex_sources;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_plex_sources::Migration)]
+    }
+}

@@ -1,0 +1,18 @@
+//! The Plex source as authentik defines it: validated types and the rules
+//! that build them. Nothing here knows about gRPC or the database.
+
+mod draft;
+mod modes;
+pub mod plex_source;
+mod plex_token;
+mod slug;
+pub mod violations;
+
+pub use draft::{Field, PlexSourceDraft, Reference};
+pub use modes::{
+    FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
+};
+pub use plex_source::{PlexSource, PlexSourceFields};
+pub use plex_token::PlexToken;
+pub use slug::{Slug, SlugError};
+pub use violations::{FieldViolation, Violations};

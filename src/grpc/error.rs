@@ -1,0 +1,176 @@
+//! The one place where failures become gRPC statuses.
+//!
+//! Messages follow authentik's REST texts; the machine-readable code travels
+//! in a `google.rpc.ErrorInfo` (its `reason` is Django REST framework's code
+//! in upper case), and validation failures carry a `google.rpc.BadRequest`
+//! with one violation per broken rule.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::{domain::Violations, store::StoreError};
+
+/// `ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "plexsource.goauthentik.io";
+
+/// Message of NOT_FOUND, as current Django REST framework words it.
+pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
+const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
+const INTERNAL_MESSAGE: &str = "Internal server error.";
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid request: {0}")]
+    InvalidArgument(Violations),
+    #[error("not found")]
+    NotFound,
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ServiceError::Unavailable(err),
+            other => ServiceError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
+            ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = %chain(&cause), "store unavailable");
+                with_reason(Code::Unavailable, UNAVAILABLE_MESSAGE, "UNAVAILABLE")
+            }
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = %chain(cause.as_ref()), "internal error");
+                with_reason(Code::Internal, INTERNAL_MESSAGE, "INTERNAL")
+            }
+        }
+    }
+}
+
+/// `INVALID_ARGUMENT` with every violation in one `BadRequest`, and an
+/// `ErrorInfo` whose metadata maps each field to its rule's code.
+fn invalid_argument(violations: &Violations) -> Status {
+    let mut details = ErrorDetails::new();
+    let mut metadata = HashMap::new();
+    let field_violations: Vec<FieldViolation> = violations
+        .iter()
+        .map(|v| {
+            metadata
+                .entry(v.field.clone())
+                .or_insert_with(|| v.code.to_owned());
+            let mut fv = FieldViolation::new(v.field.clone(), v.message.clone());
+            fv.reason = v.code.to_ascii_uppercase();
+            fv
+        })
+        .collect();
+    details.set_bad_request(field_violations);
+    details.set_error_info("INVALID", ERROR_DOMAIN, metadata);
+    Status::with_error_details(Code::InvalidArgument, violations.to_string(), details)
+}
+
+fn with_reason(code: Code, message: &str, reason: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+/// `error: cause: cause` for the log.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DbErr;
+
+    #[test]
+    fn each_error_maps_to_its_code_and_reason() {
+        let cases: Vec<(ServiceError, Code, &str)> = vec![
+            (
+                ServiceError::InvalidArgument(Violations::single(
+                    "slug",
+                    "blank",
+                    "This field may not be blank.",
+                )),
+                Code::InvalidArgument,
+                "INVALID",
+            ),
+            (ServiceError::NotFound, Code::NotFound, "NOT_FOUND"),
+            (
+                ServiceError::from(StoreError::Unavailable(DbErr::Conn(
+                    sea_orm::RuntimeErr::Internal("down".into()),
+                ))),
+                Code::Unavailable,
+                "UNAVAILABLE",
+            ),
+            (
+                ServiceError::from(StoreError::Corrupt("x".into())),
+                Code::Internal,
+                "INTERNAL",
+            ),
+        ];
+        for (err, code, reason) in cases {
+            let status = Status::from(err);
+            assert_eq!(status.code(), code);
+            assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+        }
+    }
+
+    #[test]
+    fn internal_causes_stay_out_of_the_message() {
+        let status = Status::from(ServiceError::from(StoreError::Other(DbErr::Custom(
+            "SELECT secret FROM x".into(),
+        ))));
+        assert_eq!(status.message(), "Internal server error.");
+        assert!(!format!("{status:?}").contains("SELECT"));
+    }
+
+    #[test]
+    fn bad_request_lists_every_violation() {
+        let mut v = Violations::new();
+        v.blank("name");
+        v.add(
+            "slug",
+            "max_length",
+            "Ensure this field has no more than 50 characters.",
+        );
+        let status = Status::from(ServiceError::InvalidArgument(v));
+        let bad = status.get_details_bad_request().unwrap();
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|f| (f.field.as_str(), f.reason.as_str()))
+            .collect();
+        assert_eq!(fields, [("name", "BLANK"), ("slug", "MAX_LENGTH")]);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(
+            info.metadata.get("slug").map(String::as_str),
+            Some("max_length")
+        );
+        assert!(
+            status
+                .message()
+                .contains("slug: Ensure this field has no more than 50 characters.")
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! plex-source-service: authentik's Plex source configuration over gRPC.
+//!
+//! Layout:
+//! - [`domain`]: the Plex source, its validated parts and its rules.
+//! - [`store`]: sea-orm entities and the queries the service runs.
+//! - [`grpc`]: the tonic service, proto conversion and the error → status
+//!   mapping.
+//! - [`blueprint`]: importing authentik blueprint files.
+//! - [`app`]: assembling and running the server (health, reflection,
+//!   tracing, shutdown).
+//! - [`config`] and [`telemetry`]: command line settings and logging.
+
+pub mod domain;
+pub mod grpc;
+pub mod store;
+
+/// Code generated from `proto/plexsource/v1/plex_source.proto`.
+pub mod proto {
+    tonic::include_proto!("plexsource.v1");
+
+    /// Descriptor set of the service and the error detail types, served by
+    /// server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/plexsource_descriptor.bin"));
+}

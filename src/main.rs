@@ -1,0 +1,4 @@
+pub mod proto {
+    tonic::include_proto!("plexsource.v1");
+}
+fn main() {}

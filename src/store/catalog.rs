@@ -1,0 +1,171 @@
+//! Flows and property mappings: the objects a Plex source references. They
+//! exist here so references are real foreign keys; blueprints fill them.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{
+    Lookup, StoreError,
+    entities::{flow, property_mapping},
+};
+
+/// A stored flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    pub pk: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub designation: String,
+}
+
+/// A stored property mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRow {
+    pub pk: Uuid,
+    pub name: String,
+    pub expression: String,
+}
+
+pub mod flows {
+    use super::*;
+    use flow::{Column, Entity};
+
+    pub async fn find<C: ConnectionTrait>(
+        db: &C,
+        lookup: &Lookup,
+    ) -> Result<Vec<FlowRow>, StoreError> {
+        let rows = Entity::find()
+            .filter(lookup.condition("flow_uuid"))
+            .all(db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FlowRow {
+                pk: r.flow_uuid,
+                name: r.name,
+                slug: r.slug,
+                designation: r.designation,
+            })
+            .collect())
+    }
+
+    pub async fn insert<C: ConnectionTrait>(db: &C, row: &FlowRow) -> Result<(), StoreError> {
+        Entity::insert(active(row))
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update<C: ConnectionTrait>(db: &C, row: &FlowRow) -> Result<(), StoreError> {
+        Entity::update(active(row)).exec(db).await?;
+        Ok(())
+    }
+
+    /// Deletes a flow; sources pointing at it get NULL (ON DELETE SET NULL).
+    pub async fn delete<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+        Ok(Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+    }
+
+    /// The ids among `ids` that name no flow.
+    pub async fn missing<C: ConnectionTrait>(
+        db: &C,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Uuid> = Entity::find()
+            .select_only()
+            .column(Column::FlowUuid)
+            .filter(Column::FlowUuid.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .copied()
+            .collect())
+    }
+
+    fn active(row: &FlowRow) -> flow::ActiveModel {
+        flow::ActiveModel {
+            flow_uuid: Set(row.pk),
+            name: Set(row.name.clone()),
+            slug: Set(row.slug.clone()),
+            designation: Set(row.designation.clone()),
+        }
+    }
+}
+
+pub mod mappings {
+    use super::*;
+    use property_mapping::{Column, Entity};
+
+    pub async fn find<C: ConnectionTrait>(
+        db: &C,
+        lookup: &Lookup,
+    ) -> Result<Vec<MappingRow>, StoreError> {
+        let rows = Entity::find()
+            .filter(lookup.condition("pm_uuid"))
+            .all(db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MappingRow {
+                pk: r.pm_uuid,
+                name: r.name,
+                expression: r.expression,
+            })
+            .collect())
+    }
+
+    pub async fn insert<C: ConnectionTrait>(db: &C, row: &MappingRow) -> Result<(), StoreError> {
+        Entity::insert(active(row))
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update<C: ConnectionTrait>(db: &C, row: &MappingRow) -> Result<(), StoreError> {
+        Entity::update(active(row)).exec(db).await?;
+        Ok(())
+    }
+
+    /// Deletes a mapping and its links to sources (ON DELETE CASCADE).
+    pub async fn delete<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+        Ok(Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+    }
+
+    /// The ids among `ids` that name no property mapping.
+    pub async fn missing<C: ConnectionTrait>(
+        db: &C,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Uuid> = Entity::find()
+            .select_only()
+            .column(Column::PmUuid)
+            .filter(Column::PmUuid.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .copied()
+            .collect())
+    }
+
+    fn active(row: &MappingRow) -> property_mapping::ActiveModel {
+        property_mapping::ActiveModel {
+            pm_uuid: Set(row.pk),
+            name: Set(row.name.clone()),
+            expression: Set(row.expression.clone()),
+        }
+    }
+}

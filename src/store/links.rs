@@ -1,0 +1,73 @@
+//! The two many-to-many tables between Plex sources and property mappings.
+//! Both have the same shape, so one set of queries serves both.
+
+use sea_orm::{
+    ConnectionTrait,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+};
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, Copy)]
+pub enum MappingKind {
+    User,
+    Group,
+}
+
+impl MappingKind {
+    fn table(self) -> Alias {
+        Alias::new(match self {
+            MappingKind::User => "plex_source_user_property_mappings",
+            MappingKind::Group => "plex_source_group_property_mappings",
+        })
+    }
+}
+
+const SOURCE_ID: &str = "source_id";
+const MAPPING_ID: &str = "propertymapping_id";
+
+/// The mappings linked to a source, in link order.
+pub async fn load<C: ConnectionTrait>(
+    db: &C,
+    kind: MappingKind,
+    source: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let stmt = Query::select()
+        .column(Alias::new(MAPPING_ID))
+        .from(kind.table())
+        .and_where(Expr::col(Alias::new(SOURCE_ID)).eq(source))
+        .order_by(Alias::new("id"), Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&stmt).await?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<Uuid>(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Replaces a source's links wholesale, as authentik does on write.
+pub async fn replace<C: ConnectionTrait>(
+    db: &C,
+    kind: MappingKind,
+    source: Uuid,
+    mappings: &[Uuid],
+) -> Result<(), StoreError> {
+    let delete = Query::delete()
+        .from_table(kind.table())
+        .and_where(Expr::col(Alias::new(SOURCE_ID)).eq(source))
+        .to_owned();
+    db.execute(&delete).await?;
+    if mappings.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert()
+        .into_table(kind.table())
+        .columns([Alias::new(SOURCE_ID), Alias::new(MAPPING_ID)])
+        .to_owned();
+    for id in mappings {
+        // Two values for the two columns above: the arity always matches.
+        insert.values_panic([source.into(), (*id).into()]);
+    }
+    db.execute(&insert).await?;
+    Ok(())
+}

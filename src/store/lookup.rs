@@ -1,0 +1,39 @@
+//! Finding rows by blueprint identifiers.
+
+use sea_orm::{
+    Condition,
+    sea_query::{Alias, Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+/// Identifiers of a row, as blueprints give them: a primary key ORed with
+/// the AND of every other `column = value` pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookup {
+    pub pk: Option<Uuid>,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Lookup {
+    pub fn is_empty(&self) -> bool {
+        self.pk.is_none() && self.fields.is_empty()
+    }
+
+    /// The WHERE condition; `pk_column` names the primary key column.
+    pub(super) fn condition(&self, pk_column: &'static str) -> Condition {
+        let mut any = Condition::any();
+        if let Some(pk) = self.pk {
+            any = any.add(Expr::col(Alias::new(pk_column)).eq(pk));
+        }
+        if !self.fields.is_empty() {
+            let all = self
+                .fields
+                .iter()
+                .fold(Condition::all(), |c, (column, value)| {
+                    c.add(Expr::col(Alias::new(*column)).eq(value.clone()))
+                });
+            any = any.add(all);
+        }
+        any
+    }
+}
