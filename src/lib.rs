@@ -8,11 +8,17 @@
 //! - [`blueprint`]: importing authentik blueprint files.
 //! - [`app`]: assembling and running the server (health, reflection,
 //!   tracing, shutdown).
+//! - [`admin`]: the users, roles, tokens and permissions subcommands.
 //! - [`config`] and [`telemetry`]: command line settings and logging.
 
+pub mod admin;
+pub mod app;
+pub mod blueprint;
+pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod store;
+pub mod telemetry;
 
 /// Code generated from `proto/plexsource/v1/plex_source.proto`.
 pub mod proto {

@@ -1,4 +1,111 @@
-pub mod proto {
-    tonic::include_proto!("plexsource.v1");
+//! Entry point: parses settings, sets up logging and runs one subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use plex_source_service::{
+    admin,
+    app::{Application, ServerSettings, shutdown_signal},
+    blueprint,
+    config::{Cli, Command, ServeArgs},
+    store, telemetry,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
-fn main() {}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(&cli.database_url, cli.serve).await,
+        Some(Command::Serve(args)) => serve(&cli.database_url, args).await,
+        Some(Command::Migrate) => {
+            let db = connect(&cli.database_url).await?;
+            migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Users(command)) => {
+            admin::users(&ready(&cli.database_url).await?, command).await
+        }
+        Some(Command::Roles(command)) => {
+            admin::roles(&ready(&cli.database_url).await?, command).await
+        }
+        Some(Command::Tokens(command)) => {
+            admin::tokens(&ready(&cli.database_url).await?, command).await
+        }
+        Some(Command::Permissions(command)) => {
+            admin::permissions(&ready(&cli.database_url).await?, command).await
+        }
+        Some(Command::Import { files, no_migrate }) => {
+            let db = connect(&cli.database_url).await?;
+            if !no_migrate {
+                migrate(&db).await?;
+            }
+            for file in files {
+                let report = blueprint::import_file(&db, &file).await?;
+                println!(
+                    "{}: {} created, {} updated, {} unchanged, {} deleted, {} skipped",
+                    file.display(),
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.deleted,
+                    report.skipped
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let db = connect(database_url).await?;
+    if !args.no_migrate {
+        migrate(&db).await?;
+    }
+    if let Some(key) = args.bootstrap_token {
+        admin::bootstrap(&db, &key).await?;
+    }
+    let app = Application::build(
+        db,
+        ServerSettings {
+            listen: args.listen,
+            shutdown_grace_period: args.shutdown_grace_period,
+            health_check_interval: args.health_check_interval,
+        },
+    )
+    .await?;
+    tracing::info!(address = %app.local_addr()?, "serving plexsource.v1.PlexSourceService");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Connects; the error never repeats the URL, which may carry a password.
+async fn connect(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    store::connect(url)
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(url, &err)))
+}
+
+async fn migrate(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    store::migrate(db).await.map_err(|err| {
+        tracing::error!(error = %err, "migration failed");
+        anyhow::anyhow!("database migration failed")
+    })
+}
+
+/// A connection to a migrated database, for the management commands.
+async fn ready(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = connect(url).await?;
+    migrate(&db).await?;
+    Ok(db)
+}

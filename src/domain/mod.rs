@@ -1,6 +1,7 @@
 //! The Plex source as authentik defines it: validated types and the rules
 //! that build them. Nothing here knows about gRPC or the database.
 
+pub mod access;
 mod draft;
 mod modes;
 pub mod plex_source;

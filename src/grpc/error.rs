@@ -15,16 +15,35 @@ use crate::{domain::Violations, store::StoreError};
 /// `ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "plexsource.goauthentik.io";
 
+/// Message of UNAUTHENTICATED without credentials, as authentik words it.
+pub const NOT_AUTHENTICATED_MESSAGE: &str = "Authentication credentials were not provided.";
+/// Message of UNAUTHENTICATED for a key that does not work.
+pub const AUTHENTICATION_FAILED_MESSAGE: &str = "Token invalid/expired";
+/// Message of PERMISSION_DENIED, as authentik words it.
+pub const PERMISSION_DENIED_MESSAGE: &str = "You do not have permission to perform this action.";
 /// Message of NOT_FOUND, as current Django REST framework words it.
 pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
 const INTERNAL_MESSAGE: &str = "Internal server error.";
 
+/// Why a call is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `authorization: Bearer <key>` metadata.
+    NotProvided,
+    /// Unknown, expired or revoked key, or an inactive user.
+    Invalid,
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    #[error("not authenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
     #[error("invalid request: {0}")]
     InvalidArgument(Violations),
+    #[error("permission denied")]
+    PermissionDenied,
     #[error("not found")]
     NotFound,
     #[error("store unavailable")]
@@ -45,7 +64,22 @@ impl From<StoreError> for ServiceError {
 impl From<ServiceError> for Status {
     fn from(err: ServiceError) -> Self {
         match err {
+            ServiceError::Unauthenticated(AuthFailure::NotProvided) => with_reason(
+                Code::Unauthenticated,
+                NOT_AUTHENTICATED_MESSAGE,
+                "NOT_AUTHENTICATED",
+            ),
+            ServiceError::Unauthenticated(AuthFailure::Invalid) => with_reason(
+                Code::Unauthenticated,
+                AUTHENTICATION_FAILED_MESSAGE,
+                "AUTHENTICATION_FAILED",
+            ),
             ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
+            ServiceError::PermissionDenied => with_reason(
+                Code::PermissionDenied,
+                PERMISSION_DENIED_MESSAGE,
+                "PERMISSION_DENIED",
+            ),
             ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = %chain(&cause), "store unavailable");
@@ -116,6 +150,21 @@ mod tests {
                 "INVALID",
             ),
             (ServiceError::NotFound, Code::NotFound, "NOT_FOUND"),
+            (
+                ServiceError::Unauthenticated(AuthFailure::NotProvided),
+                Code::Unauthenticated,
+                "NOT_AUTHENTICATED",
+            ),
+            (
+                ServiceError::Unauthenticated(AuthFailure::Invalid),
+                Code::Unauthenticated,
+                "AUTHENTICATION_FAILED",
+            ),
+            (
+                ServiceError::PermissionDenied,
+                Code::PermissionDenied,
+                "PERMISSION_DENIED",
+            ),
             (
                 ServiceError::from(StoreError::Unavailable(DbErr::Conn(
                     sea_orm::RuntimeErr::Internal("down".into()),

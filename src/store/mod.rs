@@ -2,6 +2,7 @@
 //! The gRPC layer and the blueprint importer call these functions and never
 //! build a query themselves.
 
+pub mod access;
 mod catalog;
 pub mod entities;
 mod error;
@@ -49,4 +50,50 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
+}
+
+/// A connection failure for people to read: the database kind and the
+/// driver's reason, with the URL's password (if any) masked.
+pub fn describe_connect_error(url: &str, err: &DbErr) -> String {
+    let kind = if url.starts_with("sqlite:") {
+        "SQLite"
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        "PostgreSQL"
+    } else {
+        "configured"
+    };
+    let mut reason = err.to_string();
+    if let Some(password) = url_password(url) {
+        reason = reason.replace(password, "***");
+    }
+    format!("cannot connect to the {kind} database: {reason}")
+}
+
+/// The password part of `scheme://user:password@host/...`.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then_some(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_errors_mask_the_password() {
+        let url = "postgres://app:s3cr3t@db.internal/plex";
+        let err = DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("failed for {url}")));
+        let text = describe_connect_error(url, &err);
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.starts_with("cannot connect to the PostgreSQL database"));
+    }
+
+    #[test]
+    fn urls_without_password_have_none() {
+        assert_eq!(url_password("sqlite://plex-sources.db"), None);
+        assert_eq!(url_password("postgres://app@host/db"), None);
+        assert_eq!(url_password("postgres://app:pw@host/db"), Some("pw"));
+    }
 }

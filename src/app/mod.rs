@@ -1,0 +1,140 @@
+//! Assembling and running the server: the Plex source service, health,
+//! reflection and per-call tracing on one listener, with graceful shutdown.
+
+mod health;
+
+use std::{future::Future, io, net::SocketAddr, time::Duration};
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    grpc::{AuthLayer, Authenticator, PlexSources, trace_layer},
+    proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
+};
+
+pub use health::HealthChecker;
+
+/// Name under which the health service reports the Plex source service.
+pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
+
+/// Runtime settings of a server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub shutdown_grace_period: Duration,
+    pub health_check_interval: Duration,
+}
+
+/// A server bound to its port but not yet serving, so callers (tests
+/// especially) can learn the port first.
+pub struct Application {
+    listener: TcpListener,
+    db: DatabaseConnection,
+    settings: ServerSettings,
+}
+
+impl Application {
+    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> io::Result<Self> {
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(Self {
+            listener,
+            db,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves. Then health turns `NOT_SERVING`,
+    /// the listener stops accepting, and in-flight calls get the grace
+    /// period to finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let checker = HealthChecker::new(reporter, self.db.clone());
+        checker.check_once().await;
+        let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
+
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = Server::builder()
+            .layer(trace_layer())
+            .layer(AuthLayer::new(Authenticator::new(self.db.clone())))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(PlexSourceServiceServer::new(PlexSources::new(
+                self.db.clone(),
+            )))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+                let _ = stopped.await;
+            });
+        tokio::pin!(server);
+
+        tokio::select! {
+            result = &mut server => {
+                watcher.abort();
+                return Ok(result?);
+            }
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
+        watcher.abort();
+        checker.set_not_serving().await;
+        let _ = stop_accepting.send(());
+        match tokio::time::timeout(self.settings.shutdown_grace_period, server).await {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                tracing::warn!(
+                    grace_period = ?self.settings.shutdown_grace_period,
+                    "grace period over with calls still in flight; stopping"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reflection over every service on the listener (both reflection
+/// versions list each other) and the `google.rpc` error details.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,339 @@
+//! Applying entries one by one: conditions, the entry's state against what
+//! is stored, and the report.
+
+use std::collections::HashMap;
+
+use sea_orm::DatabaseTransaction;
+use serde_yaml_ng::Value;
+use uuid::Uuid;
+
+use super::{
+    Failure, ImportReport,
+    document::{Entry, State},
+    models::{FlowTarget, MappingTarget, Model, PlexSourceTarget, StoreFinder, Target},
+    tags::{EnvReader, Resolver, TagError},
+};
+use crate::domain::Violations;
+
+/// Replaces secret values quoted in messages (`"<value>" is not a valid
+/// choice.`); every message that embeds a value quotes it.
+const REDACTED: &str = "\"[REDACTED]\"";
+
+/// Applies the entries of one file inside its transaction.
+pub(crate) struct Importer<'a> {
+    db: &'a DatabaseTransaction,
+    env: &'a EnvReader,
+    /// `id` → pk of the object an earlier entry produced or matched.
+    keys: HashMap<String, Uuid>,
+    report: ImportReport,
+}
+
+/// The violations of the entry being applied and the `!Env` values its
+/// tags produced, which must not show in them.
+#[derive(Default)]
+struct Findings {
+    violations: Violations,
+    secrets: Vec<String>,
+}
+
+impl Findings {
+    fn into_failure(self, entry: &EntryRef) -> Failure {
+        Failure::Entry {
+            index: entry.index,
+            model: entry.model.clone(),
+            violations: scrub(self.violations, &self.secrets),
+        }
+    }
+}
+
+/// What errors need to know about the entry being applied.
+struct EntryRef {
+    index: usize,
+    model: String,
+}
+
+impl<'a> Importer<'a> {
+    pub(crate) fn new(db: &'a DatabaseTransaction, env: &'a EnvReader) -> Self {
+        Self {
+            db,
+            env,
+            keys: HashMap::new(),
+            report: ImportReport::default(),
+        }
+    }
+
+    pub(crate) fn into_report(self) -> ImportReport {
+        self.report
+    }
+
+    pub(crate) async fn apply(&mut self, entry: Entry) -> Result<(), Failure> {
+        let Some(model) = Model::from_name(&entry.model) else {
+            tracing::warn!(
+                model = %entry.model,
+                index = entry.index,
+                "skipping blueprint entry of unsupported model"
+            );
+            self.report.skipped += 1;
+            return Ok(());
+        };
+        if !self.conditions_hold(&entry).await? {
+            tracing::info!(
+                model = model.name(),
+                index = entry.index,
+                "skipping blueprint entry: a condition is false"
+            );
+            self.report.skipped += 1;
+            return Ok(());
+        }
+        match model {
+            Model::PlexSource => self.apply_as::<PlexSourceTarget>(entry).await,
+            Model::Flow => self.apply_as::<FlowTarget>(entry).await,
+            Model::PropertyMapping => self.apply_as::<MappingTarget>(entry).await,
+        }
+    }
+
+    /// Whether every condition is true. Conditions must resolve to
+    /// booleans; anything else is an error rather than a guess.
+    async fn conditions_hold(&self, entry: &Entry) -> Result<bool, Failure> {
+        let mut findings = Findings::default();
+        let mut hold = true;
+        for (i, condition) in entry.conditions.iter().enumerate() {
+            let path = format!("conditions[{i}]");
+            match self
+                .resolve(condition.clone(), path.clone(), entry.index, &mut findings)
+                .await?
+            {
+                Some(Value::Bool(b)) => hold &= b,
+                Some(_) => findings
+                    .violations
+                    .add(path, "invalid", "Must be a valid boolean."),
+                None => {}
+            }
+        }
+        if findings.violations.is_empty() {
+            Ok(hold)
+        } else {
+            Err(findings.into_failure(&EntryRef {
+                index: entry.index,
+                model: entry.model.clone(),
+            }))
+        }
+    }
+
+    /// Resolves the tags of one value. A tag that cannot be resolved becomes
+    /// a violation and gives `None`.
+    async fn resolve(
+        &self,
+        value: Value,
+        path: String,
+        index: usize,
+        findings: &mut Findings,
+    ) -> Result<Option<Value>, Failure> {
+        let finder = StoreFinder(self.db);
+        let mut resolver = Resolver::new(self.env, &self.keys, &finder);
+        let result = resolver.resolve(value, path).await;
+        findings.secrets.extend(resolver.into_secrets());
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(TagError::Invalid(v)) => {
+                findings.violations.add(v.field, v.code, v.message);
+                Ok(None)
+            }
+            Err(TagError::Store(error)) => Err(Failure::store(Some(index))(error)),
+        }
+    }
+
+    /// Resolves each value of `identifiers` or `attrs`; pairs whose tags
+    /// fail are dropped (and reported).
+    async fn resolve_pairs(
+        &self,
+        pairs: Vec<(String, Value)>,
+        prefix: &str,
+        index: usize,
+        findings: &mut Findings,
+    ) -> Result<Vec<(String, Value)>, Failure> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let path = format!("{prefix}{key}");
+            if let Some(value) = self.resolve(value, path, index, findings).await? {
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state machine, the same for every model.
+    async fn apply_as<T: Target>(&mut self, entry: Entry) -> Result<(), Failure> {
+        let Entry {
+            index,
+            model,
+            state,
+            identifiers,
+            attrs,
+            id,
+            conditions: _,
+        } = entry;
+        let at = EntryRef { index, model };
+        let store_failure = Failure::store(Some(index));
+        let mut findings = Findings::default();
+
+        let identifiers = self
+            .resolve_pairs(identifiers, "identifiers.", index, &mut findings)
+            .await?;
+        let lookup = super::attrs::identity(&mut findings.violations, T::MODEL, identifiers);
+        let lookup = match lookup {
+            Some(lookup) if findings.violations.is_empty() => lookup,
+            _ => return Err(findings.into_failure(&at)),
+        };
+        let mut found = T::find(self.db, &lookup).await.map_err(store_failure)?;
+        if found.len() > 1 {
+            findings.violations.add(
+                "identifiers",
+                "multiple",
+                "More than one object matches these identifiers.",
+            );
+            return Err(findings.into_failure(&at));
+        }
+        let existing = found.pop();
+
+        match (state, existing) {
+            (State::Absent, Some(existing)) => {
+                T::delete(self.db, T::pk(&existing))
+                    .await
+                    .map_err(Failure::store(Some(index)))?;
+                self.report.deleted += 1;
+            }
+            (State::Absent, None) => self.report.unchanged += 1,
+            (State::Created, Some(existing)) => {
+                self.remember(id, T::pk(&existing));
+                self.report.unchanged += 1;
+            }
+            (State::MustCreated, Some(_)) => {
+                findings.violations.add(
+                    "identifiers",
+                    "unique",
+                    "Object with these identifiers already exists.",
+                );
+                return Err(findings.into_failure(&at));
+            }
+            (State::Present | State::Created | State::MustCreated, existing) => {
+                let attrs = self.resolve_pairs(attrs, "", index, &mut findings).await?;
+                let mut draft = T::draft(&mut findings.violations, attrs);
+                T::apply_identifiers(&mut draft, &lookup);
+                let mut broken = Violations::new();
+                let fields = T::check(self.db, draft, existing.as_ref(), &mut broken)
+                    .await
+                    .map_err(Failure::store(Some(index)))?;
+                merge_unreported(&mut findings.violations, broken);
+                let fields = match fields {
+                    Some(fields) if findings.violations.is_empty() => fields,
+                    _ => return Err(findings.into_failure(&at)),
+                };
+                let pk = match existing {
+                    Some(existing) => {
+                        let pk = T::pk(&existing);
+                        if T::unchanged(&existing, &fields) {
+                            self.report.unchanged += 1;
+                        } else {
+                            T::update(self.db, pk, &fields)
+                                .await
+                                .map_err(Failure::store(Some(index)))?;
+                            self.report.updated += 1;
+                        }
+                        pk
+                    }
+                    None => {
+                        // A `pk` identifier names the object to create.
+                        let pk = lookup.pk.unwrap_or_else(Uuid::new_v4);
+                        T::insert(self.db, pk, &fields)
+                            .await
+                            .map_err(Failure::store(Some(index)))?;
+                        self.report.created += 1;
+                        pk
+                    }
+                };
+                self.remember(id, pk);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the object available to later `!KeyOf id`; the first entry
+    /// with an id wins, as in authentik.
+    fn remember(&mut self, id: Option<String>, pk: Uuid) {
+        if let Some(id) = id {
+            self.keys.entry(id).or_insert(pk);
+        }
+    }
+}
+
+/// Adds the rule violations of fields not already reported while typing or
+/// resolving tags: a refused value is left missing, and "This field is
+/// required." on top of "Not a valid string." would only confuse.
+fn merge_unreported(reported: &mut Violations, more: Violations) {
+    let roots: Vec<String> = reported.iter().map(|v| root(&v.field).to_owned()).collect();
+    for v in more.iter() {
+        if !roots.iter().any(|r| r == root(&v.field)) {
+            reported.add(v.field.clone(), v.code, v.message.clone());
+        }
+    }
+}
+
+/// `user_property_mappings` of `user_property_mappings[1]`.
+fn root(field: &str) -> &str {
+    field.split(['[', '.']).next().unwrap_or(field)
+}
+
+/// Removes `!Env` values from messages.
+fn scrub(violations: Violations, secrets: &[String]) -> Violations {
+    if secrets.is_empty() {
+        return violations;
+    }
+    let quoted: Vec<String> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    let mut out = Violations::new();
+    for v in violations.iter() {
+        let message = quoted
+            .iter()
+            .fold(v.message.clone(), |m, q| m.replace(q.as_str(), REDACTED));
+        out.add(v.field.clone(), v.code, message);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_hides_quoted_secrets_only() {
+        let mut v = Violations::new();
+        v.add(
+            "policy_engine_mode",
+            "invalid_choice",
+            "\"hunter2\" is not a valid choice.",
+        );
+        v.add("name", "blank", "This field may not be blank.");
+        let out = scrub(v, &["hunter2".into(), String::new()]);
+        assert_eq!(
+            out.to_string(),
+            "policy_engine_mode: \"[REDACTED]\" is not a valid choice.; name: This field may not be blank."
+        );
+    }
+
+    #[test]
+    fn later_violations_on_reported_fields_are_dropped() {
+        let mut reported = Violations::single("name", "invalid", "Not a valid string.");
+        reported.null("user_property_mappings[1]");
+        let mut more = Violations::new();
+        more.required("name");
+        more.invalid_pk("user_property_mappings[0]", "x");
+        more.required("plex_token");
+        merge_unreported(&mut reported, more);
+        let fields: Vec<_> = reported.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["name", "user_property_mappings[1]", "plex_token"]);
+    }
+}

@@ -1,0 +1,267 @@
+//! Command line and environment settings. Every setting is a flag with an
+//! environment variable; compiled-in defaults make `cargo run` work on a
+//! fresh machine (a SQLite file in the working directory).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::access::Permission;
+
+/// SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://plex-sources.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plex-source-service",
+    version,
+    about = "Serves authentik Plex source configuration over gRPC",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Database to use: `sqlite://FILE` or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Log output: human-readable text or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings of `serve`, also accepted when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users (service accounts and people).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage roles: named sets of permissions.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Manage API tokens; keys are shown once, at creation.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Grant, revoke and list permissions.
+    #[command(subcommand)]
+    Permissions(PermissionsCommand),
+    /// Load authentik blueprint files; each file is applied in one transaction.
+    Import {
+        /// Blueprint YAML files, applied in the order given.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Do not apply pending migrations first.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an active user.
+    Create {
+        name: String,
+        /// Holds every permission.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Deactivate a user: its tokens stop working on the next call.
+    Deactivate { name: String },
+    /// List users with their roles.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Create a role.
+    Create { name: String },
+    /// Give a role to a user.
+    Assign {
+        role: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token; its key is printed alone on the last line.
+    Create {
+        /// The token's unique public name.
+        identifier: String,
+        #[arg(long)]
+        user: String,
+        /// Expiry, RFC 3339 (e.g. 2027-01-31T00:00:00Z); none by default.
+        #[arg(long, value_parser = parse_rfc3339)]
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Revoke (delete) a token: its key stops working on the next call.
+    Revoke { identifier: String },
+    /// List tokens (never their keys).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PermissionsCommand {
+    /// Grant a permission globally, or on one source with --slug.
+    Grant(GrantArgs),
+    /// Revoke a grant made with the same arguments.
+    Revoke(GrantArgs),
+    /// List every grant.
+    List,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("principal").required(true).args(["user", "role"])))]
+pub struct GrantArgs {
+    /// e.g. authentik_sources_plex.view_plexsource
+    #[arg(value_parser = parse_permission)]
+    pub codename: Permission,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Only on the source with this slug.
+    #[arg(long)]
+    pub slug: Option<String>,
+}
+
+fn parse_rfc3339(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|err| format!("not an RFC 3339 time ({err}); e.g. 2027-01-31T00:00:00Z"))
+}
+
+fn parse_permission(value: &str) -> Result<Permission, String> {
+    value
+        .parse()
+        .map_err(|err: crate::domain::access::UnknownPermission| err.to_string())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "[::]:50051")]
+    pub listen: SocketAddr,
+
+    /// Do not apply pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+
+    /// How long in-flight calls may run after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace_period: Duration,
+
+    /// How often the database is checked for the health service.
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub health_check_interval: Duration,
+
+    /// Key of the superuser `akadmin`'s token, created at start if missing.
+    #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], 50051)),
+            no_migrate: false,
+            shutdown_grace_period: Duration::from_secs(10),
+            health_check_interval: Duration::from_secs(2),
+            bootstrap_token: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let cli = Cli::try_parse_from(["plex-source-service"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen.port(), 50051);
+        assert_eq!(cli.serve.shutdown_grace_period, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn serve_flags_parse_durations_and_addresses() {
+        let cli = Cli::try_parse_from([
+            "plex-source-service",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-grace-period",
+            "250ms",
+            "--no-migrate",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(args.listen.port(), 0);
+        assert_eq!(args.shutdown_grace_period, Duration::from_millis(250));
+        assert!(args.no_migrate);
+    }
+
+    #[test]
+    fn import_needs_a_file_and_bad_values_are_refused() {
+        assert!(Cli::try_parse_from(["plex-source-service", "import"]).is_err());
+        assert!(Cli::try_parse_from(["plex-source-service", "--listen", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["plex-source-service", "--log-format", "xml"]).is_err());
+        let unknown = [
+            "plex-source-service",
+            "permissions",
+            "grant",
+            "view_everything",
+            "--user",
+            "u",
+        ];
+        assert!(Cli::try_parse_from(unknown).is_err());
+        let both = [
+            "plex-source-service",
+            "permissions",
+            "grant",
+            "view_plexsource",
+            "--user",
+            "u",
+            "--role",
+            "r",
+        ];
+        assert!(Cli::try_parse_from(both).is_err());
+        let bad_time = [
+            "plex-source-service",
+            "tokens",
+            "create",
+            "t",
+            "--user",
+            "u",
+            "--expires",
+            "tomorrow",
+        ];
+        assert!(Cli::try_parse_from(bad_time).is_err());
+    }
+}

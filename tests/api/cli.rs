@@ -1,0 +1,260 @@
+//! The binary as an operator runs it: default SQLite file, `import`,
+//! `serve` with JSON logs carrying one line per call, and a clean exit on
+//! SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use crate::helpers::pb::{self, plex_source_service_client::PlexSourceServiceClient};
+
+const BIN: &str = env!("CARGO_BIN_EXE_plex-source-service");
+
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("LISTEN_ADDR")
+        .env_remove("LOG_FORMAT")
+        .env_remove("BOOTSTRAP_TOKEN")
+        .env_remove("PLEX_OWNER_TOKEN")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// Collects a child's stderr lines on a thread.
+fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next JSON log line satisfying `pred`, within 20 s; every line read
+/// is kept in `seen`.
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("expected log line did not come");
+        let parsed = serde_json::from_str::<serde_json::Value>(&line);
+        seen.push(line);
+        if let Ok(json) = parsed
+            && pred(&json)
+        {
+            return json;
+        }
+    }
+}
+
+/// Key the tests hand to `BOOTSTRAP_TOKEN`; it must never reach a log line.
+const BOOTSTRAP_KEY: &str = "bootstrap-key-for-cli-tests-7f3a9c2e41d84b6f";
+/// The example blueprint's Plex token when `PLEX_OWNER_TOKEN` is unset.
+const EXAMPLE_PLEX_TOKEN: &str = "example-owner-token";
+
+/// One run of `serve` on the default database file in `dir`: two calls,
+/// then SIGTERM. Returns every stderr line.
+async fn serve_once(dir: &Path, check_call_logs: bool) -> Vec<String> {
+    let mut child = command(dir)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("BOOTSTRAP_TOKEN", BOOTSTRAP_KEY)
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    let started = wait_for_line(&lines, &mut seen, |j| {
+        j["fields"]["message"] == "serving plexsource.v1.PlexSourceService"
+    });
+    let addr = started["fields"]["address"]
+        .as_str()
+        .expect("address logged")
+        .to_owned();
+
+    let mut client = PlexSourceServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let request = |slug: &str| {
+        let mut r = tonic::Request::new(pb::RetrievePlexSourceRequest { slug: slug.into() });
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {BOOTSTRAP_KEY}").parse().unwrap(),
+        );
+        r
+    };
+    let got = client
+        .retrieve_plex_source(request("plex-login"))
+        .await
+        .expect("example source")
+        .into_inner();
+    assert_eq!(got.slug, "plex-login");
+    assert_eq!(got.plex_token, EXAMPLE_PLEX_TOKEN, "akadmin is a superuser");
+    let missing = client
+        .retrieve_plex_source(request("missing"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    if check_call_logs {
+        let is_call = |j: &serde_json::Value, code: &str| {
+            j["fields"]["message"] == "rpc finished"
+                && j["span"]["method"] == "/plexsource.v1.PlexSourceService/RetrievePlexSource"
+                && j["fields"]["grpc.code"] == code
+                && j["fields"]["latency_ms"]
+                    .as_f64()
+                    .is_some_and(|ms| ms >= 0.0)
+        };
+        wait_for_line(&lines, &mut seen, |j| is_call(j, "Ok"));
+        wait_for_line(&lines, &mut seen, |j| is_call(j, "NotFound"));
+    }
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    seen.extend(lines.try_iter());
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_default_sqlite_file_logs_calls_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml");
+    let import = command(dir.path())
+        .arg("import")
+        .arg(&example)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(String::from_utf8_lossy(&import.stdout).contains("created"));
+    assert!(
+        dir.path().join("plex-sources.db").is_file(),
+        "default database file created"
+    );
+    let mut logs: Vec<String> = String::from_utf8_lossy(&import.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+
+    // Twice: the bootstrap token survives a restart unchanged.
+    logs.extend(serve_once(dir.path(), true).await);
+    logs.extend(serve_once(dir.path(), false).await);
+
+    let users = command(dir.path())
+        .args(["users", "list"])
+        .output()
+        .unwrap();
+    let users = String::from_utf8_lossy(&users.stdout);
+    assert_eq!(
+        users.lines().filter(|l| l.starts_with("akadmin ")).count(),
+        1,
+        "{users}"
+    );
+    let tokens = command(dir.path())
+        .args(["tokens", "list"])
+        .output()
+        .unwrap();
+    let tokens = String::from_utf8_lossy(&tokens.stdout);
+    assert_eq!(
+        tokens
+            .lines()
+            .filter(|l| l.starts_with("authentik-bootstrap-token"))
+            .count(),
+        1
+    );
+    assert!(!tokens.contains(BOOTSTRAP_KEY));
+
+    assert!(logs.len() > 10, "trace logging produced output");
+    for line in &logs {
+        assert!(
+            !line.contains(BOOTSTRAP_KEY),
+            "bearer key in a log line: {line}"
+        );
+        assert!(
+            !line.contains(EXAMPLE_PLEX_TOKEN),
+            "Plex token in a log line: {line}"
+        );
+    }
+}
+
+#[test]
+fn import_errors_name_file_entry_and_field_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nentries:\n  - model: authentik_sources_plex.plexsource\n    identifiers: {slug: ok}\n    attrs: {name: X, plex_token: secret-plex-token, policy_engine_mode: sometimes}\n",
+    )
+    .unwrap();
+    let out = command(dir.path())
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml"), "{stderr}");
+    assert!(stderr.contains("entry 0"), "{stderr}");
+    assert!(stderr.contains("policy_engine_mode"), "{stderr}");
+    assert!(
+        stderr.contains("\"sometimes\" is not a valid choice."),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret-plex-token"),
+        "token leaked: {stderr}"
+    );
+
+    let out = command(dir.path())
+        .args(["import", "does-not-exist.yaml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.yaml"));
+}
+
+#[test]
+fn an_unreachable_database_is_reported_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://app:hunter2-secret@127.0.0.1:1/plex",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the PostgreSQL database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2-secret"), "{stderr}");
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests over a real gRPC connection, each run on SQLite and on
+//! PostgreSQL (see `helpers::backend_tests!`).
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod health;
+mod import;
+mod migrations;
+mod proxy;
+mod reflection;
+mod retrieve;

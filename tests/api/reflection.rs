@@ -1,0 +1,169 @@
+//! Server reflection, checked with real clients: grpcurl 1.8 (reflection
+//! v1alpha) and `buf curl` (reflection v1). Both are installed by `.ci/run`;
+//! locally they are skipped when missing.
+
+use std::{path::Path, process::Command};
+
+use crate::helpers::{Backend, TestApp, spawn_app, tool};
+
+fn run(program: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .expect("run client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+async fn app_with_example() -> Option<TestApp> {
+    let app = spawn_app(Backend::Sqlite).await?;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml");
+    plex_source_service::blueprint::import_file(&app.db, &path)
+        .await
+        .expect("example imports");
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_describes_and_calls_every_method() {
+    let Some(grpcurl) = tool("grpcurl") else {
+        return;
+    };
+    let Some(app) = app_with_example().await else {
+        return;
+    };
+    let addr = app.addr.to_string();
+
+    let (ok, list) = run(&grpcurl, &["-plaintext", &addr, "list"]);
+    assert!(ok, "{list}");
+    for service in [
+        "plexsource.v1.PlexSourceService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
+        assert!(
+            list.lines().any(|l| l.trim() == service),
+            "{service} not listed:\n{list}"
+        );
+    }
+
+    let (ok, methods) = run(
+        &grpcurl,
+        &[
+            "-plaintext",
+            &addr,
+            "list",
+            "plexsource.v1.PlexSourceService",
+        ],
+    );
+    assert!(ok, "{methods}");
+    assert!(
+        methods.contains("plexsource.v1.PlexSourceService.RetrievePlexSource"),
+        "{methods}"
+    );
+
+    let (ok, described) = run(
+        &grpcurl,
+        &["-plaintext", &addr, "describe", "plexsource.v1.PlexSource"],
+    );
+    assert!(ok, "{described}");
+    assert!(described.contains("string plex_token = 22;"), "{described}");
+    assert!(
+        described.contains(".plexsource.v1.PolicyEngineMode policy_engine_mode = 13;"),
+        "{described}"
+    );
+
+    let (ok, described) = run(
+        &grpcurl,
+        &["-plaintext", &addr, "describe", "google.rpc.BadRequest"],
+    );
+    assert!(ok, "error detail types are served too: {described}");
+
+    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let (ok, body) = run(
+        &grpcurl,
+        &[
+            "-plaintext",
+            "-H",
+            &auth,
+            "-d",
+            r#"{"slug": "plex-login"}"#,
+            &addr,
+            "plexsource.v1.PlexSourceService/RetrievePlexSource",
+        ],
+    );
+    assert!(ok, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("grpcurl prints JSON");
+    assert_eq!(json["slug"], "plex-login");
+    assert_eq!(json["name"], "Sign in with Plex");
+    assert_eq!(json["component"], "ak-source-plex-form");
+    assert_eq!(json["policyEngineMode"], "POLICY_ENGINE_MODE_ANY");
+
+    let (ok, error) = run(
+        &grpcurl,
+        &[
+            "-plaintext",
+            "-H",
+            &auth,
+            "-d",
+            r#"{"slug": "not a slug"}"#,
+            &addr,
+            "plexsource.v1.PlexSourceService/RetrievePlexSource",
+        ],
+    );
+    assert!(!ok);
+    assert!(error.contains("Code: InvalidArgument"), "{error}");
+    assert!(
+        error.contains("google.rpc.BadRequest"),
+        "details decoded through reflection: {error}"
+    );
+
+    let (ok, health) = run(
+        &grpcurl,
+        &["-plaintext", &addr, "grpc.health.v1.Health/Check"],
+    );
+    assert!(ok, "{health}");
+    assert!(health.contains("\"SERVING\""), "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buf_curl_uses_reflection_v1() {
+    let Some(buf) = tool("buf") else { return };
+    let Some(app) = app_with_example().await else {
+        return;
+    };
+    let base = format!("http://{}", app.addr);
+    let common = [
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "--reflect-protocol",
+        "grpc-v1",
+    ];
+
+    let mut args = common.to_vec();
+    args.extend(["--list-methods", &base]);
+    let (ok, methods) = run(&buf, &args);
+    assert!(ok, "{methods}");
+    assert!(
+        methods.contains("plexsource.v1.PlexSourceService/RetrievePlexSource"),
+        "{methods}"
+    );
+    assert!(methods.contains("grpc.health.v1.Health/Check"), "{methods}");
+
+    let url = format!("{base}/plexsource.v1.PlexSourceService/RetrievePlexSource");
+    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let mut args = common.to_vec();
+    args.extend(["-H", &auth, "-d", r#"{"slug": "plex-login"}"#, &url]);
+    let (ok, body) = run(&buf, &args);
+    assert!(ok, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("buf prints JSON");
+    assert_eq!(json["slug"], "plex-login");
+    assert_eq!(json["verboseName"], "Plex Source");
+}
