@@ -6,6 +6,7 @@
 //! - [`grpc`]: the tonic service, proto conversion and the error → status
 //!   mapping.
 //! - [`blueprint`]: importing authentik blueprint files.
+//! - [`feed`]: wakes change streams when any replica writes.
 //! - [`app`]: assembling and running the server (health, reflection,
 //!   tracing, shutdown).
 //! - [`admin`]: the users, roles, tokens and permissions subcommands.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod blueprint;
 pub mod config;
 pub mod domain;
+pub mod feed;
 pub mod grpc;
 pub mod store;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_plex_sources;
 mod m20261129_000002_create_access_control;
+mod m20261129_000003_create_source_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_plex_sources::Migration),
             Box::new(m20261129_000002_create_access_control::Migration),
+            Box::new(m20261129_000003_create_source_events::Migration),
         ]
     }
 }

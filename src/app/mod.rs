@@ -11,6 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
+    feed::ChangeFeed,
     grpc::{AuthLayer, Authenticator, PlexSources, trace_layer},
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
 };
@@ -26,6 +27,10 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub shutdown_grace_period: Duration,
     pub health_check_interval: Duration,
+    /// How often the change log is polled for writes of other replicas.
+    pub watch_poll_interval: Duration,
+    /// How long changes stay available for resuming watchers.
+    pub change_retention: Duration,
 }
 
 /// A server bound to its port but not yet serving, so callers (tests
@@ -58,6 +63,12 @@ impl Application {
         let checker = HealthChecker::new(reporter, self.db.clone());
         checker.check_once().await;
         let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
+        let feed = ChangeFeed::new();
+        let feed_task = tokio::spawn(feed.clone().run(
+            self.db.clone(),
+            self.settings.watch_poll_interval,
+            self.settings.change_retention,
+        ));
 
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
@@ -71,6 +82,7 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(PlexSourceServiceServer::new(PlexSources::new(
                 self.db.clone(),
+                feed,
             )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
                 let _ = stopped.await;
@@ -80,12 +92,14 @@ impl Application {
         tokio::select! {
             result = &mut server => {
                 watcher.abort();
+                feed_task.abort();
                 return Ok(result?);
             }
             () = shutdown => {}
         }
         tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
         watcher.abort();
+        feed_task.abort();
         checker.set_not_serving().await;
         let _ = stop_accepting.send(());
         match tokio::time::timeout(self.settings.shutdown_grace_period, server).await {

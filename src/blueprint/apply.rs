@@ -4,14 +4,17 @@
 use std::collections::HashMap;
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
     Failure, ImportReport,
-    document::{Entry, State},
+    document::{Entry, State, not_a_list},
     models::{FlowTarget, MappingTarget, Model, PlexSourceTarget, StoreFinder, Target},
+    permissions::{self, ObjectGrant},
+    roles::RoleTarget,
     tags::{EnvReader, Resolver, TagError},
+    users::UserTarget,
 };
 use crate::domain::Violations;
 
@@ -44,6 +47,13 @@ impl Findings {
             violations: scrub(self.violations, &self.secrets),
         }
     }
+}
+
+/// What writing an entry's object did, before its permissions.
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
 }
 
 /// What errors need to know about the entry being applied.
@@ -89,6 +99,8 @@ impl<'a> Importer<'a> {
             Model::PlexSource => self.apply_as::<PlexSourceTarget>(entry).await,
             Model::Flow => self.apply_as::<FlowTarget>(entry).await,
             Model::PropertyMapping => self.apply_as::<MappingTarget>(entry).await,
+            Model::User => self.apply_as::<UserTarget>(entry).await,
+            Model::Role => self.apply_as::<RoleTarget>(entry).await,
         }
     }
 
@@ -162,6 +174,57 @@ impl<'a> Importer<'a> {
         Ok(out)
     }
 
+    /// Resolves and checks an entry's `permissions`. Each item's values are
+    /// resolved on their own, so every broken tag is reported; an item with
+    /// one is not typed further (its other faults would only add noise).
+    async fn entry_permissions(
+        &self,
+        raw: Value,
+        index: usize,
+        findings: &mut Findings,
+    ) -> Result<Vec<ObjectGrant>, Failure> {
+        let items = match raw {
+            Value::Null => return Ok(Vec::new()),
+            Value::Sequence(items) => items,
+            other => {
+                findings
+                    .violations
+                    .add("permissions", "not_a_list", not_a_list(&other));
+                return Ok(Vec::new());
+            }
+        };
+        let mut resolved = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("permissions[{i}]");
+            let item = match item {
+                Value::Mapping(map) => {
+                    let mut out = Mapping::with_capacity(map.len());
+                    let mut whole = true;
+                    for (key, value) in map {
+                        let sub = key
+                            .as_str()
+                            .map_or_else(|| path.clone(), |k| format!("{path}.{k}"));
+                        match self.resolve(value, sub, index, findings).await? {
+                            Some(value) => {
+                                out.insert(key, value);
+                            }
+                            None => whole = false,
+                        }
+                    }
+                    whole.then_some(Value::Mapping(out))
+                }
+                other => self.resolve(other, path, index, findings).await?,
+            };
+            if let Some(item) = item {
+                resolved.push((i, item));
+            }
+        }
+        let pending = permissions::parse(&mut findings.violations, resolved);
+        permissions::check(self.db, pending, &mut findings.violations)
+            .await
+            .map_err(Failure::store(Some(index)))
+    }
+
     /// The state machine, the same for every model.
     async fn apply_as<T: Target>(&mut self, entry: Entry) -> Result<(), Failure> {
         let Entry {
@@ -172,7 +235,20 @@ impl<'a> Importer<'a> {
             attrs,
             id,
             conditions: _,
+            permissions,
         } = entry;
+        let permissions = if T::OBJECT_PERMISSIONS {
+            permissions
+        } else {
+            if !permissions.is_null() {
+                tracing::warn!(
+                    model = T::MODEL.name(),
+                    index,
+                    "blueprint entry permissions are supported on Plex sources only; ignoring them"
+                );
+            }
+            Value::Null
+        };
         let at = EntryRef { index, model };
         let store_failure = Failure::store(Some(index));
         let mut findings = Findings::default();
@@ -196,17 +272,17 @@ impl<'a> Importer<'a> {
         }
         let existing = found.pop();
 
-        match (state, existing) {
+        let (pk, outcome, grants) = match (state, existing) {
             (State::Absent, Some(existing)) => {
                 T::delete(self.db, T::pk(&existing))
                     .await
                     .map_err(Failure::store(Some(index)))?;
                 self.report.deleted += 1;
+                return Ok(());
             }
-            (State::Absent, None) => self.report.unchanged += 1,
-            (State::Created, Some(existing)) => {
-                self.remember(id, T::pk(&existing));
+            (State::Absent, None) => {
                 self.report.unchanged += 1;
+                return Ok(());
             }
             (State::MustCreated, Some(_)) => {
                 findings.violations.add(
@@ -215,6 +291,17 @@ impl<'a> Importer<'a> {
                     "Object with these identifiers already exists.",
                 );
                 return Err(findings.into_failure(&at));
+            }
+            // The object stays as it is; its permissions are still granted,
+            // as authentik does.
+            (State::Created, Some(existing)) => {
+                let grants = self
+                    .entry_permissions(permissions, index, &mut findings)
+                    .await?;
+                if !findings.violations.is_empty() {
+                    return Err(findings.into_failure(&at));
+                }
+                (T::pk(&existing), Outcome::Unchanged, grants)
             }
             (State::Present | State::Created | State::MustCreated, existing) => {
                 let attrs = self.resolve_pairs(attrs, "", index, &mut findings).await?;
@@ -225,22 +312,24 @@ impl<'a> Importer<'a> {
                     .await
                     .map_err(Failure::store(Some(index)))?;
                 merge_unreported(&mut findings.violations, broken);
+                let grants = self
+                    .entry_permissions(permissions, index, &mut findings)
+                    .await?;
                 let fields = match fields {
                     Some(fields) if findings.violations.is_empty() => fields,
                     _ => return Err(findings.into_failure(&at)),
                 };
-                let pk = match existing {
+                match existing {
                     Some(existing) => {
                         let pk = T::pk(&existing);
                         if T::unchanged(&existing, &fields) {
-                            self.report.unchanged += 1;
+                            (pk, Outcome::Unchanged, grants)
                         } else {
                             T::update(self.db, pk, &fields)
                                 .await
                                 .map_err(Failure::store(Some(index)))?;
-                            self.report.updated += 1;
+                            (pk, Outcome::Updated, grants)
                         }
-                        pk
                     }
                     None => {
                         // A `pk` identifier names the object to create.
@@ -248,13 +337,22 @@ impl<'a> Importer<'a> {
                         T::insert(self.db, pk, &fields)
                             .await
                             .map_err(Failure::store(Some(index)))?;
-                        self.report.created += 1;
-                        pk
+                        (pk, Outcome::Created, grants)
                     }
-                };
-                self.remember(id, pk);
+                }
             }
+        };
+        let granted = permissions::grant(self.db, pk, &grants)
+            .await
+            .map_err(Failure::store(Some(index)))?;
+        match outcome {
+            Outcome::Created => self.report.created += 1,
+            // A new grant is a change to what the object lets people do.
+            Outcome::Updated => self.report.updated += 1,
+            Outcome::Unchanged if granted => self.report.updated += 1,
+            Outcome::Unchanged => self.report.unchanged += 1,
         }
+        self.remember(id, pk);
         Ok(())
     }
 

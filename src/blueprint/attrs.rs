@@ -146,7 +146,7 @@ fn list<T>(
 
 /// Stores a typed value; a refused one leaves the field missing, so `finish`
 /// does not report the field a second time.
-fn assign<T>(slot: &mut Field<T>, value: Option<Field<T>>) {
+pub(super) fn assign<T>(slot: &mut Field<T>, value: Option<Field<T>>) {
     if let Some(value) = value {
         *slot = value;
     }
@@ -154,7 +154,7 @@ fn assign<T>(slot: &mut Field<T>, value: Option<Field<T>>) {
 
 /// Whether `key` is read-only (dropped silently); otherwise warns that it is
 /// unknown. Only the key is logged: values may be secrets.
-fn ignore(model: Model, key: &str) {
+pub(super) fn ignore(model: Model, key: &str) {
     if !READ_ONLY.contains(&key) {
         tracing::warn!(
             model = model.name(),
@@ -214,7 +214,7 @@ pub(crate) fn identity(
 
 /// The value an identifier field gives the object (identifiers are applied
 /// to the object too, overriding `attrs`).
-fn identifier<'l>(lookup: &'l Lookup, column: &str) -> Option<&'l str> {
+pub(super) fn identifier<'l>(lookup: &'l Lookup, column: &str) -> Option<&'l str> {
     lookup
         .fields
         .iter()
@@ -453,7 +453,7 @@ impl MappingDraft {
 }
 
 /// A required text field, trimmed and not blank; missing keeps `base`.
-fn required_text(
+pub(super) fn required_text(
     v: &mut Violations,
     field: &str,
     value: Field<String>,
@@ -475,6 +475,23 @@ fn required_text(
             None
         }
     }
+}
+
+/// [`required_text`] with authentik's `max_length` on top (usernames and
+/// role names are 150 characters at most).
+pub(super) fn bounded_text(
+    v: &mut Violations,
+    field: &str,
+    value: Field<String>,
+    base: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    let text = required_text(v, field, value, base)?;
+    if text.chars().count() > max {
+        v.add(field, "max_length", messages::max_length(max));
+        return None;
+    }
+    Some(text)
 }
 
 #[cfg(test)]

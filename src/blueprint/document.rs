@@ -48,6 +48,9 @@ pub(crate) struct Entry {
     /// Name later entries use with `!KeyOf`.
     pub id: Option<String>,
     pub conditions: Vec<Value>,
+    /// authentik's object permissions, tags unresolved; `Null` when absent.
+    /// Only the models that support them look inside (see `permissions`).
+    pub permissions: Value,
 }
 
 /// Parses a blueprint document into its entries.
@@ -124,6 +127,7 @@ fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
     let mut attrs = Value::Null;
     let mut id = Value::Null;
     let mut conditions = Value::Null;
+    let mut permissions = Value::Null;
     for (key, value) in map {
         match key.as_str() {
             Some("model") => model = Some(value),
@@ -132,10 +136,7 @@ fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
             Some("attrs") => attrs = value,
             Some("id") => id = value,
             Some("conditions") => conditions = value,
-            Some("permissions") => tracing::warn!(
-                index,
-                "blueprint entry permissions are not supported yet; ignoring them"
-            ),
+            Some("permissions") => permissions = value,
             Some(other) => {
                 tracing::warn!(index, key = other, "ignoring unknown blueprint entry key")
             }
@@ -199,6 +200,7 @@ fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
             attrs,
             id,
             conditions,
+            permissions,
         }),
         _ => Err(Failure::Entry {
             index,

@@ -2,22 +2,28 @@
 //!
 //! A file is applied as one transaction: either every entry takes effect or
 //! none does, so a typo in the last entry never leaves half a configuration
-//! behind. Supported models are Plex sources, flows and Plex source property
-//! mappings; entries of other models are skipped with a warning, as a
-//! blueprint written for a full authentik usually holds many of them.
+//! behind. Supported models are Plex sources, flows, Plex source property
+//! mappings, users and roles; entries of other models are skipped with a
+//! warning, as a blueprint written for a full authentik usually holds many
+//! of them. Plex source entries may also grant object permissions to users
+//! and roles through authentik's entry-level `permissions`.
 //!
 //! Layout: [`document`] checks the file's shape, [`tags`] resolves `!KeyOf`,
 //! `!Find` and `!Env`, [`attrs`] types plain values into drafts, [`models`]
-//! holds the per-model rules and store calls, and [`apply`] runs each entry's
-//! state (`present`, `created`, `must_created`, `absent`).
+//! holds the per-model rules and store calls ([`users`] and [`roles`] those
+//! of their models), [`permissions`] the entry-level grants, and [`apply`]
+//! runs each entry's state (`present`, `created`, `must_created`, `absent`).
 
 mod apply;
 mod attrs;
 mod document;
 mod models;
+mod permissions;
+mod roles;
 mod tags;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use std::{
     fmt,
@@ -25,7 +31,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::{domain::Violations, store::StoreError};
 
@@ -223,10 +229,10 @@ async fn import_text(
     env: &EnvReader,
 ) -> Result<ImportReport, Failure> {
     let entries = document::parse(text)?;
-    let txn = db.begin().await.map_err(|e| Failure::Store {
-        index: None,
-        error: e.into(),
-    })?;
+    // A source writer: ordered with the API's writes for the change log.
+    let txn = crate::store::begin_write(db)
+        .await
+        .map_err(|error| Failure::Store { index: None, error })?;
     let mut importer = apply::Importer::new(&txn, env);
     for entry in entries {
         if let Err(failure) = importer.apply(entry).await {

@@ -21,15 +21,23 @@ pub(crate) enum Model {
     PlexSource,
     Flow,
     PropertyMapping,
+    User,
+    Role,
 }
 
 impl Model {
     /// The model an entry names; authentik matches model names regardless
     /// of case.
     pub(crate) fn from_name(name: &str) -> Option<Self> {
-        [Model::PlexSource, Model::Flow, Model::PropertyMapping]
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
+        [
+            Model::PlexSource,
+            Model::Flow,
+            Model::PropertyMapping,
+            Model::User,
+            Model::Role,
+        ]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(name))
     }
 
     pub(crate) fn name(self) -> &'static str {
@@ -37,6 +45,8 @@ impl Model {
             Model::PlexSource => crate::domain::plex_source::META_MODEL_NAME,
             Model::Flow => "authentik_flows.flow",
             Model::PropertyMapping => "authentik_sources_plex.plexsourcepropertymapping",
+            Model::User => "authentik_core.user",
+            Model::Role => "authentik_rbac.role",
         }
     }
 
@@ -45,7 +55,8 @@ impl Model {
     pub(crate) fn identifier_fields(self) -> &'static [&'static str] {
         match self {
             Model::PlexSource | Model::Flow => &["slug", "name"],
-            Model::PropertyMapping => &["name"],
+            Model::PropertyMapping | Model::Role => &["name"],
+            Model::User => &["username"],
         }
     }
 
@@ -82,6 +93,16 @@ impl Finder for StoreFinder<'_> {
                     .into_iter()
                     .map(|m| m.pk)
                     .collect(),
+                Model::User => store::access::lookup_users(db, &lookup)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.pk)
+                    .collect(),
+                Model::Role => store::access::lookup_roles(db, &lookup)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.pk)
+                    .collect(),
             })
         }
     }
@@ -91,6 +112,10 @@ impl Finder for StoreFinder<'_> {
 /// state machine in [`super::apply`] is the same for every model.
 pub(crate) trait Target {
     const MODEL: Model;
+    /// Whether entries may carry `permissions` on the object; the store
+    /// holds object permissions on Plex sources only. Other models warn
+    /// and ignore them.
+    const OBJECT_PERMISSIONS: bool = false;
     /// An object as stored.
     type Stored: Send + Sync;
     type Draft: Send;
@@ -138,12 +163,15 @@ pub(crate) trait Target {
 }
 
 /// Whether some object other than `existing` already holds a unique value.
-fn taken_by_other(owners: impl IntoIterator<Item = Uuid>, existing: Option<Uuid>) -> bool {
+pub(super) fn taken_by_other(
+    owners: impl IntoIterator<Item = Uuid>,
+    existing: Option<Uuid>,
+) -> bool {
     owners.into_iter().any(|owner| Some(owner) != existing)
 }
 
 /// `Ok(fields)` only when no rule at all was broken.
-fn finished<T>(v: &mut Violations, result: Result<T, Violations>) -> Option<T> {
+pub(super) fn finished<T>(v: &mut Violations, result: Result<T, Violations>) -> Option<T> {
     match result {
         Ok(fields) => Some(fields),
         Err(broken) => {
@@ -157,6 +185,7 @@ pub(crate) struct PlexSourceTarget;
 
 impl Target for PlexSourceTarget {
     const MODEL: Model = Model::PlexSource;
+    const OBJECT_PERMISSIONS: bool = true;
     type Stored = PlexSource;
     type Draft = PlexSourceDraft;
     type Fields = PlexSourceFields;
@@ -186,27 +215,16 @@ impl Target for PlexSourceTarget {
         existing: Option<&PlexSource>,
         v: &mut Violations,
     ) -> Result<Option<PlexSourceFields>, StoreError> {
-        let flow_refs = draft.flow_references();
-        let mapping_refs = draft.mapping_references();
-        let new_slug = match &draft.slug {
-            crate::domain::Field::Set(s) => crate::domain::Slug::parse(s.trim()).ok(),
-            _ => None,
-        };
-        // Missing fields keep the stored values, `client_id` included: it is
-        // generated only on create.
-        let fields = finished(v, draft.finish(existing.map(|e| &e.fields)));
-
-        let missing = store::flows::missing(db, &ids(&flow_refs)).await?;
-        report_missing(v, &flow_refs, &missing);
-        let missing = store::mappings::missing(db, &ids(&mapping_refs)).await?;
-        report_missing(v, &mapping_refs, &missing);
-
-        if let Some(slug) = new_slug {
-            let owner = store::slug_owner(db, &slug).await?;
-            if taken_by_other(owner, existing.map(|e| e.pk)) {
-                v.add("slug", "unique", "source with this slug already exists.");
-            }
-        }
+        // The API's rules, shared. Missing fields keep the stored values,
+        // `client_id` included: it is generated only on create.
+        let checked = store::check_source(
+            db,
+            draft,
+            existing.map(|e| &e.fields),
+            existing.map(|e| e.pk),
+        )
+        .await?;
+        let fields = finished(v, checked);
         Ok(fields.filter(|_| v.is_empty()))
     }
 
@@ -235,14 +253,14 @@ impl Target for PlexSourceTarget {
     }
 }
 
-fn ids(refs: &[Reference]) -> Vec<Uuid> {
+pub(super) fn ids(refs: &[Reference]) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = refs.iter().map(|r| r.id).collect();
     ids.sort_unstable();
     ids.dedup();
     ids
 }
 
-fn report_missing(v: &mut Violations, refs: &[Reference], missing: &[Uuid]) {
+pub(super) fn report_missing(v: &mut Violations, refs: &[Reference], missing: &[Uuid]) {
     for r in refs.iter().filter(|r| missing.contains(&r.id)) {
         v.invalid_pk(r.field.clone(), &r.raw);
     }
@@ -410,7 +428,11 @@ mod tests {
             Model::from_name("authentik_sources_plex.plexsourcepropertymapping"),
             Some(Model::PropertyMapping)
         );
+        assert_eq!(Model::from_name("authentik_core.User"), Some(Model::User));
+        assert_eq!(Model::from_name("authentik_rbac.role"), Some(Model::Role));
         assert_eq!(Model::from_name("authentik_core.group"), None);
+        assert_eq!(Model::User.identifier_column("username"), Some("username"));
+        assert_eq!(Model::Role.identifier_column("username"), None);
         assert_eq!(Model::PropertyMapping.identifier_column("slug"), None);
         assert_eq!(Model::Flow.identifier_column("slug"), Some("slug"));
     }

@@ -507,8 +507,8 @@ mod tests {
                 "Find: expected [model, [field, value], ...].",
             ),
             (
-                "!Find [authentik_core.user, [username, a]]",
-                "Find: model \"authentik_core.user\" is not supported.",
+                "!Find [authentik_core.group, [name, a]]",
+                "Find: model \"authentik_core.group\" is not supported.",
             ),
             (
                 "!Find [authentik_flows.flow, [designation, a]]",

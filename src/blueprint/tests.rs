@@ -8,8 +8,11 @@ use uuid::Uuid;
 
 use super::*;
 use crate::{
-    domain::{GroupMatchingMode, PlexSource, PolicyEngineMode, Slug, UserMatchingMode},
-    store::{self, FlowRow, Lookup, MappingRow},
+    domain::{
+        GroupMatchingMode, PlexSource, PolicyEngineMode, Slug, UserMatchingMode,
+        access::{Caller, Permission, hash_key},
+    },
+    store::{self, FlowRow, Lookup, MappingRow, access::Principal},
 };
 
 const PLEX: &str = "authentik_sources_plex.plexsource";
@@ -744,4 +747,393 @@ fn errors_start_with_the_path_and_name_the_entry() {
     };
     assert_eq!(err.to_string(), "a.yaml: stored row is invalid: x");
     assert!(std::error::Error::source(&err).is_none());
+}
+
+// --- Users, roles and object permissions -------------------------------------
+
+const ACCESS: &str = "
+version: 1
+entries:
+  - model: authentik_rbac.role
+    id: r
+    identifiers: {name: readers}
+    permissions:
+      - {permission: view_plexsource, user: 5}
+  - model: authentik_core.user
+    id: u
+    identifiers: {username: alice}
+    attrs:
+      name: Alice
+      email: alice@example.com
+      path: users
+      attributes: {team: plex}
+      type: internal
+      roles: [!KeyOf r]
+  - model: authentik_core.user
+    identifiers: {username: bob}
+    attrs:
+      is_active: false
+      roles: [!Find [authentik_rbac.role, [name, readers]]]
+  - model: authentik_sources_plex.plexsource
+    identifiers: {slug: guarded}
+    attrs: {name: Guarded, plex_token: t}
+    permissions:
+      - permission: view_plexsource
+        user: !KeyOf u
+      - permission: authentik_sources_plex.view_plexsource_plex_token
+        role: !Find [authentik_rbac.role, [name, readers]]
+      - permission: view_plexsource
+        user: !Find [authentik_core.user, [username, alice]]
+  - model: authentik_sources_plex.plexsource
+    identifiers: {slug: other}
+    attrs: {name: Other, plex_token: t}
+";
+
+impl Fixture {
+    async fn users(&self) -> Vec<store::access::UserRow> {
+        store::access::list_users(&self.db).await.unwrap()
+    }
+
+    async fn grants(&self) -> Vec<store::access::GrantRow> {
+        store::access::list_grants(&self.db).await.unwrap()
+    }
+
+    /// Gives `username` a token with `key`, as the admin command does.
+    async fn token(&self, username: &str, key: &str) {
+        store::access::create_token(
+            &self.db,
+            &format!("{username}-token"),
+            username,
+            hash_key(key),
+            None,
+            "",
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn caller(&self, key: &str) -> Option<Caller> {
+        store::access::authenticate(&self.db, key, chrono::Utc::now())
+            .await
+            .unwrap()
+    }
+}
+
+fn grant(permission: Permission, principal: Principal, slug: &str) -> store::access::GrantRow {
+    store::access::GrantRow {
+        permission,
+        principal,
+        slug: Some(slug.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn users_roles_and_object_permissions() {
+    let fx = fixture().await;
+    assert_eq!(fx.import(ACCESS).await.unwrap(), report(5, 0, 0, 0, 0));
+
+    let users = fx.users().await;
+    let summary: Vec<_> = users
+        .iter()
+        .map(|u| {
+            (
+                u.username.as_str(),
+                u.is_active,
+                u.is_superuser,
+                u.roles.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alice", true, false, vec!["readers".to_owned()]),
+            ("bob", false, false, vec!["readers".to_owned()]),
+        ]
+    );
+    // The repeated item added no second row.
+    let grants = fx.grants().await;
+    assert_eq!(
+        grants,
+        [
+            grant(Permission::View, Principal::User("alice".into()), "guarded"),
+            grant(
+                Permission::ViewPlexToken,
+                Principal::Role("readers".into()),
+                "guarded"
+            ),
+        ]
+    );
+
+    // The grants work as object permissions, directly and through the role.
+    let guarded = fx.source("guarded").await.unwrap().pk;
+    let other = fx.source("other").await.unwrap().pk;
+    fx.token("alice", "alice-key").await;
+    let alice = fx.caller("alice-key").await.unwrap();
+    assert!(alice.may(Permission::View, Some(guarded)));
+    assert!(alice.may(Permission::ViewPlexToken, Some(guarded)));
+    assert!(!alice.may(Permission::View, Some(other)));
+    assert!(!alice.may(Permission::ViewPlexToken, Some(other)));
+    assert!(!alice.may_globally(Permission::View));
+    // bob is inactive: his key opens nothing.
+    fx.token("bob", "bob-key").await;
+    assert_eq!(fx.caller("bob-key").await, None);
+
+    for _ in 0..2 {
+        assert_eq!(fx.import(ACCESS).await.unwrap(), report(0, 0, 5, 0, 0));
+    }
+    assert_eq!(fx.grants().await, grants);
+    assert_eq!(fx.users().await, users);
+}
+
+#[tokio::test]
+async fn grants_are_added_not_replaced_and_a_new_one_is_an_update() {
+    let fx = fixture().await;
+    fx.import(ACCESS).await.unwrap();
+    let text = "
+version: 1
+entries:
+  - model: authentik_sources_plex.plexsource
+    identifiers: {slug: guarded}
+    permissions:
+      - permission: change_plexsource
+        role: !Find [authentik_rbac.role, [name, readers]]
+  - model: authentik_sources_plex.plexsource
+    state: created
+    identifiers: {slug: other}
+    attrs: {name: Ignored}
+    permissions:
+      - permission: delete_plexsource
+        user: !Find [authentik_core.user, [username, bob]]
+";
+    assert_eq!(fx.import(text).await.unwrap(), report(0, 2, 0, 0, 0));
+    assert_eq!(fx.import(text).await.unwrap(), report(0, 0, 2, 0, 0));
+    assert_eq!(fx.source("other").await.unwrap().fields.name, "Other");
+    let grants = fx.grants().await;
+    assert_eq!(grants.len(), 4, "{grants:?}");
+    assert!(grants.contains(&grant(
+        Permission::View,
+        Principal::User("alice".into()),
+        "guarded"
+    )));
+    assert!(grants.contains(&grant(
+        Permission::Change,
+        Principal::Role("readers".into()),
+        "guarded"
+    )));
+    assert!(grants.contains(&grant(
+        Permission::Delete,
+        Principal::User("bob".into()),
+        "other"
+    )));
+}
+
+#[tokio::test]
+async fn user_roles_are_replaced_and_superuser_is_settable() {
+    let fx = fixture().await;
+    fx.import(ACCESS).await.unwrap();
+    let text = "
+version: 1
+entries:
+  - model: authentik_rbac.role
+    id: w
+    identifiers: {name: writers}
+  - model: authentik_core.user
+    identifiers: {username: alice}
+    attrs: {roles: [!KeyOf w, !KeyOf w], is_superuser: true}
+  - model: authentik_core.user
+    identifiers: {username: bob}
+    attrs: {roles: []}
+";
+    assert_eq!(fx.import(text).await.unwrap(), report(1, 2, 0, 0, 0));
+    let users = fx.users().await;
+    assert_eq!(users[0].roles, ["writers"]);
+    assert!(users[0].is_superuser && users[0].is_active);
+    assert!(users[1].roles.is_empty());
+    assert!(!users[1].is_active);
+    assert_eq!(fx.import(text).await.unwrap(), report(0, 0, 3, 0, 0));
+}
+
+#[tokio::test]
+async fn broken_permissions_are_all_reported_and_nothing_is_written() {
+    let fx = fixture().await;
+    let text = format!(
+        "
+version: 1
+entries:
+  - model: authentik_rbac.role
+    id: r
+    identifiers: {{name: readers}}
+  - model: authentik_core.user
+    id: u
+    identifiers: {{username: alice}}
+  - model: authentik_sources_plex.plexsource
+    identifiers: {{slug: guarded}}
+    attrs: {{name: '  ', plex_token: t}}
+    permissions:
+      - {{permission: view_everything, user: !KeyOf u}}
+      - {{permission: view_plexsource, user: !KeyOf u, role: !KeyOf r}}
+      - {{permission: view_plexsource, user: '{user}'}}
+      - {{permission: view_plexsource, role: '{role}'}}
+      - {{permission: view_plexsource}}
+      - {{permission: view_plexsource, user: !Env PSS_TEST_SECRET_MODE}}
+      - {{permission: view_plexsource, role: !KeyOf nowhere}}
+      - {{permission: view_plexsource, user: !KeyOf u}}
+",
+        user = Uuid::new_v4(),
+        role = Uuid::new_v4(),
+    );
+    let err = fx.import(&text).await.unwrap_err();
+    assert_eq!(err.entry_index(), Some(2));
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "name",
+            "permissions[6].role",
+            "permissions[0].permission",
+            "permissions[1]",
+            "permissions[4]",
+            "permissions[5].user",
+            "permissions[2].user",
+            "permissions[3].role",
+        ]
+    );
+    let message = err.to_string();
+    for part in [
+        "(authentik_sources_plex.plexsource)",
+        "permissions[0].permission: Unknown permission \"view_everything\".",
+        "permissions[1]: Give exactly one of user or role.",
+        "permissions[3].role: Invalid pk \"",
+        "permissions[5].user: Invalid pk \"[REDACTED]\" - object does not exist.",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert!(!message.contains("super-secret-mode"), "{message}");
+
+    assert!(fx.users().await.is_empty());
+    assert!(fx.grants().await.is_empty());
+    assert!(fx.source("guarded").await.is_none());
+
+    let err = fx
+        .import("version: 1\nentries:\n  - model: authentik_sources_plex.plexsource\n    identifiers: {slug: s}\n    attrs: {name: S, plex_token: t}\n    permissions: {permission: view_plexsource}\n")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.violations().unwrap().to_string(),
+        "permissions: Expected a list of items but got type \"dict\"."
+    );
+}
+
+#[tokio::test]
+async fn user_and_role_rules() {
+    let fx = fixture().await;
+    fx.import(ACCESS).await.unwrap();
+    let missing = Uuid::new_v4();
+    let text = format!(
+        "
+version: 1
+entries:
+  - model: authentik_core.user
+    identifiers: {{username: carol}}
+    attrs: {{is_active: 'yes', roles: ['{missing}', not-a-pk], favourite_colour: blue}}
+"
+    );
+    let err = fx.import(&text).await.unwrap_err();
+    assert_eq!(
+        err.violations().unwrap().to_string(),
+        format!(
+            "is_active: Must be a valid boolean.; \
+             roles[1]: Invalid pk \"not-a-pk\" - object does not exist.; \
+             roles[0]: Invalid pk \"{missing}\" - object does not exist."
+        )
+    );
+
+    let alice_pk = store::access::lookup_users(
+        &fx.db,
+        &Lookup {
+            pk: None,
+            fields: vec![("username", "alice".into())],
+        },
+    )
+    .await
+    .unwrap()[0]
+        .pk;
+    let text = format!(
+        "
+version: 1
+entries:
+  - model: authentik_core.user
+    identifiers: {{pk: '{alice_pk}'}}
+    attrs: {{username: bob}}
+  - model: authentik_rbac.role
+    identifiers: {{name: '{long}'}}
+  - model: authentik_core.user
+    identifiers: {{nickname: x}}
+",
+        long = "r".repeat(151),
+    );
+    let err = fx.import(&text).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: entry 0 (authentik_core.user): username: A user with that username already exists.",
+            fx.dir.path().join("blueprint.yaml").display()
+        )
+    );
+    let err = fx
+        .import(&text.replace("username: bob", "username: alicia"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.entry_index(), Some(1));
+    assert_eq!(
+        err.violations().unwrap().to_string(),
+        "name: Ensure this field has no more than 150 characters."
+    );
+    assert!(fx.users().await.iter().any(|u| u.username == "alice"));
+
+    let must = "
+version: 1
+entries:
+  - model: authentik_rbac.role
+    state: must_created
+    identifiers: {name: readers}
+";
+    let err = fx.import(must).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["identifiers"]);
+    let err = fx
+        .import("version: 1\nentries:\n  - model: authentik_core.user\n    identifiers: {nickname: x}\n")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.violations().unwrap().to_string(),
+        "identifiers.nickname: Not an identifier of authentik_core.user; use pk or username."
+    );
+}
+
+#[tokio::test]
+async fn absent_removes_users_and_roles_with_their_grants_and_tokens() {
+    let fx = fixture().await;
+    fx.import(ACCESS).await.unwrap();
+    fx.token("alice", "alice-key").await;
+    let text = "
+version: 1
+entries:
+  - model: authentik_core.user
+    state: absent
+    identifiers: {username: alice}
+  - model: authentik_rbac.role
+    state: absent
+    identifiers: {name: readers}
+";
+    assert_eq!(fx.import(text).await.unwrap(), report(0, 0, 0, 2, 0));
+    let users = fx.users().await;
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (users[0].username.as_str(), users[0].roles.len()),
+        ("bob", 0)
+    );
+    assert!(fx.grants().await.is_empty());
+    assert_eq!(fx.caller("alice-key").await, None);
+    assert!(store::access::list_tokens(&fx.db).await.unwrap().is_empty());
+    assert_eq!(fx.import(text).await.unwrap(), report(0, 0, 2, 0, 0));
 }

@@ -88,6 +88,8 @@ pub struct Grant {
 /// An authenticated caller and everything it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The API token the caller presented; streams re-check it.
+    pub token_id: Uuid,
     pub user_id: Uuid,
     pub username: String,
     pub is_superuser: bool,
@@ -107,6 +109,19 @@ impl Caller {
 
     pub fn may_globally(&self, permission: Permission) -> bool {
         self.may(permission, None)
+    }
+
+    /// The sources an object grant of `permission` names.
+    pub fn objects_with(&self, permission: Permission) -> Vec<Uuid> {
+        let mut objects: Vec<Uuid> = self
+            .grants
+            .iter()
+            .filter(|g| g.permission == permission)
+            .filter_map(|g| g.object)
+            .collect();
+        objects.sort();
+        objects.dedup();
+        objects
     }
 }
 
@@ -182,6 +197,7 @@ mod tests {
         let a = Uuid::new_v4();
         let b = Uuid::new_v4();
         let caller = Caller {
+            token_id: Uuid::new_v4(),
             user_id: Uuid::new_v4(),
             username: "u".into(),
             is_superuser: false,

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod draft;
+pub mod listing;
 mod modes;
 pub mod plex_source;
 mod plex_token;

@@ -46,7 +46,7 @@ pub fn source_to_proto(source: &PlexSource, token: TokenVisibility) -> pb::PlexS
         pk: pk.to_string(),
         name: name.clone(),
         slug: slug.as_str().to_owned(),
-        enabled: *enabled,
+        enabled: Some(*enabled),
         authentication_flow: authentication_flow.map(|id| id.to_string()),
         enrollment_flow: enrollment_flow.map(|id| id.to_string()),
         user_property_mappings: user_property_mappings
@@ -69,7 +69,7 @@ pub fn source_to_proto(source: &PlexSource, token: TokenVisibility) -> pb::PlexS
         group_matching_mode: group_matching_mode_to_proto(*group_matching_mode) as i32,
         client_id: client_id.clone(),
         allowed_servers: allowed_servers.clone(),
-        allow_friends: *allow_friends,
+        allow_friends: Some(*allow_friends),
         plex_token: match token {
             TokenVisibility::Shown => plex_token.expose().to_owned(),
             TokenVisibility::Hidden => String::new(),

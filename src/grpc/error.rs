@@ -44,6 +44,12 @@ pub enum ServiceError {
     InvalidArgument(Violations),
     #[error("permission denied")]
     PermissionDenied,
+    /// A unique value (the slug) is taken.
+    #[error("already exists: {0}")]
+    AlreadyExists(Violations),
+    /// A watcher must start over from a snapshot.
+    #[error("resync needed: {0}")]
+    OutOfRange(String),
     #[error("not found")]
     NotFound,
     #[error("store unavailable")]
@@ -56,6 +62,13 @@ impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => ServiceError::Unavailable(err),
+            // The slug is the only unique column a client writes; a race
+            // past the explicit check ends here.
+            StoreError::Duplicate(_) => ServiceError::AlreadyExists(Violations::single(
+                "slug",
+                "unique",
+                crate::store::SLUG_TAKEN,
+            )),
             other => ServiceError::Internal(Box::new(other)),
         }
     }
@@ -74,7 +87,15 @@ impl From<ServiceError> for Status {
                 AUTHENTICATION_FAILED_MESSAGE,
                 "AUTHENTICATION_FAILED",
             ),
-            ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
+            ServiceError::InvalidArgument(violations) => {
+                bad_request(Code::InvalidArgument, "INVALID", &violations)
+            }
+            ServiceError::AlreadyExists(violations) => {
+                bad_request(Code::AlreadyExists, "ALREADY_EXISTS", &violations)
+            }
+            ServiceError::OutOfRange(message) => {
+                with_reason(Code::OutOfRange, &message, "RESYNC_REQUIRED")
+            }
             ServiceError::PermissionDenied => with_reason(
                 Code::PermissionDenied,
                 PERMISSION_DENIED_MESSAGE,
@@ -93,9 +114,9 @@ impl From<ServiceError> for Status {
     }
 }
 
-/// `INVALID_ARGUMENT` with every violation in one `BadRequest`, and an
-/// `ErrorInfo` whose metadata maps each field to its rule's code.
-fn invalid_argument(violations: &Violations) -> Status {
+/// Every violation in one `BadRequest`, and an `ErrorInfo` whose metadata
+/// maps each field to its rule's code.
+fn bad_request(code: Code, reason: &str, violations: &Violations) -> Status {
     let mut details = ErrorDetails::new();
     let mut metadata = HashMap::new();
     let field_violations: Vec<FieldViolation> = violations
@@ -110,8 +131,8 @@ fn invalid_argument(violations: &Violations) -> Status {
         })
         .collect();
     details.set_bad_request(field_violations);
-    details.set_error_info("INVALID", ERROR_DOMAIN, metadata);
-    Status::with_error_details(Code::InvalidArgument, violations.to_string(), details)
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(code, violations.to_string(), details)
 }
 
 fn with_reason(code: Code, message: &str, reason: &str) -> Status {

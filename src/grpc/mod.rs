@@ -4,8 +4,10 @@
 mod auth;
 pub mod convert;
 pub mod error;
+mod input;
 mod service;
 mod trace;
+mod watch;
 
 pub use auth::{AuthLayer, Authenticator};
 pub use error::ServiceError;

@@ -96,11 +96,30 @@ pub async fn authenticate<C: ConnectionTrait>(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, StoreError> {
-    let Some(token) = token::Entity::find()
+    let token = token::Entity::find()
         .filter(token::Column::KeyHash.eq(hash_key(key)))
         .one(db)
-        .await?
-    else {
+        .await?;
+    caller_of(db, token, now).await
+}
+
+/// The caller behind a token already presented, as it stands now: `None`
+/// once the token is revoked or expired or its user deactivated.
+pub async fn reauthenticate<C: ConnectionTrait>(
+    db: &C,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    let token = token::Entity::find_by_id(token_id).one(db).await?;
+    caller_of(db, token, now).await
+}
+
+async fn caller_of<C: ConnectionTrait>(
+    db: &C,
+    token: Option<token::Model>,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    let Some(token) = token else {
         return Ok(None);
     };
     if token.expires.is_some_and(|expires| expires <= now) {
@@ -114,6 +133,7 @@ pub async fn authenticate<C: ConnectionTrait>(
     }
     let grants = grants_of(db, user.id).await?;
     Ok(Some(Caller {
+        token_id: token.id,
         user_id: user.id,
         username: user.username,
         is_superuser: user.is_superuser,
@@ -484,25 +504,29 @@ pub async fn ensure_bootstrap<C: ConnectionTrait>(
     Ok(outcome)
 }
 
-/// Records that `caller` was handed the Plex token of a source.
-pub async fn record_token_view<C: ConnectionTrait>(
+/// Records that `caller` was handed the Plex tokens of these sources, in
+/// one statement.
+pub async fn record_token_views<C: ConnectionTrait>(
     db: &C,
     caller: &Caller,
-    source_pk: Uuid,
-    slug: &Slug,
+    sources: &[(Uuid, &Slug)],
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    audit_event::Entity::insert(audit_event::ActiveModel {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let rows = sources.iter().map(|(pk, slug)| audit_event::ActiveModel {
         id: NotSet,
         action: Set(SECRET_VIEW.to_owned()),
         username: Set(caller.username.clone()),
         user_id: Set(Some(caller.user_id)),
-        object_pk: Set(Some(source_pk)),
+        object_pk: Set(Some(*pk)),
         object_slug: Set(slug.as_str().to_owned()),
         created: Set(at),
-    })
-    .exec_without_returning(db)
-    .await?;
+    });
+    audit_event::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
@@ -613,4 +637,272 @@ async fn grant_filter<C: ConnectionTrait>(
         None => condition.add(permission_grant::Column::ObjectPk.is_null()),
     };
     Ok(condition)
+}
+
+// --- By primary key, for blueprints ------------------------------------------
+//
+// The administrative functions above take names, as people type them.
+// Blueprints name objects by pk (`!KeyOf`, `!Find`) and look them up by
+// their identifiers, so they get their own functions.
+
+/// A user with the pks of its roles (sorted), as blueprints read and write
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub pk: Uuid,
+    pub username: String,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub roles: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub pk: Uuid,
+    pub name: String,
+}
+
+/// Who an object permission goes to, by pk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalPk {
+    User(Uuid),
+    Role(Uuid),
+}
+
+/// Users matching blueprint identifiers (`pk`, `username`).
+pub async fn lookup_users<C: ConnectionTrait>(
+    db: &C,
+    lookup: &super::Lookup,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let users = user::Entity::find()
+        .filter(lookup.condition("id"))
+        .order_by_asc(user::Column::Username)
+        .all(db)
+        .await?;
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links: Vec<(Uuid, Uuid)> = user_role::Entity::find()
+        .select_only()
+        .column(user_role::Column::UserId)
+        .column(user_role::Column::RoleId)
+        .filter(user_role::Column::UserId.is_in(users.iter().map(|u| u.id)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(users
+        .into_iter()
+        .map(|u| {
+            let mut roles: Vec<Uuid> = links
+                .iter()
+                .filter(|(user_id, _)| *user_id == u.id)
+                .map(|(_, role_id)| *role_id)
+                .collect();
+            roles.sort_unstable();
+            roles.dedup();
+            UserRecord {
+                pk: u.id,
+                username: u.username,
+                is_active: u.is_active,
+                is_superuser: u.is_superuser,
+                roles,
+            }
+        })
+        .collect())
+}
+
+/// Inserts a user and links it to `record.roles`.
+pub async fn insert_user<C: ConnectionTrait>(
+    db: &C,
+    record: &UserRecord,
+) -> Result<(), StoreError> {
+    user::Entity::insert(user_active(record))
+        .exec_without_returning(db)
+        .await?;
+    link_roles(db, record.pk, &record.roles).await
+}
+
+/// Writes a user's row and replaces its roles with `record.roles`.
+pub async fn update_user<C: ConnectionTrait>(
+    db: &C,
+    record: &UserRecord,
+) -> Result<(), StoreError> {
+    user::Entity::update(user_active(record)).exec(db).await?;
+    user_role::Entity::delete_many()
+        .filter(user_role::Column::UserId.eq(record.pk))
+        .exec(db)
+        .await?;
+    link_roles(db, record.pk, &record.roles).await
+}
+
+/// Deletes a user; its tokens, role links and grants go with it (ON DELETE
+/// CASCADE). Whether a user was deleted.
+pub async fn delete_user<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+    Ok(user::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+}
+
+/// Roles matching blueprint identifiers (`pk`, `name`).
+pub async fn lookup_roles<C: ConnectionTrait>(
+    db: &C,
+    lookup: &super::Lookup,
+) -> Result<Vec<RoleRecord>, StoreError> {
+    Ok(role::Entity::find()
+        .filter(lookup.condition("id"))
+        .order_by_asc(role::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| RoleRecord {
+            pk: r.id,
+            name: r.name,
+        })
+        .collect())
+}
+
+pub async fn insert_role<C: ConnectionTrait>(
+    db: &C,
+    record: &RoleRecord,
+) -> Result<(), StoreError> {
+    role::Entity::insert(role_active(record))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_role<C: ConnectionTrait>(
+    db: &C,
+    record: &RoleRecord,
+) -> Result<(), StoreError> {
+    role::Entity::update(role_active(record)).exec(db).await?;
+    Ok(())
+}
+
+/// Deletes a role; its user links and grants go with it (ON DELETE
+/// CASCADE). Whether a role was deleted.
+pub async fn delete_role<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+    Ok(role::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+}
+
+/// The ids among `ids` that name no user.
+pub async fn missing_users<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<Uuid> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids
+        .iter()
+        .filter(|id| !found.contains(id))
+        .copied()
+        .collect())
+}
+
+/// The ids among `ids` that name no role.
+pub async fn missing_roles<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<Uuid> = role::Entity::find()
+        .select_only()
+        .column(role::Column::Id)
+        .filter(role::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids
+        .iter()
+        .filter(|id| !found.contains(id))
+        .copied()
+        .collect())
+}
+
+/// Grants `permission` on the Plex source `source_pk` to a user or role;
+/// granting twice adds no second row. Whether a grant was added.
+pub async fn grant_on_source<C: ConnectionTrait>(
+    db: &C,
+    permission: Permission,
+    principal: PrincipalPk,
+    source_pk: Uuid,
+) -> Result<bool, StoreError> {
+    let (user_id, role_id) = match principal {
+        PrincipalPk::User(id) => (Some(id), None),
+        PrincipalPk::Role(id) => (None, Some(id)),
+    };
+    let principal_filter = match principal {
+        PrincipalPk::User(id) => permission_grant::Column::UserId
+            .eq(id)
+            .and(permission_grant::Column::RoleId.is_null()),
+        PrincipalPk::Role(id) => permission_grant::Column::RoleId
+            .eq(id)
+            .and(permission_grant::Column::UserId.is_null()),
+    };
+    let exists = permission_grant::Entity::find()
+        .filter(permission_grant::Column::Codename.eq(permission.codename()))
+        .filter(principal_filter)
+        .filter(permission_grant::Column::ObjectPk.eq(source_pk))
+        .one(db)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    permission_grant::Entity::insert(permission_grant::ActiveModel {
+        id: NotSet,
+        codename: Set(permission.codename()),
+        user_id: Set(user_id),
+        role_id: Set(role_id),
+        object_pk: Set(Some(source_pk)),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(true)
+}
+
+fn user_active(record: &UserRecord) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(record.pk),
+        username: Set(record.username.clone()),
+        is_active: Set(record.is_active),
+        is_superuser: Set(record.is_superuser),
+    }
+}
+
+fn role_active(record: &RoleRecord) -> role::ActiveModel {
+    role::ActiveModel {
+        id: Set(record.pk),
+        name: Set(record.name.clone()),
+    }
+}
+
+async fn link_roles<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    roles: &[Uuid],
+) -> Result<(), StoreError> {
+    let mut seen = Vec::with_capacity(roles.len());
+    for role_id in roles {
+        if seen.contains(role_id) {
+            continue;
+        }
+        seen.push(*role_id);
+        user_role::Entity::insert(user_role::ActiveModel {
+            id: NotSet,
+            user_id: Set(user_id),
+            role_id: Set(*role_id),
+        })
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
 }

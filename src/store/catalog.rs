@@ -63,9 +63,13 @@ pub mod flows {
         Ok(())
     }
 
-    /// Deletes a flow; sources pointing at it get NULL (ON DELETE SET NULL).
+    /// Deletes a flow; sources pointing at it get NULL (ON DELETE SET NULL)
+    /// and an update in the change log.
     pub async fn delete<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
-        Ok(Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+        let affected = super::super::sources::using_flow(db, pk).await?;
+        let deleted = Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0;
+        super::super::sources::touch_sources(db, &affected).await?;
+        Ok(deleted)
     }
 
     /// The ids among `ids` that name no flow.
@@ -134,9 +138,13 @@ pub mod mappings {
         Ok(())
     }
 
-    /// Deletes a mapping and its links to sources (ON DELETE CASCADE).
+    /// Deletes a mapping and its links to sources (ON DELETE CASCADE); the
+    /// sources it leaves get an update in the change log.
     pub async fn delete<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
-        Ok(Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+        let affected = super::super::links::sources_using(db, pk).await?;
+        let deleted = Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0;
+        super::super::sources::touch_sources(db, &affected).await?;
+        Ok(deleted)
     }
 
     /// The ids among `ids` that name no property mapping.

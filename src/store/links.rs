@@ -1,6 +1,8 @@
 //! The two many-to-many tables between Plex sources and property mappings.
 //! Both have the same shape, so one set of queries serves both.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ConnectionTrait,
     sea_query::{Alias, Expr, ExprTrait, Order, Query},
@@ -43,6 +45,53 @@ pub async fn load<C: ConnectionTrait>(
     rows.iter()
         .map(|row| row.try_get_by_index::<Uuid>(0).map_err(StoreError::from))
         .collect()
+}
+
+/// The mappings of several sources at once, each in link order.
+pub async fn load_many<C: ConnectionTrait>(
+    db: &C,
+    kind: MappingKind,
+    sources: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>, StoreError> {
+    let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    if sources.is_empty() {
+        return Ok(out);
+    }
+    let stmt = Query::select()
+        .column(Alias::new(SOURCE_ID))
+        .column(Alias::new(MAPPING_ID))
+        .from(kind.table())
+        .and_where(Expr::col(Alias::new(SOURCE_ID)).is_in(sources.iter().copied()))
+        .order_by(Alias::new("id"), Order::Asc)
+        .to_owned();
+    for row in db.query_all(&stmt).await? {
+        let source = row.try_get_by_index::<Uuid>(0)?;
+        let mapping = row.try_get_by_index::<Uuid>(1)?;
+        out.entry(source).or_default().push(mapping);
+    }
+    Ok(out)
+}
+
+/// Sources linked to a mapping, through either table.
+pub async fn sources_using<C: ConnectionTrait>(
+    db: &C,
+    mapping: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut out = Vec::new();
+    for kind in [MappingKind::User, MappingKind::Group] {
+        let stmt = Query::select()
+            .column(Alias::new(SOURCE_ID))
+            .from(kind.table())
+            .and_where(Expr::col(Alias::new(MAPPING_ID)).eq(mapping))
+            .to_owned();
+        for row in db.query_all(&stmt).await? {
+            let source = row.try_get_by_index::<Uuid>(0)?;
+            if !out.contains(&source) {
+                out.push(source);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces a source's links wholesale, as authentik does on write.

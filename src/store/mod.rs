@@ -6,9 +6,12 @@ pub mod access;
 mod catalog;
 pub mod entities;
 mod error;
+pub mod events;
 mod links;
+mod listing;
 mod lookup;
 mod sources;
+mod validate;
 
 use std::time::Duration;
 
@@ -17,10 +20,14 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 pub use catalog::{FlowRow, MappingRow, flows, mappings};
 pub use error::StoreError;
+pub use events::begin_write;
+pub use listing::{Page, SourceFilter, cursor_of, list_sources};
 pub use lookup::Lookup;
 pub use sources::{
-    delete_source, find_source, find_source_by_slug, insert_source, slug_owner, update_source,
+    delete_source, find_source, find_source_by_pk, find_source_by_slug, insert_source, slug_owner,
+    update_source,
 };
+pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};
 
 /// Opens a connection pool. SQLite files are created when missing and run in
 /// WAL mode so readers never wait for the writer. Statement logging is off:

@@ -2,12 +2,14 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::ExprTrait,
 };
 use uuid::Uuid;
 
 use super::{
     Lookup, StoreError,
     entities::plex_source::{self, Column, Entity},
+    events::{self, ChangeKind},
     links::{self, MappingKind},
 };
 use crate::domain::{PlexSource, PlexSourceFields, PlexToken, Slug};
@@ -27,6 +29,17 @@ pub async fn find_source_by_slug<C: ConnectionTrait>(
     }
 }
 
+/// The source with this primary key.
+pub async fn find_source_by_pk<C: ConnectionTrait>(
+    db: &C,
+    pk: Uuid,
+) -> Result<Option<PlexSource>, StoreError> {
+    match Entity::find_by_id(pk).one(db).await? {
+        Some(row) => Ok(Some(load(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Every source matching blueprint identifiers.
 pub async fn find_source<C: ConnectionTrait>(
     db: &C,
@@ -36,11 +49,7 @@ pub async fn find_source<C: ConnectionTrait>(
         .filter(lookup.condition("pk"))
         .all(db)
         .await?;
-    let mut sources = Vec::with_capacity(rows.len());
-    for row in rows {
-        sources.push(load(db, row).await?);
-    }
-    Ok(sources)
+    load_all(db, rows).await
 }
 
 /// The pk of the source holding `slug`, if any: slugs are unique.
@@ -66,7 +75,8 @@ pub async fn insert_source<C: ConnectionTrait>(
     row.pk = Set(pk);
     row.managed = Set(None);
     Entity::insert(row).exec_without_returning(db).await?;
-    write_links(db, pk, fields).await
+    write_links(db, pk, fields).await?;
+    events::append(db, ChangeKind::Created, pk, fields.slug.as_str()).await
 }
 
 pub async fn update_source<C: ConnectionTrait>(
@@ -79,13 +89,64 @@ pub async fn update_source<C: ConnectionTrait>(
         .filter(Column::Pk.eq(pk))
         .exec(db)
         .await?;
-    write_links(db, pk, fields).await
+    write_links(db, pk, fields).await?;
+    events::append(db, ChangeKind::Updated, pk, fields.slug.as_str()).await
 }
 
-/// Deletes a source; its mapping links go with it (ON DELETE CASCADE).
+/// Deletes a source; its mapping links and object permissions go with it
+/// (ON DELETE CASCADE).
 pub async fn delete_source<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
-    let result = Entity::delete_by_id(pk).exec(db).await?;
-    Ok(result.rows_affected > 0)
+    let slug: Option<String> = Entity::find_by_id(pk)
+        .select_only()
+        .column(Column::Slug)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let Some(slug) = slug else { return Ok(false) };
+    Entity::delete_by_id(pk).exec(db).await?;
+    events::append(db, ChangeKind::Deleted, pk, &slug).await?;
+    Ok(true)
+}
+
+/// Logs an update of every source pointing at a flow or mapping that is
+/// about to change under them (deletion nulls or drops the reference).
+pub(super) async fn touch_sources<C: ConnectionTrait>(
+    db: &C,
+    pks: &[Uuid],
+) -> Result<(), StoreError> {
+    if pks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(Uuid, String)> = Entity::find()
+        .select_only()
+        .column(Column::Pk)
+        .column(Column::Slug)
+        .filter(Column::Pk.is_in(pks.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (pk, slug) in rows {
+        events::append(db, ChangeKind::Updated, pk, &slug).await?;
+    }
+    Ok(())
+}
+
+/// Sources whose authentication or enrollment flow is `flow`.
+pub(super) async fn using_flow<C: ConnectionTrait>(
+    db: &C,
+    flow: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Pk)
+        .filter(
+            Column::AuthenticationFlowId
+                .eq(flow)
+                .or(Column::EnrollmentFlowId.eq(flow)),
+        )
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 async fn write_links<C: ConnectionTrait>(
@@ -125,6 +186,23 @@ async fn load<C: ConnectionTrait>(
     let user = links::load(db, MappingKind::User, row.pk).await?;
     let group = links::load(db, MappingKind::Group, row.pk).await?;
     to_domain(row, user, group)
+}
+
+/// Rows to domain values, loading all their links in two queries.
+pub(super) async fn load_all<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<plex_source::Model>,
+) -> Result<Vec<PlexSource>, StoreError> {
+    let pks: Vec<Uuid> = rows.iter().map(|r| r.pk).collect();
+    let mut user = links::load_many(db, MappingKind::User, &pks).await?;
+    let mut group = links::load_many(db, MappingKind::Group, &pks).await?;
+    rows.into_iter()
+        .map(|row| {
+            let u = user.remove(&row.pk).unwrap_or_default();
+            let g = group.remove(&row.pk).unwrap_or_default();
+            to_domain(row, u, g)
+        })
+        .collect()
 }
 
 /// Rebuilds the domain value from a row. Every column is named, so a new

@@ -258,3 +258,179 @@ fn an_unreachable_database_is_reported_without_its_password() {
     );
     assert!(!stderr.contains("hunter2-secret"), "{stderr}");
 }
+
+fn run_cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = command(dir).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_commands_work_and_refuse_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml");
+    assert!(
+        command(d)
+            .arg("import")
+            .arg(&example)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    assert!(run_cli(d, &["users", "create", "svc-reader"]).0);
+    assert!(run_cli(d, &["roles", "create", "readers"]).0);
+    assert!(run_cli(d, &["roles", "assign", "readers", "--user", "svc-reader"]).0);
+    let (ok, out, err) = run_cli(
+        d,
+        &[
+            "permissions",
+            "grant",
+            "authentik_sources_plex.view_plexsource",
+            "--role",
+            "readers",
+            "--slug",
+            "plex-login",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run_cli(
+        d,
+        &[
+            "tokens",
+            "create",
+            "reader-token",
+            "--user",
+            "svc-reader",
+            "--description",
+            "CI reader",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = out.lines().last().expect("key on the last line").to_owned();
+    assert_eq!(key.len(), 64, "{out}");
+    assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()));
+
+    // The printed key authenticates, with the role's object permission.
+    let db = plex_source_service::store::connect(&format!(
+        "sqlite://{}",
+        d.join("plex-sources.db").display()
+    ))
+    .await
+    .unwrap();
+    let caller = plex_source_service::store::access::authenticate(&db, &key, chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("the printed key works");
+    assert_eq!(caller.username, "svc-reader");
+    assert_eq!(caller.grants.len(), 1);
+    db.close().await.unwrap();
+
+    let (_, listed, _) = run_cli(d, &["tokens", "list"]);
+    assert!(listed.contains("reader-token") && listed.contains("CI reader"));
+    assert!(!listed.contains(&key), "tokens list never shows keys");
+    let (_, grants, _) = run_cli(d, &["permissions", "list"]);
+    assert!(
+        grants.contains("authentik_sources_plex.view_plexsource")
+            && grants.contains("role readers")
+            && grants.contains("plex-login"),
+        "{grants}"
+    );
+    let (_, users, _) = run_cli(d, &["users", "list"]);
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("svc-reader") && l.contains("readers")),
+        "{users}"
+    );
+
+    // The database file itself holds no key.
+    for file in ["plex-sources.db", "plex-sources.db-wal"] {
+        if let Ok(bytes) = std::fs::read(d.join(file)) {
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                "key found in {file}"
+            );
+        }
+    }
+
+    // Bad input: a clear message and a non-zero exit each.
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["users", "deactivate", "nobody"],
+            "unknown user \"nobody\"",
+        ),
+        (
+            &["users", "create", "svc-reader"],
+            "user \"svc-reader\" already exists",
+        ),
+        (
+            &["roles", "assign", "no-role", "--user", "svc-reader"],
+            "unknown role \"no-role\"",
+        ),
+        (
+            &["tokens", "create", "t2", "--user", "nobody"],
+            "unknown user \"nobody\"",
+        ),
+        (
+            &["tokens", "create", "reader-token", "--user", "svc-reader"],
+            "token \"reader-token\" already exists",
+        ),
+        (
+            &[
+                "tokens",
+                "create",
+                "t3",
+                "--user",
+                "svc-reader",
+                "--expires",
+                "next week",
+            ],
+            "RFC 3339",
+        ),
+        (
+            &["tokens", "revoke", "no-token"],
+            "unknown token \"no-token\"",
+        ),
+        (
+            &[
+                "permissions",
+                "grant",
+                "authentik_sources_plex.view_everything",
+                "--user",
+                "svc-reader",
+            ],
+            "unknown permission",
+        ),
+        (
+            &[
+                "permissions",
+                "grant",
+                "view_plexsource",
+                "--user",
+                "svc-reader",
+                "--slug",
+                "no-such-slug",
+            ],
+            "no Plex source with slug \"no-such-slug\"",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = run_cli(d, args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected {expected:?} in {err}"
+        );
+    }
+
+    // Revocation and deactivation through the CLI.
+    assert!(run_cli(d, &["users", "deactivate", "svc-reader"]).0);
+    assert!(run_cli(d, &["tokens", "revoke", "reader-token"]).0);
+    let (_, listed, _) = run_cli(d, &["tokens", "list"]);
+    assert!(!listed.contains("reader-token"));
+}

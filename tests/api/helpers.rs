@@ -93,6 +93,15 @@ impl TestDb {
         }
     }
 
+    /// A handle on a database another test value owns (never dropped here).
+    fn shared(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_owned(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
     pub async fn connect(&self) -> DatabaseConnection {
         store::connect(&self.url)
             .await
@@ -143,6 +152,8 @@ pub fn test_settings() -> ServerSettings {
         listen: "127.0.0.1:0".parse().expect("address"),
         shutdown_grace_period: Duration::from_secs(2),
         health_check_interval: Duration::from_millis(100),
+        watch_poll_interval: Duration::from_millis(100),
+        change_retention: Duration::from_secs(3600),
     }
 }
 
@@ -195,6 +206,50 @@ impl TestApp {
         plex_source_service::blueprint::ImportError,
     > {
         import_yaml(&self.db, yaml).await
+    }
+
+    /// A request carrying `authorization: Bearer <key>`.
+    pub fn authed<T>(&self, key: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {key}").parse().expect("ascii key"),
+        );
+        request
+    }
+
+    /// A request as the test superuser.
+    pub fn admin<T>(&self, message: T) -> tonic::Request<T> {
+        self.authed(&self.admin_key, message)
+    }
+
+    /// A second server on the same database (another replica).
+    pub async fn replica(&self) -> TestApp {
+        let settings = test_settings();
+        let server_db = store::connect(&self._test_db.url)
+            .await
+            .expect("replica connects");
+        let app = Application::build(server_db, settings).await.expect("bind");
+        let addr = app.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("client connects");
+        TestApp {
+            addr,
+            admin_key: self.admin_key.clone(),
+            db: self._test_db.connect().await,
+            client: PlexSourceServiceClient::new(channel.clone()),
+            channel,
+            shutdown: Some(tx),
+            server: Some(server),
+            _test_db: TestDb::shared(&self._test_db.url),
+        }
     }
 
     /// RetrievePlexSource as a superuser.

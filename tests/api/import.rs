@@ -126,7 +126,7 @@ entries:
         .expect("update");
     assert_eq!(report.updated, 1);
     let after = app.retrieve("imported").await.expect("retrieve");
-    assert!(!after.allow_friends);
+    assert_eq!(after.allow_friends, Some(false));
     assert_eq!(after.allowed_servers, vec!["abc"]);
     assert_eq!(after.client_id, before.client_id);
     assert_eq!(after.authentication_flow, before.authentication_flow);
@@ -147,8 +147,8 @@ entries:
     state: created
     identifiers: {slug: imported}
     attrs: {name: Renamed, plex_token: other}
-  - model: authentik_core.user
-    identifiers: {username: someone}
+  - model: authentik_core.application
+    identifiers: {slug: someone}
     attrs: {name: Someone}
 "#,
         )

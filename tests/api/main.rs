@@ -11,3 +11,4 @@ mod migrations;
 mod proxy;
 mod reflection;
 mod retrieve;
+mod write;

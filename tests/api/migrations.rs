@@ -7,12 +7,19 @@ use crate::{
     helpers::{Backend, TestDb},
 };
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 12] = [
     "flows",
     "property_mappings",
     "plex_sources",
     "plex_source_user_property_mappings",
     "plex_source_group_property_mappings",
+    "users",
+    "roles",
+    "user_roles",
+    "tokens",
+    "permission_grants",
+    "audit_events",
+    "plex_source_events",
 ];
 
 async fn tables_present(db: &sea_orm::DatabaseConnection) -> Vec<bool> {
@@ -29,10 +36,10 @@ async fn migrations_run_up_down_and_up_again(backend: Backend) {
         return;
     };
     let db = test_db.connect().await;
-    assert_eq!(tables_present(&db).await, [false; 5]);
+    assert_eq!(tables_present(&db).await, [false; TABLES.len()]);
 
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables_present(&db).await, [true; 5]);
+    assert_eq!(tables_present(&db).await, [true; TABLES.len()]);
     assert!(
         Migrator::get_pending_migrations(&db)
             .await
@@ -43,14 +50,14 @@ async fn migrations_run_up_down_and_up_again(backend: Backend) {
     Migrator::up(&db, None).await.expect("up twice");
 
     Migrator::down(&db, None).await.expect("down");
-    assert_eq!(tables_present(&db).await, [false; 5]);
+    assert_eq!(tables_present(&db).await, [false; TABLES.len()]);
     assert_eq!(
         Migrator::get_pending_migrations(&db).await.unwrap().len(),
         Migrator::migrations().len()
     );
 
     Migrator::up(&db, None).await.expect("up after down");
-    assert_eq!(tables_present(&db).await, [true; 5]);
+    assert_eq!(tables_present(&db).await, [true; TABLES.len()]);
 }
 
 backend_tests!(migrations_run_up_down_and_up_again);

@@ -129,7 +129,7 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
     assert_eq!(uuid::Uuid::parse_str(&pk).unwrap().get_version_num(), 4);
     assert_eq!(name, "Full Plex");
     assert_eq!(slug, "plex-full");
-    assert!(!enabled);
+    assert_eq!(enabled, Some(false));
     assert_eq!(authentication_flow, Some(flow_pk("plex-auth").await));
     assert_eq!(enrollment_flow, Some(flow_pk("plex-enroll").await));
     assert_eq!(
@@ -155,7 +155,7 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
     assert_eq!(group_matching_mode, pb::GroupMatchingMode::NameLink as i32);
     assert_eq!(client_id, "fixedclientid0123456789abcdefABCDEF01234");
     assert_eq!(allowed_servers, vec!["server-one", "server-two"]);
-    assert!(!allow_friends);
+    assert_eq!(allow_friends, Some(false));
     assert_eq!(plex_token, "owner-token-value");
 }
 
@@ -175,7 +175,7 @@ entries:
     .await
     .expect("import");
     let got = app.retrieve("minimal").await.expect("retrieve");
-    assert!(got.enabled);
+    assert_eq!(got.enabled, Some(true));
     assert_eq!(got.authentication_flow, None);
     assert_eq!(got.enrollment_flow, None);
     assert!(got.user_property_mappings.is_empty());
@@ -197,7 +197,7 @@ entries:
     assert_eq!(got.client_id.len(), 40);
     assert!(got.client_id.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert!(got.allowed_servers.is_empty());
-    assert!(got.allow_friends);
+    assert_eq!(got.allow_friends, Some(true));
     assert_eq!(got.managed, None);
     assert_eq!(got.plex_token, "t0ken");
 }

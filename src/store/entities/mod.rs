@@ -8,6 +8,7 @@ pub mod permission_grant;
 pub mod plex_source;
 pub mod property_mapping;
 pub mod role;
+pub mod source_event;
 pub mod token;
 pub mod user;
 pub mod user_role;

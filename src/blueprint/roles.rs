@@ -1,0 +1,186 @@
+//! `authentik_rbac.role` entries. Identifiers are `pk` and `name`; the one
+//! attribute is `name` (required, not blank, at most 150 characters).
+//! Users get roles through their `roles` attribute, and Plex source entries
+//! grant roles object permissions through `permissions`.
+
+use sea_orm::DatabaseTransaction;
+use serde_yaml_ng::Value;
+use uuid::Uuid;
+
+use super::{
+    attrs::{self, assign, bounded_text, ignore, text},
+    models::{Model, Target, finished, taken_by_other},
+};
+use crate::{
+    domain::{Field, Violations},
+    store::{
+        Lookup, StoreError,
+        access::{self, RoleRecord},
+    },
+};
+
+/// Longest role name, as authentik's `name` column allows.
+const MAX_NAME: usize = 150;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RoleDraft {
+    pub name: Field<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleFields {
+    pub name: String,
+}
+
+impl RoleFields {
+    fn record(&self, pk: Uuid) -> RoleRecord {
+        RoleRecord {
+            pk,
+            name: self.name.clone(),
+        }
+    }
+}
+
+pub(crate) fn role_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> RoleDraft {
+    let mut d = RoleDraft::default();
+    for (key, value) in attrs {
+        let k = key.as_str();
+        match k {
+            "name" => assign(&mut d.name, text(v, k, value)),
+            _ => ignore(Model::Role, k),
+        }
+    }
+    d
+}
+
+impl RoleDraft {
+    fn new_name(&self) -> Option<String> {
+        match &self.name {
+            Field::Set(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn finish(self, base: Option<&RoleRecord>) -> Result<RoleFields, Violations> {
+        let mut v = Violations::new();
+        let name = bounded_text(
+            &mut v,
+            "name",
+            self.name,
+            base.map(|b| b.name.as_str()),
+            MAX_NAME,
+        );
+        match name {
+            Some(name) if v.is_empty() => Ok(RoleFields { name }),
+            _ => Err(v),
+        }
+    }
+}
+
+pub(crate) struct RoleTarget;
+
+impl Target for RoleTarget {
+    const MODEL: Model = Model::Role;
+    type Stored = RoleRecord;
+    type Draft = RoleDraft;
+    type Fields = RoleFields;
+
+    fn pk(stored: &RoleRecord) -> Uuid {
+        stored.pk
+    }
+
+    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> RoleDraft {
+        role_draft(v, attrs)
+    }
+
+    fn apply_identifiers(draft: &mut RoleDraft, lookup: &Lookup) {
+        if let Some(name) = attrs::identifier(lookup, "name") {
+            draft.name = Field::Set(name.to_owned());
+        }
+    }
+
+    async fn find(
+        db: &DatabaseTransaction,
+        lookup: &Lookup,
+    ) -> Result<Vec<RoleRecord>, StoreError> {
+        access::lookup_roles(db, lookup).await
+    }
+
+    async fn check(
+        db: &DatabaseTransaction,
+        draft: RoleDraft,
+        existing: Option<&RoleRecord>,
+        v: &mut Violations,
+    ) -> Result<Option<RoleFields>, StoreError> {
+        let new_name = draft.new_name();
+        let fields = finished(v, draft.finish(existing));
+        if let Some(name) = new_name {
+            let by_name = Lookup {
+                pk: None,
+                fields: vec![("name", name)],
+            };
+            let owners = access::lookup_roles(db, &by_name).await?;
+            if taken_by_other(owners.iter().map(|r| r.pk), existing.map(|e| e.pk)) {
+                v.add("name", "unique", "role with this name already exists.");
+            }
+        }
+        Ok(fields.filter(|_| v.is_empty()))
+    }
+
+    fn unchanged(stored: &RoleRecord, fields: &RoleFields) -> bool {
+        *stored == fields.record(stored.pk)
+    }
+
+    async fn insert(
+        db: &DatabaseTransaction,
+        pk: Uuid,
+        fields: &RoleFields,
+    ) -> Result<(), StoreError> {
+        access::insert_role(db, &fields.record(pk)).await
+    }
+
+    async fn update(
+        db: &DatabaseTransaction,
+        pk: Uuid,
+        fields: &RoleFields,
+    ) -> Result<(), StoreError> {
+        access::update_role(db, &fields.record(pk)).await
+    }
+
+    /// The role's user links and grants go with it.
+    async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {
+        access::delete_role(db, pk).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_rules() {
+        let mut v = Violations::new();
+        let value: Value = serde_yaml_ng::from_str("{name: ' readers ', users: [x]}").unwrap();
+        let Value::Mapping(map) = value else {
+            unreachable!()
+        };
+        let attrs = map
+            .into_iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+            .collect();
+        let d = role_draft(&mut v, attrs);
+        assert!(v.is_empty());
+        assert_eq!(d.finish(None).unwrap().name, "readers");
+        let long = RoleDraft {
+            name: Field::Set("r".repeat(151)),
+        };
+        assert_eq!(
+            long.finish(None).unwrap_err().to_string(),
+            "name: Ensure this field has no more than 150 characters."
+        );
+        assert_eq!(
+            RoleDraft::default().finish(None).unwrap_err().to_string(),
+            "name: This field is required."
+        );
+    }
+}

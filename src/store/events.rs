@@ -1,0 +1,150 @@
+//! The change log of Plex sources (an outbox written in the same
+//! transaction as the change), read by watchers on every replica.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{StoreError, entities::source_event};
+
+/// Key of the PostgreSQL advisory lock that orders writers.
+const WRITE_LOCK: i64 = 0x504c_4558_5352_4331; // "PLEXSRC1"
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "created" => Some(ChangeKind::Created),
+            "updated" => Some(ChangeKind::Updated),
+            "deleted" => Some(ChangeKind::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    pub revision: i64,
+    pub kind: ChangeKind,
+    pub source_pk: Uuid,
+    pub slug: String,
+}
+
+/// Starts a transaction that may change sources. On PostgreSQL it first
+/// takes a transaction-scoped advisory lock, so writers commit one after
+/// another and revisions become visible in increasing order (a reader that
+/// saw revision n never later finds a smaller one). SQLite has one writer
+/// at a time anyway.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    let txn = db.begin().await?;
+    lock_writers(&txn).await?;
+    Ok(txn)
+}
+
+async fn lock_writers<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Logs a change; call inside the transaction that makes it.
+pub async fn append<C: ConnectionTrait>(
+    db: &C,
+    kind: ChangeKind,
+    source_pk: Uuid,
+    slug: &str,
+) -> Result<(), StoreError> {
+    // Re-entrant for the same transaction; covers callers that did not use
+    // `begin_write`.
+    lock_writers(db).await?;
+    source_event::Entity::insert(source_event::ActiveModel {
+        revision: NotSet,
+        kind: Set(kind.as_str().to_owned()),
+        source_pk: Set(source_pk),
+        slug: Set(slug.to_owned()),
+        created: Set(Utc::now()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Changes after `revision`, oldest first, at most `limit`.
+pub async fn changes_after<C: ConnectionTrait>(
+    db: &C,
+    revision: i64,
+    limit: u64,
+) -> Result<Vec<SourceChange>, StoreError> {
+    let rows = source_event::Entity::find()
+        .filter(source_event::Column::Revision.gt(revision))
+        .order_by_asc(source_event::Column::Revision)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            ChangeKind::parse(&r.kind).map(|kind| SourceChange {
+                revision: r.revision,
+                kind,
+                source_pk: r.source_pk,
+                slug: r.slug,
+            })
+        })
+        .collect())
+}
+
+/// The newest revision, 0 before any change.
+pub async fn latest_revision<C: ConnectionTrait>(db: &C) -> Result<i64, StoreError> {
+    let max: Option<Option<i64>> = source_event::Entity::find()
+        .select_only()
+        .column_as(source_event::Column::Revision.max(), "max")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(max.flatten().unwrap_or(0))
+}
+
+/// The oldest revision still retained, if any.
+pub async fn oldest_revision<C: ConnectionTrait>(db: &C) -> Result<Option<i64>, StoreError> {
+    let min: Option<Option<i64>> = source_event::Entity::find()
+        .select_only()
+        .column_as(source_event::Column::Revision.min(), "min")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(min.flatten())
+}
+
+/// Forgets changes made before `before`, always keeping the newest so the
+/// revision counter stays known.
+pub async fn prune<C: ConnectionTrait>(db: &C, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let latest = latest_revision(db).await?;
+    let result = source_event::Entity::delete_many()
+        .filter(source_event::Column::Created.lt(before))
+        .filter(source_event::Column::Revision.lt(latest))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
