@@ -178,9 +178,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
 
-    /// How often the change log is polled for other replicas' writes.
-    #[arg(long, env = "WATCH_POLL_INTERVAL", default_value = "200ms", value_parser = humantime::parse_duration)]
-    pub watch_poll_interval: Duration,
+    /// How often the database is polled for other replicas' changes
+    /// (watch events; cached reads are dropped). Keep it well under 750ms.
+    #[arg(long, env = "CHANGE_POLL_INTERVAL", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub change_poll_interval: Duration,
 
     /// How long changes stay available to watchers that resume.
     #[arg(long, env = "CHANGE_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
@@ -198,7 +199,7 @@ impl Default for ServeArgs {
             no_migrate: false,
             shutdown_grace_period: Duration::from_secs(10),
             health_check_interval: Duration::from_secs(2),
-            watch_poll_interval: Duration::from_millis(200),
+            change_poll_interval: Duration::from_millis(200),
             change_retention: Duration::from_secs(24 * 3600),
             bootstrap_token: None,
         }

@@ -6,7 +6,8 @@
 //! - [`grpc`]: the tonic service, proto conversion and the error → status
 //!   mapping.
 //! - [`blueprint`]: importing authentik blueprint files.
-//! - [`feed`]: wakes change streams when any replica writes.
+//! - [`cache`]: cached hot reads, dropped on any change.
+//! - [`feed`]: polls for changes of any replica: wakes watchers, drops caches.
 //! - [`app`]: assembling and running the server (health, reflection,
 //!   tracing, shutdown).
 //! - [`admin`]: the users, roles, tokens and permissions subcommands.
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod app;
 pub mod blueprint;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod feed;

@@ -82,7 +82,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             shutdown_grace_period: args.shutdown_grace_period,
             health_check_interval: args.health_check_interval,
-            watch_poll_interval: args.watch_poll_interval,
+            change_poll_interval: args.change_poll_interval,
             change_retention: args.change_retention,
         },
     )

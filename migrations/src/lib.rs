@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_plex_sources;
 mod m20261129_000002_create_access_control;
 mod m20261129_000003_create_source_events;
+mod m20261129_000004_create_store_epochs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_plex_sources::Migration),
             Box::new(m20261129_000002_create_access_control::Migration),
             Box::new(m20261129_000003_create_source_events::Migration),
+            Box::new(m20261129_000004_create_store_epochs::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 
 mod health;
 
-use std::{future::Future, io, net::SocketAddr, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -11,6 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
+    cache::ReadCache,
     feed::ChangeFeed,
     grpc::{AuthLayer, Authenticator, PlexSources, trace_layer},
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
@@ -27,8 +28,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub shutdown_grace_period: Duration,
     pub health_check_interval: Duration,
-    /// How often the change log is polled for writes of other replicas.
-    pub watch_poll_interval: Duration,
+    /// How often the database is polled for changes of other replicas
+    /// (watch events, cache invalidation).
+    pub change_poll_interval: Duration,
     /// How long changes stay available for resuming watchers.
     pub change_retention: Duration,
 }
@@ -39,6 +41,7 @@ pub struct Application {
     listener: TcpListener,
     db: DatabaseConnection,
     settings: ServerSettings,
+    feed: ChangeFeed,
 }
 
 impl Application {
@@ -48,11 +51,18 @@ impl Application {
             listener,
             db,
             settings,
+            feed: ChangeFeed::new(Arc::new(ReadCache::new())),
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The server's change feed, e.g. to [`ChangeFeed::settle`] after
+    /// writing to the database directly.
+    pub fn feed(&self) -> ChangeFeed {
+        self.feed.clone()
     }
 
     /// Serves until `shutdown` resolves. Then health turns `NOT_SERVING`,
@@ -63,10 +73,11 @@ impl Application {
         let checker = HealthChecker::new(reporter, self.db.clone());
         checker.check_once().await;
         let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
-        let feed = ChangeFeed::new();
+        let feed = self.feed;
+        let cache = feed.cache_handle();
         let feed_task = tokio::spawn(feed.clone().run(
             self.db.clone(),
-            self.settings.watch_poll_interval,
+            self.settings.change_poll_interval,
             self.settings.change_retention,
         ));
 
@@ -76,7 +87,7 @@ impl Application {
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
             .layer(trace_layer())
-            .layer(AuthLayer::new(Authenticator::new(self.db.clone())))
+            .layer(AuthLayer::new(Authenticator::new(self.db.clone(), cache)))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

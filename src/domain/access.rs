@@ -93,6 +93,8 @@ pub struct Caller {
     pub user_id: Uuid,
     pub username: String,
     pub is_superuser: bool,
+    /// When the presented token stops working, if ever.
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
     pub grants: Vec<Grant>,
 }
 
@@ -201,6 +203,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             username: "u".into(),
             is_superuser: false,
+            expires: None,
             grants: vec![Grant {
                 permission: Permission::View,
                 object: Some(a),

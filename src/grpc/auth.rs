@@ -6,6 +6,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -17,7 +18,11 @@ use tonic::{
 use tower::{Layer, Service};
 
 use super::error::{AuthFailure, ServiceError};
-use crate::{domain::access::Caller, store};
+use crate::{
+    cache::ReadCache,
+    domain::access::{Caller, hash_key},
+    store,
+};
 
 /// Services reachable without credentials: Kubernetes probes and
 /// debugging clients send none.
@@ -27,24 +32,36 @@ const OPEN_PREFIXES: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
-/// Looks callers up by their token key.
+/// Looks callers up by their token key, through the read cache.
 #[derive(Clone)]
 pub struct Authenticator {
     db: DatabaseConnection,
+    cache: Arc<ReadCache>,
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, cache: Arc<ReadCache>) -> Self {
+        Self { db, cache }
     }
 
     /// The caller behind the request's bearer token.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ServiceError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, ServiceError> {
         let key =
             bearer_key(headers).ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;
-        store::access::authenticate(&self.db, key, chrono::Utc::now())
+        let key_hash = hash_key(key);
+        let now = chrono::Utc::now();
+        if let Some(caller) = self.cache.caller(&key_hash)
+            && caller.expires.is_none_or(|expires| now < expires)
+        {
+            return Ok(caller);
+        }
+        let ticket = self.cache.ticket();
+        let caller = store::access::authenticate_hash(&self.db, &key_hash, now)
             .await?
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))
+            .map(Arc::new)
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))?;
+        self.cache.put_caller(ticket, key_hash, caller.clone());
+        Ok(caller)
     }
 }
 

@@ -2,6 +2,8 @@
 //! authentik's order: authenticate (done by the auth layer), validate,
 //! authorize, look up. Failures go through [`ServiceError`].
 
+use std::{borrow::Borrow, sync::Arc};
+
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -12,6 +14,7 @@ use super::{
     watch::{WatchStream, watch},
 };
 use crate::{
+    cache::CachedPage,
     domain::{
         PlexSource, Slug, Violations,
         access::{Caller, Permission},
@@ -40,9 +43,23 @@ impl PlexSources {
         request: pb::RetrievePlexSourceRequest,
     ) -> Result<pb::PlexSource, ServiceError> {
         let slug = parse_slug(&request.slug)?;
-        let source = store::find_source_by_slug(&self.db, &slug).await?;
+        let source = self.source_by_slug(&slug).await?;
         let source = visible(caller, source)?;
         self.render(caller, &source).await
+    }
+
+    /// A source by slug, through the read cache.
+    async fn source_by_slug(&self, slug: &Slug) -> Result<Option<Arc<PlexSource>>, ServiceError> {
+        let cache = self.feed.cache();
+        if let Some(hit) = cache.source(slug.as_str()) {
+            return Ok(hit);
+        }
+        let ticket = cache.ticket();
+        let source = store::find_source_by_slug(&self.db, slug)
+            .await?
+            .map(Arc::new);
+        cache.put_source(ticket, slug.as_str().to_owned(), source.clone());
+        Ok(source)
     }
 
     async fn list(
@@ -66,14 +83,9 @@ impl PlexSources {
             }
             args.filter.visible = Some(objects);
         }
-        let page = store::list_sources(
-            &self.db,
-            &args.filter,
-            &args.ordering,
-            after.as_deref(),
-            args.page_size,
-        )
-        .await?;
+        let page = self
+            .page(&args, &request.page_token, after.as_deref())
+            .await?;
         let next_page_token = match (page.more, page.sources.last()) {
             (true, Some(last)) => PageToken {
                 fingerprint: args.fingerprint.clone(),
@@ -87,6 +99,40 @@ impl PlexSources {
             next_page_token,
             total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
         })
+    }
+
+    /// A list page, through the read cache (keyed by everything that
+    /// decides its rows, visibility included).
+    async fn page(
+        &self,
+        args: &input::ListArgs,
+        token: &str,
+        after: Option<&[crate::domain::listing::CursorValue]>,
+    ) -> Result<Arc<CachedPage>, ServiceError> {
+        let key = format!(
+            "{}|{}|{}|{:?}",
+            args.fingerprint, args.page_size, token, args.filter.visible
+        );
+        let cache = self.feed.cache();
+        if let Some(hit) = cache.page(&key) {
+            return Ok(hit);
+        }
+        let ticket = cache.ticket();
+        let page = store::list_sources(
+            &self.db,
+            &args.filter,
+            &args.ordering,
+            after,
+            args.page_size,
+        )
+        .await?;
+        let page = Arc::new(CachedPage {
+            sources: page.sources.into_iter().map(Arc::new).collect(),
+            total: page.total,
+            more: page.more,
+        });
+        cache.put_page(ticket, key, page.clone());
+        Ok(page)
     }
 
     async fn create(
@@ -107,7 +153,7 @@ impl PlexSources {
             .await?
             .ok_or(ServiceError::NotFound)?;
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.poke();
+        self.feed.committed();
         self.render(caller, &source).await
     }
 
@@ -139,7 +185,7 @@ impl PlexSources {
             .await?
             .ok_or(ServiceError::NotFound)?;
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.poke();
+        self.feed.committed();
         self.render(caller, &source).await
     }
 
@@ -156,7 +202,7 @@ impl PlexSources {
         }
         store::delete_source(&txn, stored.pk).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.poke();
+        self.feed.committed();
         Ok(())
     }
 
@@ -173,14 +219,15 @@ impl PlexSources {
             .remove(0))
     }
 
-    pub(super) async fn render_all(
+    pub(super) async fn render_all<S: Borrow<PlexSource>>(
         &self,
         caller: &Caller,
-        sources: &[PlexSource],
+        sources: &[S],
     ) -> Result<Vec<pb::PlexSource>, ServiceError> {
         let shown: Vec<(uuid::Uuid, &Slug)> = sources
             .iter()
-            .filter(|s| caller.may(Permission::ViewPlexToken, Some(s.pk)))
+            .map(Borrow::borrow)
+            .filter(|s: &&PlexSource| caller.may(Permission::ViewPlexToken, Some(s.pk)))
             .map(|s| (s.pk, &s.fields.slug))
             .collect();
         if !shown.is_empty() {
@@ -198,6 +245,7 @@ impl PlexSources {
         Ok(sources
             .iter()
             .map(|s| {
+                let s: &PlexSource = s.borrow();
                 let token = if shown.iter().any(|(pk, _)| *pk == s.pk) {
                     TokenVisibility::Shown
                 } else {
@@ -219,8 +267,8 @@ impl PlexSources {
 
 /// The source if the caller may view it. Denied the same way whether or not
 /// it exists (no probing); NOT_FOUND only for callers who may view all.
-fn visible(caller: &Caller, source: Option<PlexSource>) -> Result<PlexSource, ServiceError> {
-    if !caller.may(Permission::View, source.as_ref().map(|s| s.pk)) {
+fn visible<S: Borrow<PlexSource>>(caller: &Caller, source: Option<S>) -> Result<S, ServiceError> {
+    if !caller.may(Permission::View, source.as_ref().map(|s| s.borrow().pk)) {
         return Err(ServiceError::PermissionDenied);
     }
     source.ok_or(ServiceError::NotFound)
@@ -245,10 +293,10 @@ fn parse_slug(value: &str) -> Result<Slug, ServiceError> {
 
 /// The caller the auth layer attached; absent means the layer did not run,
 /// which is denied.
-fn caller<T>(request: &Request<T>) -> Result<Caller, ServiceError> {
+fn caller<T>(request: &Request<T>) -> Result<Arc<Caller>, ServiceError> {
     request
         .extensions()
-        .get::<Caller>()
+        .get::<Arc<Caller>>()
         .cloned()
         .ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))
 }
@@ -312,7 +360,7 @@ impl PlexSourceService for PlexSources {
     ) -> Result<Response<Self::WatchPlexSourcesStream>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(
-            watch(self.clone(), caller, request.into_inner()).await?,
+            watch(self.clone(), (*caller).clone(), request.into_inner()).await?,
         ))
     }
 }

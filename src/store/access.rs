@@ -96,8 +96,17 @@ pub async fn authenticate<C: ConnectionTrait>(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, StoreError> {
+    authenticate_hash(db, &hash_key(key), now).await
+}
+
+/// As [`authenticate`], for a key already hashed.
+pub async fn authenticate_hash<C: ConnectionTrait>(
+    db: &C,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
     let token = token::Entity::find()
-        .filter(token::Column::KeyHash.eq(hash_key(key)))
+        .filter(token::Column::KeyHash.eq(key_hash))
         .one(db)
         .await?;
     caller_of(db, token, now).await
@@ -137,6 +146,7 @@ async fn caller_of<C: ConnectionTrait>(
         user_id: user.id,
         username: user.username,
         is_superuser: user.is_superuser,
+        expires: token.expires,
         grants,
     }))
 }
@@ -193,6 +203,7 @@ pub async fn create_user<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -208,6 +219,7 @@ pub async fn deactivate_user<C: ConnectionTrait>(
     })
     .exec(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -254,6 +266,7 @@ pub async fn create_role<C: ConnectionTrait>(db: &C, name: &str) -> Result<(), A
     })
     .exec_without_returning(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -280,6 +293,7 @@ pub async fn assign_role<C: ConnectionTrait>(
         .exec_without_returning(db)
         .await?;
     }
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -312,6 +326,7 @@ pub async fn create_token<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -324,6 +339,7 @@ pub async fn revoke_token<C: ConnectionTrait>(db: &C, identifier: &str) -> Resul
     if result.rows_affected == 0 {
         return Err(AccessError::UnknownToken(identifier.to_owned()));
     }
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -375,6 +391,7 @@ pub async fn grant<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -402,6 +419,7 @@ pub async fn revoke<C: ConnectionTrait>(
                 .unwrap_or_else(|| "globally".into())
         )));
     }
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -497,6 +515,7 @@ pub async fn ensure_bootstrap<C: ConnectionTrait>(
             })
             .exec(db)
             .await?;
+            bump_access_epoch(db).await?;
             outcome = Bootstrap::KeyReplaced;
         }
         Some(_) => {}
@@ -719,7 +738,8 @@ pub async fn insert_user<C: ConnectionTrait>(
     user::Entity::insert(user_active(record))
         .exec_without_returning(db)
         .await?;
-    link_roles(db, record.pk, &record.roles).await
+    link_roles(db, record.pk, &record.roles).await?;
+    bump_access_epoch(db).await
 }
 
 /// Writes a user's row and replaces its roles with `record.roles`.
@@ -732,12 +752,14 @@ pub async fn update_user<C: ConnectionTrait>(
         .filter(user_role::Column::UserId.eq(record.pk))
         .exec(db)
         .await?;
-    link_roles(db, record.pk, &record.roles).await
+    link_roles(db, record.pk, &record.roles).await?;
+    bump_access_epoch(db).await
 }
 
 /// Deletes a user; its tokens, role links and grants go with it (ON DELETE
 /// CASCADE). Whether a user was deleted.
 pub async fn delete_user<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+    bump_access_epoch(db).await?;
     Ok(user::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
 }
 
@@ -766,6 +788,7 @@ pub async fn insert_role<C: ConnectionTrait>(
     role::Entity::insert(role_active(record))
         .exec_without_returning(db)
         .await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
@@ -774,12 +797,14 @@ pub async fn update_role<C: ConnectionTrait>(
     record: &RoleRecord,
 ) -> Result<(), StoreError> {
     role::Entity::update(role_active(record)).exec(db).await?;
+    bump_access_epoch(db).await?;
     Ok(())
 }
 
 /// Deletes a role; its user links and grants go with it (ON DELETE
 /// CASCADE). Whether a role was deleted.
 pub async fn delete_role<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+    bump_access_epoch(db).await?;
     Ok(role::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
 }
 
@@ -866,6 +891,7 @@ pub async fn grant_on_source<C: ConnectionTrait>(
     })
     .exec_without_returning(db)
     .await?;
+    bump_access_epoch(db).await?;
     Ok(true)
 }
 
@@ -904,5 +930,14 @@ async fn link_roles<C: ConnectionTrait>(
         .exec_without_returning(db)
         .await?;
     }
+    Ok(())
+}
+
+/// Tells every replica that users, roles, tokens or grants changed, so
+/// cached callers are dropped on their next poll. Runs in the caller's
+/// transaction, if any.
+pub async fn bump_access_epoch<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
+    db.execute_unprepared("UPDATE store_epochs SET value = value + 1 WHERE name = 'access'")
+        .await?;
     Ok(())
 }

@@ -126,6 +126,24 @@ pub async fn latest_revision<C: ConnectionTrait>(db: &C) -> Result<i64, StoreErr
     Ok(max.flatten().unwrap_or(0))
 }
 
+/// What replicas poll: the newest source revision and the access epoch
+/// (bumped by every change to users, roles, tokens or grants), in one
+/// round trip.
+pub async fn poll_state(db: &DatabaseConnection) -> Result<(i64, i64), StoreError> {
+    let sql = "SELECT (SELECT MAX(revision) FROM plex_source_events) AS revision, \
+               (SELECT value FROM store_epochs WHERE name = 'access') AS access";
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await?;
+    let Some(row) = row else { return Ok((0, 0)) };
+    let revision: Option<i64> = row.try_get("", "revision")?;
+    let access: Option<i64> = row.try_get("", "access")?;
+    Ok((revision.unwrap_or(0), access.unwrap_or(0)))
+}
+
 /// The oldest revision still retained, if any.
 pub async fn oldest_revision<C: ConnectionTrait>(db: &C) -> Result<Option<i64>, StoreError> {
     let min: Option<Option<i64>> = source_event::Entity::find()

@@ -1,6 +1,8 @@
 //! Who may read what: every row of the authentication and authorization
 //! table, on both databases, over real gRPC.
 
+use std::time::Duration;
+
 use chrono::{Duration as ChronoDuration, Utc};
 use plex_source_service::{
     domain::access::{Permission, TokenKey},
@@ -13,7 +15,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, create_caller, spawn_app},
+    helpers::{Backend, TestApp, create_caller, spawn_app, within},
 };
 
 const TWO_SOURCES: &str = r#"
@@ -44,10 +46,33 @@ fn assert_status(status: &Status, code: Code, reason: &str, message: &str) {
     assert_eq!(info.reason, reason);
 }
 
+/// Grants through the store, as the CLI does, and waits for the server
+/// to notice (its cache is dropped on its next poll).
 async fn grant(app: &TestApp, permission: Permission, user: &str, slug: Option<&str>) {
     access::grant(&app.db, permission, &Principal::User(user.into()), slug)
         .await
         .expect("grant");
+    app.settle().await;
+}
+
+/// Access changes reach every replica within one second (README).
+const BOUND: Duration = Duration::from_secs(1);
+
+/// Waits (at most [`BOUND`]) until a call with `auth` fails with `code`,
+/// then checks the next calls fail too.
+async fn rejected_within_bound(app: &TestApp, auth: &str, slug: &str, code: Code) {
+    within(BOUND, "access change", || async {
+        app.retrieve_as(Some(auth), slug)
+            .await
+            .is_err_and(|s| s.code() == code)
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.retrieve_as(Some(auth), slug).await.unwrap_err().code(),
+            code
+        );
+    }
 }
 
 async fn missing_or_malformed_credentials_are_not_authenticated(backend: Backend) {
@@ -135,6 +160,7 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     access::revoke_token(&app.db, "revoked-user-token")
         .await
         .unwrap();
+    rejected_within_bound(&app, &bearer(&revoked), "source-a", Code::Unauthenticated).await;
     failed(
         app.retrieve_as(Some(&bearer(&revoked)), "source-a")
             .await
@@ -149,11 +175,28 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     access::deactivate_user(&app.db, "leaving-user")
         .await
         .unwrap();
+    rejected_within_bound(&app, &bearer(&inactive), "source-a", Code::Unauthenticated).await;
     failed(
         app.retrieve_as(Some(&bearer(&inactive)), "source-a")
             .await
             .unwrap_err(),
     );
+
+    // A cached caller still stops working the moment its token expires.
+    let key = TokenKey::generate();
+    let soon = Utc::now() + ChronoDuration::milliseconds(1500);
+    access::create_token(&app.db, "short", "expired-user", key.hash(), Some(soon), "")
+        .await
+        .unwrap();
+    let short = bearer(key.expose());
+    app.retrieve_as(Some(&short), "source-a")
+        .await
+        .expect("before expiry");
+    app.retrieve_as(Some(&short), "source-a")
+        .await
+        .expect("cached, before expiry");
+    tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(1600)).await;
+    failed(app.retrieve_as(Some(&short), "source-a").await.unwrap_err());
 }
 
 async fn object_permission_allows_only_its_source_and_hides_which_exist(backend: Backend) {
@@ -208,7 +251,7 @@ async fn object_permission_allows_only_its_source_and_hides_which_exist(backend:
         "same answer: no probing"
     );
 
-    // Removing the permission takes effect on the next call.
+    // Removing the permission takes effect within the bound.
     access::revoke(
         &app.db,
         Permission::View,
@@ -217,13 +260,7 @@ async fn object_permission_allows_only_its_source_and_hides_which_exist(backend:
     )
     .await
     .unwrap();
-    assert_eq!(
-        app.retrieve_as(Some(&auth), "source-a")
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
+    rejected_within_bound(&app, &auth, "source-a", Code::PermissionDenied).await;
 }
 
 async fn global_and_role_permissions_see_every_source(backend: Backend) {
@@ -263,6 +300,7 @@ async fn global_and_role_permissions_see_every_source(backend: Backend) {
     access::assign_role(&app.db, "b-readers", "member")
         .await
         .unwrap();
+    app.settle().await;
     assert!(app.retrieve_as(Some(&member), "source-b").await.is_ok());
     assert_eq!(
         app.retrieve_as(Some(&member), "source-a")
@@ -282,6 +320,7 @@ async fn global_and_role_permissions_see_every_source(backend: Backend) {
     access::assign_role(&app.db, "plex-readers", "member")
         .await
         .unwrap();
+    app.settle().await;
     assert!(app.retrieve_as(Some(&member), "source-a").await.is_ok());
 
     // Other permissions do not imply view.

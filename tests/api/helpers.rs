@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use plex_source_service::{
     app::{Application, ServerSettings},
+    feed::ChangeFeed,
     proto::plex_source_service_client::PlexSourceServiceClient,
     store,
 };
@@ -141,6 +142,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub client: PlexSourceServiceClient<Channel>,
     pub channel: Channel,
+    /// The server's change feed (see [`TestApp::settle`]).
+    pub feed: ChangeFeed,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     /// Kept so the database outlives the server.
@@ -152,7 +155,7 @@ pub fn test_settings() -> ServerSettings {
         listen: "127.0.0.1:0".parse().expect("address"),
         shutdown_grace_period: Duration::from_secs(2),
         health_check_interval: Duration::from_millis(100),
-        watch_poll_interval: Duration::from_millis(100),
+        change_poll_interval: Duration::from_millis(100),
         change_retention: Duration::from_secs(3600),
     }
 }
@@ -173,6 +176,7 @@ pub async fn spawn_app_on(test_db: TestDb, server_url: &str, settings: ServerSet
     let server_db = store::connect(server_url).await.expect("server connects");
     let app = Application::build(server_db, settings).await.expect("bind");
     let addr = app.local_addr().expect("local addr");
+    let feed = app.feed();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -190,6 +194,7 @@ pub async fn spawn_app_on(test_db: TestDb, server_url: &str, settings: ServerSet
         db,
         client: PlexSourceServiceClient::new(channel.clone()),
         channel,
+        feed,
         shutdown: Some(tx),
         server: Some(server),
         _test_db: test_db,
@@ -197,7 +202,9 @@ pub async fn spawn_app_on(test_db: TestDb, server_url: &str, settings: ServerSet
 }
 
 impl TestApp {
-    /// Imports a blueprint given as YAML text through the real importer.
+    /// Imports a blueprint given as YAML text through the real importer,
+    /// then waits until the server has noticed (as the CLI's imports are
+    /// noticed by every replica).
     pub async fn import(
         &self,
         yaml: &str,
@@ -205,7 +212,17 @@ impl TestApp {
         plex_source_service::blueprint::ImportReport,
         plex_source_service::blueprint::ImportError,
     > {
-        import_yaml(&self.db, yaml).await
+        let report = import_yaml(&self.db, yaml).await;
+        self.settle().await;
+        report
+    }
+
+    /// Waits until the server reflects every change committed so far,
+    /// however it was made (direct store calls in tests, like the CLI).
+    pub async fn settle(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.feed.settle())
+            .await
+            .expect("the server polls the database");
     }
 
     /// A request carrying `authorization: Bearer <key>`.
@@ -231,6 +248,7 @@ impl TestApp {
             .expect("replica connects");
         let app = Application::build(server_db, settings).await.expect("bind");
         let addr = app.local_addr().expect("local addr");
+        let feed = app.feed();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
@@ -246,6 +264,7 @@ impl TestApp {
             db: self._test_db.connect().await,
             client: PlexSourceServiceClient::new(channel.clone()),
             channel,
+            feed,
             shutdown: Some(tx),
             server: Some(server),
             _test_db: TestDb::shared(&self._test_db.url),
@@ -355,4 +374,26 @@ pub async fn create_caller(db: &DatabaseConnection, username: &str, superuser: b
     .await
     .expect("create token");
     key.expose().to_owned()
+}
+
+/// Retries `check` until it holds, failing if that takes longer than
+/// `bound`; returns how long it took. For changes that reach a server
+/// through its poll (other replicas, the CLI), whose contract is a bound,
+/// not "the next call".
+pub async fn within<F, Fut>(bound: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{what}: not observed within {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

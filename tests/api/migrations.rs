@@ -7,7 +7,7 @@ use crate::{
     helpers::{Backend, TestDb},
 };
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "flows",
     "property_mappings",
     "plex_sources",
@@ -20,6 +20,7 @@ const TABLES: [&str; 12] = [
     "permission_grants",
     "audit_events",
     "plex_source_events",
+    "store_epochs",
 ];
 
 async fn tables_present(db: &sea_orm::DatabaseConnection) -> Vec<bool> {

@@ -15,7 +15,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, create_caller, pb, spawn_app},
+    helpers::{Backend, TestApp, create_caller, pb, spawn_app, within},
 };
 
 const CATALOG: &str = r#"
@@ -620,13 +620,12 @@ async fn each_write_needs_its_permission(backend: Backend) {
     create(&app, minimal("a")).await.unwrap();
     create(&app, minimal("b")).await.unwrap();
     let user = create_caller(&app.db, "writer", false).await;
-    let grant = |permission: Permission, slug: Option<&'static str>| {
-        let db = app.db.clone();
-        async move {
-            access::grant(&db, permission, &Principal::User("writer".into()), slug)
-                .await
-                .unwrap()
-        }
+    let app = &app;
+    let grant = |permission: Permission, slug: Option<&'static str>| async move {
+        access::grant(&app.db, permission, &Principal::User("writer".into()), slug)
+            .await
+            .unwrap();
+        app.settle().await;
     };
     let denied = |result: Result<pb::PlexSource, Status>| {
         let status = result.expect_err("denied");
@@ -694,13 +693,13 @@ async fn each_write_needs_its_permission(backend: Backend) {
 
     // Delete: view plus delete, global or on the object.
     assert_eq!(
-        delete(&app, &user, "a").await.unwrap_err().code(),
+        delete(app, &user, "a").await.unwrap_err().code(),
         Code::PermissionDenied
     );
     grant(Permission::Delete, Some("a")).await;
-    delete(&app, &user, "a").await.expect("delete a");
+    delete(app, &user, "a").await.expect("delete a");
     assert_eq!(
-        delete(&app, &user, "b").await.unwrap_err().code(),
+        delete(app, &user, "b").await.unwrap_err().code(),
         Code::PermissionDenied
     );
 
@@ -725,8 +724,24 @@ async fn a_write_on_one_replica_is_read_on_another(backend: Backend) {
         return;
     };
     let other = app.replica().await;
+    let bound = std::time::Duration::from_secs(1);
+    // Warm both caches with "absent", then create through one.
+    for server in [&app, &other] {
+        assert_eq!(
+            server.retrieve("shared").await.unwrap_err().code(),
+            Code::NotFound
+        );
+    }
     create(&app, minimal("shared")).await.unwrap();
-    assert_eq!(other.retrieve("shared").await.unwrap().slug, "shared");
+    assert_eq!(
+        app.retrieve("shared").await.unwrap().slug,
+        "shared",
+        "the writer sees it at once"
+    );
+    within(bound, "create seen by the other replica", || async {
+        other.retrieve("shared").await.is_ok()
+    })
+    .await;
     update(
         &other,
         "shared",
@@ -738,12 +753,27 @@ async fn a_write_on_one_replica_is_read_on_another(backend: Backend) {
     )
     .await
     .unwrap();
-    assert_eq!(app.retrieve("shared").await.unwrap().name, "Changed there");
+    assert_eq!(
+        other.retrieve("shared").await.unwrap().name,
+        "Changed there"
+    );
+    within(bound, "update seen by the first replica", || async {
+        app.retrieve("shared")
+            .await
+            .is_ok_and(|s| s.name == "Changed there")
+    })
+    .await;
     delete(&other, &other.admin_key, "shared").await.unwrap();
     assert_eq!(
-        app.retrieve("shared").await.unwrap_err().code(),
+        other.retrieve("shared").await.unwrap_err().code(),
         Code::NotFound
     );
+    within(bound, "delete seen by the first replica", || async {
+        app.retrieve("shared")
+            .await
+            .is_err_and(|s| s.code() == Code::NotFound)
+    })
+    .await;
 }
 
 backend_tests!(
