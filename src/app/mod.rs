@@ -7,8 +7,7 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     cache::ReadCache,
@@ -95,9 +94,12 @@ impl Application {
                 self.db.clone(),
                 feed,
             )))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
-                let _ = stopped.await;
-            });
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                async {
+                    let _ = stopped.await;
+                },
+            );
         tokio::pin!(server);
 
         tokio::select! {

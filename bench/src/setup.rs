@@ -1,0 +1,265 @@
+//! Databases, data, processes and measurements around the load itself.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// The service binary: given, or next to this one (built when missing).
+pub fn service_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let here = std::env::current_exe()?;
+    let path = here.with_file_name("plex-source-service");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let profile = if here.to_string_lossy().contains("/release/") {
+        "--release"
+    } else {
+        "--profile=dev"
+    };
+    let status = Command::new("cargo")
+        .args(["build", profile, "--bin", "plex-source-service"])
+        .current_dir(&workspace)
+        .status()
+        .context("cargo build of the service")?;
+    if !status.success() || !path.is_file() {
+        bail!("could not build {}", path.display());
+    }
+    Ok(path)
+}
+
+/// CPU model, cores and memory, for the record.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    format!(
+        "{cpu}, {cores} cores, {:.1} GiB",
+        mem as f64 / 1024.0 / 1024.0
+    )
+}
+
+pub enum Backend {
+    Sqlite,
+    Postgres { admin: String },
+}
+
+impl Backend {
+    pub fn parse(name: &str, postgres_url: &str) -> anyhow::Result<Self> {
+        match name {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" => Ok(Backend::Postgres {
+                admin: postgres_url.to_owned(),
+            }),
+            other => bail!("unknown backend {other}: sqlite or postgres"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    /// An empty database for one phase of the run.
+    pub fn fresh(&self) -> anyhow::Result<Scratch> {
+        match self {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(Scratch {
+                    url,
+                    dir: Some(dir),
+                    drop_sql: None,
+                })
+            }
+            Backend::Postgres { admin } => {
+                let name = format!("loadbench_{}", uuid::Uuid::new_v4().simple());
+                psql(admin, &format!("CREATE DATABASE {name}"))?;
+                let base = &admin[..admin.rfind('/').map_or(admin.len(), |i| i + 1)];
+                Ok(Scratch {
+                    url: format!("{base}{name}"),
+                    dir: None,
+                    drop_sql: Some((
+                        admin.clone(),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    )),
+                })
+            }
+        }
+    }
+}
+
+/// Runs one statement through the service's own store connection code.
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let url = url.to_owned();
+    let sql = sql.to_owned();
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            use plex_source_service::store;
+            let db = store::connect(&url)
+                .await
+                .map_err(|e| anyhow::anyhow!(store::describe_connect_error(&url, &e)))?;
+            sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await?;
+            db.close().await.ok();
+            Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("database thread panicked"))?
+}
+
+/// A database that is removed when dropped.
+pub struct Scratch {
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    drop_sql: Option<(String, String)>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.dir.take();
+        if let Some((admin, sql)) = self.drop_sql.take() {
+            let _ = psql(&admin, &sql);
+        }
+    }
+}
+
+/// Runs a subcommand of the service binary; its stdout on success.
+pub fn cli(bin: &Path, url: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Blueprint files of `count` sources (`bench-0`, ...), 10,000 a file
+/// (one transaction each).
+pub fn blueprints(dir: &Path, count: usize) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (n, start) in (0..count).step_by(10_000).enumerate() {
+        let mut yaml = String::from("version: 1\nentries:\n");
+        for i in start..(start + 10_000).min(count) {
+            write!(
+                yaml,
+                "  - model: authentik_sources_plex.plexsource\n    identifiers: {{slug: bench-{i}}}\n    attrs:\n      name: Bench source {i}\n      plex_token: owner-token-{i}\n      allowed_servers: [server-{i}]\n"
+            )?;
+        }
+        let path = dir.join(format!("sources-{n}.yaml"));
+        std::fs::write(&path, yaml)?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Imports files; returns the elapsed time.
+pub fn import(bin: &Path, url: &str, files: &[PathBuf]) -> anyhow::Result<Duration> {
+    let mut args = vec!["import".to_owned()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    cli(bin, url, &args)?;
+    Ok(start.elapsed())
+}
+
+/// A user with the global view permission and its key.
+pub fn caller(bin: &Path, url: &str) -> anyhow::Result<String> {
+    cli(bin, url, &["users", "create", "bench"])?;
+    cli(
+        bin,
+        url,
+        &[
+            "permissions",
+            "grant",
+            "authentik_sources_plex.view_plexsource",
+            "--user",
+            "bench",
+        ],
+    )?;
+    let out = cli(bin, url, &["tokens", "create", "bench", "--user", "bench"])?;
+    out.lines()
+        .last()
+        .map(str::to_owned)
+        .context("no key printed")
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Resident and peak resident memory of a process, in KiB.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Polls health until SERVING; the time since `started`.
+pub async fn wait_serving(addr: &str, started: Instant) -> anyhow::Result<Duration> {
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?;
+        if let Ok(channel) = channel.connect().await
+            && let Ok(reply) = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+            && reply.into_inner().status == ServingStatus::Serving as i32
+        {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() > deadline {
+            bail!("service at {addr} did not become SERVING");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
