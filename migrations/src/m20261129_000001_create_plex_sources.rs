@@ -4,7 +4,10 @@
 //! nullable foreign keys set to NULL when the flow goes, the user and group
 //! property mappings are many-to-many link tables, and the slug is unique.
 //! `allowed_servers` is a JSON array (authentik's `text[]` has no SQLite
-//! equivalent; JSON keeps one schema for both databases).
+//! equivalent; JSON keeps one schema for both databases). `search_text`
+//! holds name and slug lower-cased by the service, so case-insensitive
+//! search behaves the same on both databases (SQLite's `lower()` folds
+//! ASCII only).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -47,6 +50,7 @@ enum PlexSources {
     AllowedServers,
     AllowFriends,
     PlexToken,
+    SearchText,
 }
 
 #[derive(DeriveIden)]
@@ -110,6 +114,7 @@ impl MigrationTrait for Migration {
                     .col(json_binary(PlexSources::AllowedServers))
                     .col(boolean(PlexSources::AllowFriends))
                     .col(text(PlexSources::PlexToken))
+                    .col(text(PlexSources::SearchText))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_plex_sources_authentication_flow")

@@ -1,7 +1,10 @@
 //! The change log of Plex sources, read by `WatchPlexSources`.
 //!
 //! Every write of a source appends a row in the same transaction (an
-//! outbox), so the log never disagrees with the table. Revisions come from
+//! outbox), so the log never disagrees with the table. Each row keeps the
+//! source as it was after the change (before it, for a delete, with the
+//! users who could view it), so a watcher that resumes later is told what
+//! happened then, not what is true now. Revisions come from
 //! the auto-increment key; writers serialize on a lock before appending,
 //! so revisions become visible in order and a reader never skips one.
 
@@ -17,6 +20,7 @@ enum PlexSourceEvents {
     Kind,
     SourcePk,
     Slug,
+    Snapshot,
     Created,
 }
 
@@ -31,6 +35,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(PlexSourceEvents::Kind, 16))
                     .col(uuid(PlexSourceEvents::SourcePk))
                     .col(string_len(PlexSourceEvents::Slug, 50))
+                    .col(text_null(PlexSourceEvents::Snapshot))
                     .col(timestamp_with_time_zone(PlexSourceEvents::Created))
                     .to_owned(),
             )

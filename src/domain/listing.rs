@@ -150,8 +150,13 @@ impl PageToken {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    /// Decodes a token and checks it was issued for the same filters.
-    pub fn decode(token: &str, fingerprint: &str, keys: usize) -> Result<PageToken, Violations> {
+    /// Decodes a token and checks it was issued for the same filters and
+    /// that every cursor value fits its sort key (a token is client input).
+    pub fn decode(
+        token: &str,
+        fingerprint: &str,
+        ordering: &[SortKey],
+    ) -> Result<PageToken, Violations> {
         let bad = |message: &str| Violations::single("page_token", "invalid", message);
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad(BAD_TOKEN))?;
         let parsed: PageToken = serde_json::from_slice(&bytes).map_err(|_| bad(BAD_TOKEN))?;
@@ -160,7 +165,18 @@ impl PageToken {
                 "The page token was issued for other filter, search or ordering arguments.",
             ));
         }
-        if parsed.after.len() != keys {
+        let fits = parsed.after.len() == ordering.len()
+            && ordering
+                .iter()
+                .zip(&parsed.after)
+                .all(|(key, value)| match (key.field, value) {
+                    (SortField::Enabled | SortField::AllowFriends, CursorValue::Bool(_)) => true,
+                    (SortField::Enabled | SortField::AllowFriends, _)
+                    | (_, CursorValue::Bool(_)) => false,
+                    (SortField::Pk, CursorValue::Text(text)) => uuid::Uuid::parse_str(text).is_ok(),
+                    (_, CursorValue::Text(_)) => true,
+                });
+        if !fits {
             return Err(bad(BAD_TOKEN));
         }
         Ok(parsed)
@@ -232,13 +248,31 @@ mod tests {
             after: vec![CursorValue::Text("x".into()), CursorValue::Bool(true)],
         };
         let encoded = token.encode();
-        assert_eq!(
-            PageToken::decode(&encoded, &fingerprint(&["a"]), 2).unwrap(),
-            token
-        );
-        assert!(PageToken::decode(&encoded, &fingerprint(&["b"]), 2).is_err());
-        assert!(PageToken::decode("garbage!", &fingerprint(&["a"]), 2).is_err());
-        assert!(PageToken::decode(&encoded, &fingerprint(&["a"]), 3).is_err());
+        let keys = [
+            SortKey {
+                field: SortField::Name,
+                descending: false,
+            },
+            SortKey {
+                field: SortField::Enabled,
+                descending: true,
+            },
+        ];
+        let f = fingerprint(&["a"]);
+        assert_eq!(PageToken::decode(&encoded, &f, &keys).unwrap(), token);
+        assert!(PageToken::decode(&encoded, &fingerprint(&["b"]), &keys).is_err());
+        assert!(PageToken::decode("garbage!", &f, &keys).is_err());
+        // Values that do not fit their keys.
+        assert!(PageToken::decode(&encoded, &f, &[keys[1], keys[0]]).is_err());
+        let by_pk = [
+            SortKey {
+                field: SortField::Pk,
+                descending: false,
+            },
+            keys[1],
+        ];
+        assert!(PageToken::decode(&encoded, &f, &by_pk).is_err());
+        assert!(PageToken::decode(&encoded, &f, &keys[..1]).is_err());
     }
 
     #[test]

@@ -48,6 +48,17 @@ pub struct PlexSourceFields {
     pub plex_token: PlexToken,
 }
 
+impl PlexSourceFields {
+    /// Name and slug in lower case, one per line: what search matches.
+    pub fn search_text(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.name.to_lowercase(),
+            self.slug.as_str().to_lowercase()
+        )
+    }
+}
+
 /// A stored Plex source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlexSource {

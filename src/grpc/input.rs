@@ -276,7 +276,8 @@ pub fn list_args(request: &pb::ListPlexSourcesRequest) -> Result<ListArgs, Viola
     let mut choice_filter = |field: &str, value: Option<i32>, text: fn(i32) -> Option<String>| {
         let raw = value?;
         let parsed = text(raw);
-        if parsed.as_deref().is_none_or(|t| t.parse::<u64>().is_ok()) {
+        // UNSPECIFIED (None), or a number no variant has (passed on as text).
+        if parsed.as_deref().is_none_or(|t| t.parse::<i64>().is_ok()) {
             v.add(
                 field,
                 "invalid_choice",

@@ -71,7 +71,7 @@ impl PlexSources {
         let after = match request.page_token.as_str() {
             "" => None,
             token => Some(
-                PageToken::decode(token, &args.fingerprint, args.ordering.len())
+                PageToken::decode(token, &args.fingerprint, &args.ordering)
                     .map_err(ServiceError::InvalidArgument)?
                     .after,
             ),

@@ -1,6 +1,7 @@
 //! `WatchPlexSources`: an optional snapshot, then one event per change of a
 //! source the caller may view, read from the change log from the stream's
-//! own cursor. Permissions are re-read before every batch of events.
+//! own cursor; each event carries the source as that change left it.
+//! Permissions are re-read before every batch of events.
 
 use std::{collections::HashSet, pin::Pin};
 
@@ -192,8 +193,13 @@ impl Watcher {
     async fn deliver(&mut self, change: events::SourceChange) -> Result<Result<(), Gone>, Status> {
         let pk = change.source_pk;
         if change.kind == ChangeKind::Deleted {
+            // Object grants go with the source: those who held one then,
+            // and streams that showed it, are told too.
             let known = self.seen.remove(&pk);
-            if known || self.caller.may_globally(Permission::View) {
+            if known
+                || change.viewers.contains(&self.caller.user_id)
+                || self.caller.may_globally(Permission::View)
+            {
                 return Ok(self
                     .send(event(
                         change.revision,
@@ -206,11 +212,8 @@ impl Watcher {
             }
             return Ok(Ok(()));
         }
-        // The source as it is now; gone means a later delete follows.
-        let Some(source) = store::find_source_by_pk(self.service.db(), pk)
-            .await
-            .map_err(ServiceError::from)?
-        else {
+        // The source as this change left it.
+        let Some(source) = change.source else {
             return Ok(Ok(()));
         };
         if !self.caller.may(Permission::View, Some(pk)) {

@@ -549,6 +549,34 @@ pub async fn record_token_views<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Users holding `view_plexsource` on this one source, directly or
+/// through a role.
+pub(crate) async fn object_viewers<C: ConnectionTrait>(
+    db: &C,
+    source: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let grants = permission_grant::Entity::find()
+        .filter(permission_grant::Column::Codename.eq(Permission::View.codename()))
+        .filter(permission_grant::Column::ObjectPk.eq(source))
+        .all(db)
+        .await?;
+    let mut users: Vec<Uuid> = grants.iter().filter_map(|g| g.user_id).collect();
+    let roles: Vec<Uuid> = grants.iter().filter_map(|g| g.role_id).collect();
+    if !roles.is_empty() {
+        let members: Vec<Uuid> = user_role::Entity::find()
+            .select_only()
+            .column(user_role::Column::UserId)
+            .filter(user_role::Column::RoleId.is_in(roles))
+            .into_tuple()
+            .all(db)
+            .await?;
+        users.extend(members);
+    }
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
 /// Audit events, oldest first.
 pub async fn list_audit_events<C: ConnectionTrait>(db: &C) -> Result<Vec<AuditRow>, StoreError> {
     Ok(audit_event::Entity::find()

@@ -5,11 +5,17 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::{StoreError, entities::source_event};
+use super::{
+    StoreError,
+    entities::{plex_source, source_event},
+    sources,
+};
+use crate::domain::PlexSource;
 
 /// Key of the PostgreSQL advisory lock that orders writers.
 const WRITE_LOCK: i64 = 0x504c_4558_5352_4331; // "PLEXSRC1"
@@ -47,15 +53,38 @@ pub struct SourceChange {
     pub kind: ChangeKind,
     pub source_pk: Uuid,
     pub slug: String,
+    /// The source after the change (before it, for a delete).
+    pub source: Option<PlexSource>,
+    /// For a delete: users who held the object view permission on it then
+    /// (the grants go with the source).
+    pub viewers: Vec<Uuid>,
+}
+
+/// What a log row keeps of the source.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    row: plex_source::Model,
+    user: Vec<Uuid>,
+    group: Vec<Uuid>,
+    #[serde(default)]
+    viewers: Vec<Uuid>,
 }
 
 /// Starts a transaction that may change sources. On PostgreSQL it first
 /// takes a transaction-scoped advisory lock, so writers commit one after
 /// another and revisions become visible in increasing order (a reader that
-/// saw revision n never later finds a smaller one). SQLite has one writer
-/// at a time anyway.
+/// saw revision n never later finds a smaller one). On SQLite the
+/// transaction is `BEGIN IMMEDIATE`: it takes the single write lock up
+/// front (waiting up to the busy timeout), so two replicas sharing a file
+/// never fail a read-then-write upgrade.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
-    let txn = db.begin().await?;
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        })
+        .await?;
     lock_writers(&txn).await?;
     Ok(txn)
 }
@@ -68,21 +97,31 @@ async fn lock_writers<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Logs a change; call inside the transaction that makes it.
+/// Logs a change of `source` (as it is after the change; before it, for a
+/// delete); call inside the transaction that makes it.
 pub async fn append<C: ConnectionTrait>(
     db: &C,
     kind: ChangeKind,
-    source_pk: Uuid,
-    slug: &str,
+    source: &PlexSource,
+    viewers: &[Uuid],
 ) -> Result<(), StoreError> {
+    let snapshot = Snapshot {
+        row: sources::model_of(source),
+        user: source.fields.user_property_mappings.clone(),
+        group: source.fields.group_property_mappings.clone(),
+        viewers: viewers.to_vec(),
+    };
+    let snapshot = serde_json::to_string(&snapshot)
+        .map_err(|err| StoreError::Corrupt(format!("change snapshot: {err}")))?;
     // Re-entrant for the same transaction; covers callers that did not use
     // `begin_write`.
     lock_writers(db).await?;
     source_event::Entity::insert(source_event::ActiveModel {
         revision: NotSet,
         kind: Set(kind.as_str().to_owned()),
-        source_pk: Set(source_pk),
-        slug: Set(slug.to_owned()),
+        source_pk: Set(source.pk),
+        slug: Set(source.fields.slug.as_str().to_owned()),
+        snapshot: Set(Some(snapshot)),
         created: Set(Utc::now()),
     })
     .exec_without_returning(db)
@@ -105,11 +144,22 @@ pub async fn changes_after<C: ConnectionTrait>(
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            ChangeKind::parse(&r.kind).map(|kind| SourceChange {
+            let kind = ChangeKind::parse(&r.kind)?;
+            let snapshot = r
+                .snapshot
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<Snapshot>(s).ok());
+            let (source, viewers) = match snapshot {
+                Some(s) => (sources::to_domain(s.row, s.user, s.group).ok(), s.viewers),
+                None => (None, Vec::new()),
+            };
+            Some(SourceChange {
                 revision: r.revision,
                 kind,
                 source_pk: r.source_pk,
                 slug: r.slug,
+                source,
+                viewers,
             })
         })
         .collect())

@@ -3,7 +3,7 @@
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
+    sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -147,13 +147,9 @@ fn condition(f: &SourceFilter) -> Condition {
         }
     }
     for term in &f.search {
-        let pattern = LikeExpr::new(format!("%{}%", escape_like(term))).escape('\\');
-        let lower = |col: Column| Expr::expr(Func::lower(Expr::col(col)));
-        c = c.add(
-            Condition::any()
-                .add(lower(Column::Name).like(pattern.clone()))
-                .add(lower(Column::Slug).like(pattern)),
-        );
+        let pattern =
+            LikeExpr::new(format!("%{}%", escape_like(&term.to_lowercase()))).escape('\\');
+        c = c.add(Expr::col(Column::SearchText).like(pattern));
     }
     if let Some(visible) = &f.visible {
         c = c.add(Column::Pk.is_in(visible.iter().copied()));

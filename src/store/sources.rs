@@ -76,7 +76,12 @@ pub async fn insert_source<C: ConnectionTrait>(
     row.managed = Set(None);
     Entity::insert(row).exec_without_returning(db).await?;
     write_links(db, pk, fields).await?;
-    events::append(db, ChangeKind::Created, pk, fields.slug.as_str()).await
+    let created = PlexSource {
+        pk,
+        managed: None,
+        fields: fields.clone(),
+    };
+    events::append(db, ChangeKind::Created, &created, &[]).await
 }
 
 pub async fn update_source<C: ConnectionTrait>(
@@ -90,21 +95,18 @@ pub async fn update_source<C: ConnectionTrait>(
         .exec(db)
         .await?;
     write_links(db, pk, fields).await?;
-    events::append(db, ChangeKind::Updated, pk, fields.slug.as_str()).await
+    touch_sources(db, &[pk]).await
 }
 
 /// Deletes a source; its mapping links and object permissions go with it
 /// (ON DELETE CASCADE).
 pub async fn delete_source<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
-    let slug: Option<String> = Entity::find_by_id(pk)
-        .select_only()
-        .column(Column::Slug)
-        .into_tuple()
-        .one(db)
-        .await?;
-    let Some(slug) = slug else { return Ok(false) };
+    let Some(source) = find_source_by_pk(db, pk).await? else {
+        return Ok(false);
+    };
+    let viewers = super::access::object_viewers(db, pk).await?;
     Entity::delete_by_id(pk).exec(db).await?;
-    events::append(db, ChangeKind::Deleted, pk, &slug).await?;
+    events::append(db, ChangeKind::Deleted, &source, &viewers).await?;
     Ok(true)
 }
 
@@ -117,16 +119,12 @@ pub(super) async fn touch_sources<C: ConnectionTrait>(
     if pks.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(Uuid, String)> = Entity::find()
-        .select_only()
-        .column(Column::Pk)
-        .column(Column::Slug)
+    let rows = Entity::find()
         .filter(Column::Pk.is_in(pks.iter().copied()))
-        .into_tuple()
         .all(db)
         .await?;
-    for (pk, slug) in rows {
-        events::append(db, ChangeKind::Updated, pk, &slug).await?;
+    for source in load_all(db, rows).await? {
+        events::append(db, ChangeKind::Updated, &source, &[]).await?;
     }
     Ok(())
 }
@@ -175,6 +173,7 @@ fn active_model(f: &PlexSourceFields) -> plex_source::ActiveModel {
         allowed_servers: Set(serde_json::Value::from(f.allowed_servers.clone())),
         allow_friends: Set(f.allow_friends),
         plex_token: Set(f.plex_token.expose().to_owned()),
+        search_text: Set(f.search_text()),
         ..Default::default()
     }
 }
@@ -205,9 +204,33 @@ pub(super) async fn load_all<C: ConnectionTrait>(
         .collect()
 }
 
+/// The row of a source, as stored.
+pub(super) fn model_of(source: &PlexSource) -> plex_source::Model {
+    let f = &source.fields;
+    plex_source::Model {
+        pk: source.pk,
+        name: f.name.clone(),
+        slug: f.slug.as_str().to_owned(),
+        enabled: f.enabled,
+        authentication_flow_id: f.authentication_flow,
+        enrollment_flow_id: f.enrollment_flow,
+        policy_engine_mode: f.policy_engine_mode.as_str().to_owned(),
+        user_matching_mode: f.user_matching_mode.as_str().to_owned(),
+        managed: source.managed.clone(),
+        user_path_template: f.user_path_template.clone(),
+        icon: f.icon.clone(),
+        group_matching_mode: f.group_matching_mode.as_str().to_owned(),
+        client_id: f.client_id.clone(),
+        allowed_servers: serde_json::Value::from(f.allowed_servers.clone()),
+        allow_friends: f.allow_friends,
+        plex_token: f.plex_token.expose().to_owned(),
+        search_text: f.search_text(),
+    }
+}
+
 /// Rebuilds the domain value from a row. Every column is named, so a new
 /// column fails to compile until it is handled.
-fn to_domain(
+pub(super) fn to_domain(
     row: plex_source::Model,
     user_property_mappings: Vec<Uuid>,
     group_property_mappings: Vec<Uuid>,
@@ -229,6 +252,7 @@ fn to_domain(
         allowed_servers,
         allow_friends,
         plex_token,
+        search_text: _,
     } = row;
     let corrupt = |column: &str| StoreError::Corrupt(format!("plex_sources.{column} of {pk}"));
     Ok(PlexSource {

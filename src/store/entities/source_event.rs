@@ -8,6 +8,9 @@ pub struct Model {
     pub kind: String,
     pub source_pk: Uuid,
     pub slug: String,
+    /// JSON: the source after the change (see `store::events`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub snapshot: Option<String>,
     pub created: DateTimeUtc,
 }
 
