@@ -102,6 +102,27 @@ async fn create(app: &TestApp, slug: &str, name: &str) -> pb::PlexSource {
         .into_inner()
 }
 
+/// Patches one text field (`name` or `slug`) of a source.
+async fn patch(app: &TestApp, slug: &str, field: &str, value: &str) {
+    let mut body = pb::PlexSource::default();
+    match field {
+        "name" => body.name = value.to_owned(),
+        "slug" => body.slug = value.to_owned(),
+        other => panic!("no patch helper for {other}"),
+    }
+    app.client
+        .clone()
+        .update_plex_source(app.admin(pb::UpdatePlexSourceRequest {
+            slug: slug.to_owned(),
+            plex_source: Some(body),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec![field.to_owned()],
+            }),
+        }))
+        .await
+        .expect("update");
+}
+
 /// INVALID_ARGUMENT with a BadRequest violation on `field`; its description.
 fn assert_invalid(status: &Status, field: &str) -> String {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -626,6 +647,39 @@ async fn search_matches_every_term_in_name_or_slug(backend: Backend) {
     .await
     .expect("blank search");
     assert_eq!(all.total_size, 10);
+
+    // Search follows renames, through the API and through blueprints.
+    patch(&app, "delta", "name", "Omega Thing").await;
+    patch(&app, "alpha-one", "slug", "first-one").await;
+    app.import(&blueprint(&[source_entry("beta-two", "Renamed B", "")]))
+        .await
+        .expect("re-import");
+    let cases: &[(&str, &[&str])] = &[
+        ("omega thing", &["delta"]),
+        ("DELTA", &["delta"]),
+        ("first", &["first-one"]),
+        ("alpha-one", &[]),
+        ("alpha", &["first-one"]),
+        ("renamed", &["beta-two"]),
+        ("beta plex", &[]),
+        ("plex", &["first-one", "gamma-plex-three"]),
+    ];
+    for (search, want) in cases {
+        let got = list(
+            &app,
+            ListRequest {
+                search: (*search).to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|s| panic!("search {search:?}: {s:?}"));
+        assert_eq!(
+            sorted_slugs(&got.plex_sources),
+            *want,
+            "after renames: {search:?}"
+        );
+    }
 }
 
 /// Case-insensitive means for every letter, not only ASCII.

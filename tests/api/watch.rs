@@ -99,7 +99,6 @@ fn assert_increasing(events: &[pb::WatchPlexSourcesResponse]) {
 }
 
 async fn create_on(app: &TestApp, slug: &str, name: &str) -> pb::PlexSource {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init(); // DEBUG-TMP
     app.client
         .clone()
         .create_plex_source(app.admin(pb::CreatePlexSourceRequest {
@@ -558,18 +557,55 @@ async fn object_viewers_are_told_of_deletions(backend: Backend) {
     };
     let a = create(&app, "del-a").await;
     create(&app, "del-b").await;
+    create(&app, "del-m").await;
     let one = create_caller(&app.db, "watch-one", false).await;
     grant(&app, Permission::View, "watch-one", Some("del-a")).await;
-    let mut stream = watch_as(&app, &one, false, None).await.expect("watch");
+    grant(&app, Permission::View, "watch-one", Some("del-m")).await;
+    // The same permissions held through a role.
+    let member = create_caller(&app.db, "role-member", false).await;
+    access::create_role(&app.db, "viewers").await.expect("role");
+    access::assign_role(&app.db, "viewers", "role-member")
+        .await
+        .expect("assign");
+    for slug in ["del-a", "del-m"] {
+        access::grant(
+            &app.db,
+            Permission::View,
+            &Principal::Role("viewers".into()),
+            Some(slug),
+        )
+        .await
+        .expect("role grant");
+    }
+    app.settle().await;
+    let mut direct = watch_as(&app, &one, false, None).await.expect("watch");
+    let mut through_role = watch_as(&app, &member, false, None).await.expect("watch");
 
     delete(&app, "del-b").await;
     delete(&app, "del-a").await;
-    let event = next(&mut stream).await;
+    // A later visible change proves nothing else came in between.
+    rename(&app, "del-m", "Marker").await;
+    let mut deleted_at = 0;
+    for stream in [&mut direct, &mut through_role] {
+        let events = take(stream, 2).await;
+        assert_eq!(
+            summary(&events),
+            [(Kind::Deleted, "del-a"), (Kind::Updated, "del-m")]
+        );
+        assert_eq!(events[0].pk, a.pk);
+        assert_eq!(events[0].plex_source, None);
+        deleted_at = events[0].revision;
+    }
+    // Resuming from before the delete, after the grant went with the
+    // source, still tells of it.
+    let mut resumed = watch_as(&app, &one, false, Some(deleted_at - 1))
+        .await
+        .expect("resume");
+    let events = take(&mut resumed, 2).await;
     assert_eq!(
-        summary(std::slice::from_ref(&event)),
-        [(Kind::Deleted, "del-a")]
+        summary(&events),
+        [(Kind::Deleted, "del-a"), (Kind::Updated, "del-m")]
     );
-    assert_eq!(event.pk, a.pk);
 }
 
 async fn withdrawn_permissions_apply_to_running_streams(backend: Backend) {
