@@ -98,7 +98,8 @@ async fn lock_writers<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
 }
 
 /// Logs a change of `source` (as it is after the change; before it, for a
-/// delete); call inside the transaction that makes it.
+/// delete); call inside the transaction that makes it, opened with
+/// [`begin_write`] so revisions stay in commit order.
 pub async fn append<C: ConnectionTrait>(
     db: &C,
     kind: ChangeKind,
@@ -113,9 +114,6 @@ pub async fn append<C: ConnectionTrait>(
     };
     let snapshot = serde_json::to_string(&snapshot)
         .map_err(|err| StoreError::Corrupt(format!("change snapshot: {err}")))?;
-    // Re-entrant for the same transaction; covers callers that did not use
-    // `begin_write`.
-    lock_writers(db).await?;
     source_event::Entity::insert(source_event::ActiveModel {
         revision: NotSet,
         kind: Set(kind.as_str().to_owned()),

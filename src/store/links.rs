@@ -106,6 +106,16 @@ pub async fn replace<C: ConnectionTrait>(
         .and_where(Expr::col(Alias::new(SOURCE_ID)).eq(source))
         .to_owned();
     db.execute(&delete).await?;
+    insert(db, kind, source, mappings).await
+}
+
+/// Links a source to mappings (the source has none of these links yet).
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    kind: MappingKind,
+    source: Uuid,
+    mappings: &[Uuid],
+) -> Result<(), StoreError> {
     if mappings.is_empty() {
         return Ok(());
     }

@@ -75,7 +75,9 @@ pub async fn insert_source<C: ConnectionTrait>(
     row.pk = Set(pk);
     row.managed = Set(None);
     Entity::insert(row).exec_without_returning(db).await?;
-    write_links(db, pk, fields).await?;
+    // A new source has no links to replace.
+    links::insert(db, MappingKind::User, pk, &fields.user_property_mappings).await?;
+    links::insert(db, MappingKind::Group, pk, &fields.group_property_mappings).await?;
     let created = PlexSource {
         pk,
         managed: None,

@@ -10,8 +10,8 @@ use tonic_health::pb::{
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestDb, admin_url, spawn_app, spawn_app_on, test_settings},
-    proxy::Proxy,
+    helpers::{Backend, spawn_app, spawn_app_on, test_settings},
+    proxy::postgres_behind_proxy,
 };
 
 const SERVICE: &str = "plexsource.v1.PlexSourceService";
@@ -105,29 +105,11 @@ async fn shutdown_reports_not_serving_before_it_stops(backend: Backend) {
 /// calls during the outage get UNAVAILABLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_turns_not_serving_and_back() {
-    let Some(test_db) = TestDb::empty(Backend::Postgres).await else {
+    let Some((test_db, proxy, via_proxy)) = postgres_behind_proxy().await else {
         return;
     };
-    {
-        let db = test_db.connect().await;
-        plex_source_service::store::migrate(&db)
-            .await
-            .expect("migrate");
-    }
-    let admin = url::Url::parse(&admin_url()).expect("admin url");
-    let target = format!(
-        "{}:{}",
-        admin.host_str().unwrap_or("127.0.0.1"),
-        admin.port().unwrap_or(5432)
-    )
-    .parse()
-    .expect("target address");
-    let proxy = Proxy::start(target).await;
-    let mut via_proxy = url::Url::parse(&test_db.url).expect("db url");
-    via_proxy.set_host(Some("127.0.0.1")).unwrap();
-    via_proxy.set_port(Some(proxy.addr.port())).unwrap();
 
-    let app = spawn_app_on(test_db, via_proxy.as_str(), test_settings()).await;
+    let app = spawn_app_on(test_db, &via_proxy, test_settings()).await;
     let mut health = HealthClient::new(app.channel.clone());
     wait_for(&mut health, ServingStatus::Serving, Duration::from_secs(5)).await;
 

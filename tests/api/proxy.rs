@@ -11,6 +11,8 @@ use tokio::{
     task::JoinHandle,
 };
 
+use crate::helpers::{Backend, TestDb, admin_url};
+
 pub struct Proxy {
     pub addr: SocketAddr,
     target: SocketAddr,
@@ -66,4 +68,29 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.cut();
     }
+}
+
+/// A fresh, migrated PostgreSQL database and a proxy in front of it: the
+/// database, and the URL that reaches it through the proxy. `None` when
+/// PostgreSQL is unavailable locally (never under CI).
+pub async fn postgres_behind_proxy() -> Option<(TestDb, Proxy, String)> {
+    let test_db = TestDb::empty(Backend::Postgres).await?;
+    let db = test_db.connect().await;
+    plex_source_service::store::migrate(&db)
+        .await
+        .expect("migrate");
+    db.close().await.ok();
+    let admin = url::Url::parse(&admin_url()).expect("admin url");
+    let target = format!(
+        "{}:{}",
+        admin.host_str().unwrap_or("127.0.0.1"),
+        admin.port().unwrap_or(5432)
+    )
+    .parse()
+    .expect("target address");
+    let proxy = Proxy::start(target).await;
+    let mut via_proxy = url::Url::parse(&test_db.url).expect("db url");
+    via_proxy.set_host(Some("127.0.0.1")).expect("host");
+    via_proxy.set_port(Some(proxy.addr.port())).expect("port");
+    Some((test_db, proxy, via_proxy.to_string()))
 }

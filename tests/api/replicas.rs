@@ -15,10 +15,9 @@ use tonic::Code;
 use crate::{
     backend_tests,
     helpers::{
-        Backend, TestApp, TestDb, admin_url, create_caller, pb, spawn_app, spawn_app_on,
-        test_settings, within,
+        Backend, TestApp, create_caller, pb, spawn_app, spawn_app_on, test_settings, within,
     },
-    proxy::Proxy,
+    proxy::postgres_behind_proxy,
 };
 
 /// The bound the README promises for other replicas.
@@ -180,31 +179,13 @@ async fn killed_connections_do_not_leave_stale_reads(backend: Backend) {
 /// database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_cut_off_from_postgres_serves_nothing_stale() {
-    let Some(test_db) = TestDb::empty(Backend::Postgres).await else {
+    let Some((test_db, proxy, via_proxy)) = postgres_behind_proxy().await else {
         return;
     };
-    {
-        let db = test_db.connect().await;
-        plex_source_service::store::migrate(&db)
-            .await
-            .expect("migrate");
-    }
-    let admin = url::Url::parse(&admin_url()).expect("admin url");
-    let target = format!(
-        "{}:{}",
-        admin.host_str().unwrap_or("127.0.0.1"),
-        admin.port().unwrap_or(5432)
-    )
-    .parse()
-    .expect("target address");
-    let proxy = Proxy::start(target).await;
-    let mut via_proxy = url::Url::parse(&test_db.url).expect("db url");
-    via_proxy.set_host(Some("127.0.0.1")).unwrap();
-    via_proxy.set_port(Some(proxy.addr.port())).unwrap();
     let direct_url = test_db.url.clone();
 
     // b reaches the database through the proxy; a directly.
-    let b = spawn_app_on(test_db, via_proxy.as_str(), test_settings()).await;
+    let b = spawn_app_on(test_db, &via_proxy, test_settings()).await;
     let a = b.replica().await;
     let a_db = plex_source_service::store::connect(&direct_url)
         .await
