@@ -167,3 +167,102 @@ async fn buf_curl_uses_reflection_v1() {
     assert_eq!(json["slug"], "plex-login");
     assert_eq!(json["verboseName"], "Plex Source");
 }
+
+/// The README's grpcurl examples for writing and watching, as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_runs_the_readme_write_and_watch_examples() {
+    let Some(grpcurl) = tool("grpcurl") else {
+        return;
+    };
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let addr = app.addr.to_string();
+    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let call = |method: &str, body: &str| {
+        let method = format!("plexsource.v1.PlexSourceService/{method}");
+        run(
+            &grpcurl,
+            &["-plaintext", "-H", &auth, "-d", body, &addr, &method],
+        )
+    };
+
+    // A watcher started first sees the writes below.
+    let watch_args: Vec<String> = [
+        "-plaintext",
+        "-max-time",
+        "6",
+        "-H",
+        &auth,
+        "-d",
+        r#"{"initial_snapshot": true}"#,
+        &addr,
+        "plexsource.v1.PlexSourceService/WatchPlexSources",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let watch_bin = grpcurl.clone();
+    let watcher = std::thread::spawn(move || {
+        std::process::Command::new(watch_bin)
+            .args(watch_args)
+            .output()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let (ok, created) = call(
+        "CreatePlexSource",
+        r#"{"plex_source": {"name": "Family Plex", "slug": "family",
+  "plex_token": "owner-token", "allowed_servers": ["0123456789abcdef"]}}"#,
+    );
+    assert!(ok, "{created}");
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["allowFriends"], true, "default applied");
+    assert_eq!(created["clientId"].as_str().map(str::len), Some(40));
+
+    let (ok, listed) = call(
+        "ListPlexSources",
+        r#"{"search": "plex", "ordering": "-slug", "page_size": 10}"#,
+    );
+    assert!(ok, "{listed}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["plexSources"][0]["slug"], "family");
+    assert_eq!(listed["totalSize"], 1);
+
+    let (ok, updated) = call(
+        "UpdatePlexSource",
+        r#"{"slug": "family", "plex_source": {"allow_friends": false},
+  "update_mask": {"paths": ["allow_friends"]}}"#,
+    );
+    assert!(ok, "{updated}");
+    let updated: serde_json::Value = serde_json::from_str(&updated).unwrap();
+    assert!(
+        updated.get("allowFriends").is_some_and(|v| v == false),
+        "{updated}"
+    );
+    assert_eq!(updated["name"], "Family Plex", "PATCH kept the rest");
+
+    let (ok, deleted) = call("DeletePlexSource", r#"{"slug": "family"}"#);
+    assert!(ok, "{deleted}");
+    assert_eq!(
+        app.retrieve("family").await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+
+    let output = watcher
+        .join()
+        .expect("watcher thread")
+        .expect("grpcurl watch");
+    let events = String::from_utf8_lossy(&output.stdout);
+    for kind in [
+        "EVENT_KIND_SNAPSHOT_COMPLETE",
+        "EVENT_KIND_CREATED",
+        "EVENT_KIND_UPDATED",
+        "EVENT_KIND_DELETED",
+    ] {
+        assert!(
+            events.contains(kind),
+            "{kind} missing from the watch output:\n{events}"
+        );
+    }
+}
