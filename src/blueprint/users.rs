@@ -123,14 +123,14 @@ impl UserDraft {
             base.map(|b| b.username.as_str()),
             MAX_USERNAME,
         );
-        let is_active = defaulted_flag(
+        let is_active = crate::domain::draft_flag(
             &mut v,
             "is_active",
             self.is_active,
             base.map(|b| b.is_active),
             true,
         );
-        let is_superuser = defaulted_flag(
+        let is_superuser = crate::domain::draft_flag(
             &mut v,
             "is_superuser",
             self.is_superuser,
@@ -149,23 +149,6 @@ impl UserDraft {
             }
             _ => Err(v),
         }
-    }
-}
-
-fn defaulted_flag(
-    v: &mut Violations,
-    field: &str,
-    value: Field<bool>,
-    base: Option<bool>,
-    default: bool,
-) -> Option<bool> {
-    match value {
-        Field::Set(b) => Some(b),
-        Field::Null => {
-            v.null(field);
-            None
-        }
-        Field::Missing => Some(base.unwrap_or(default)),
     }
 }
 

@@ -308,7 +308,9 @@ fn slug(v: &mut Violations, value: Field<String>, base: Option<&Slug>) -> Option
     }
 }
 
-fn flag(
+/// A boolean attribute: given, null (refused), or the stored value or the
+/// default.
+pub(crate) fn flag(
     v: &mut Violations,
     field: &str,
     value: Field<bool>,

@@ -10,6 +10,7 @@ mod plex_token;
 mod slug;
 pub mod violations;
 
+pub(crate) use draft::flag as draft_flag;
 pub use draft::{Field, PlexSourceDraft, Reference};
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,

@@ -841,21 +841,7 @@ pub async fn missing_users<C: ConnectionTrait>(
     db: &C,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<Uuid> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(ids
-        .iter()
-        .filter(|id| !found.contains(id))
-        .copied()
-        .collect())
+    super::lookup::missing_ids::<user::Entity, _>(db, user::Column::Id, ids).await
 }
 
 /// The ids among `ids` that name no role.
@@ -863,21 +849,7 @@ pub async fn missing_roles<C: ConnectionTrait>(
     db: &C,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<Uuid> = role::Entity::find()
-        .select_only()
-        .column(role::Column::Id)
-        .filter(role::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(ids
-        .iter()
-        .filter(|id| !found.contains(id))
-        .copied()
-        .collect())
+    super::lookup::missing_ids::<role::Entity, _>(db, role::Column::Id, ids).await
 }
 
 /// Grants `permission` on the Plex source `source_pk` to a user or role;

@@ -1,9 +1,7 @@
 //! Flows and property mappings: the objects a Plex source references. They
 //! exist here so references are real foreign keys; blueprints fill them.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
@@ -77,21 +75,7 @@ pub mod flows {
         db: &C,
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found: Vec<Uuid> = Entity::find()
-            .select_only()
-            .column(Column::FlowUuid)
-            .filter(Column::FlowUuid.is_in(ids.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        Ok(ids
-            .iter()
-            .filter(|id| !found.contains(id))
-            .copied()
-            .collect())
+        super::super::lookup::missing_ids::<Entity, _>(db, Column::FlowUuid, ids).await
     }
 
     fn active(row: &FlowRow) -> flow::ActiveModel {
@@ -152,21 +136,7 @@ pub mod mappings {
         db: &C,
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found: Vec<Uuid> = Entity::find()
-            .select_only()
-            .column(Column::PmUuid)
-            .filter(Column::PmUuid.is_in(ids.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        Ok(ids
-            .iter()
-            .filter(|id| !found.contains(id))
-            .copied()
-            .collect())
+        super::super::lookup::missing_ids::<Entity, _>(db, Column::PmUuid, ids).await
     }
 
     fn active(row: &MappingRow) -> property_mapping::ActiveModel {

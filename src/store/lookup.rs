@@ -37,3 +37,32 @@ impl Lookup {
         any
     }
 }
+
+/// The ids among `ids` that no row of `E` holds in `column` (its primary
+/// key): the existence check behind "Invalid pk" errors.
+pub async fn missing_ids<E, C>(
+    db: &C,
+    column: E::Column,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, super::StoreError>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<Uuid> = E::find()
+        .select_only()
+        .column(column)
+        .filter(column.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids
+        .iter()
+        .filter(|id| !found.contains(id))
+        .copied()
+        .collect())
+}
