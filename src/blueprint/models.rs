@@ -237,7 +237,7 @@ impl Target for PlexSourceTarget {
         pk: Uuid,
         fields: &PlexSourceFields,
     ) -> Result<(), StoreError> {
-        store::insert_source(db, pk, fields).await
+        store::insert_source(db, pk, fields).await.map(drop)
     }
 
     async fn update(
@@ -245,7 +245,7 @@ impl Target for PlexSourceTarget {
         pk: Uuid,
         fields: &PlexSourceFields,
     ) -> Result<(), StoreError> {
-        store::update_source(db, pk, fields).await
+        store::update_source(db, pk, fields).await.map(drop)
     }
 
     async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {

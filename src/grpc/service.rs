@@ -148,10 +148,7 @@ impl PlexSources {
         let fields =
             checked(store::check_source(&txn, input::draft_for_create(&body), None, None).await?)?;
         let pk = uuid::Uuid::new_v4();
-        store::insert_source(&txn, pk, &fields).await?;
-        let source = store::find_source_by_pk(&txn, pk)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let source = store::insert_source(&txn, pk, &fields).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
         self.feed.committed();
         self.render(caller, &source).await
@@ -178,12 +175,12 @@ impl PlexSources {
             }
         };
         let fields = checked(store::check_source(&txn, draft, base, Some(stored.pk)).await?)?;
-        if fields != stored.fields {
-            store::update_source(&txn, stored.pk, &fields).await?;
-        }
-        let source = store::find_source_by_pk(&txn, stored.pk)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        // An update that changes nothing writes nothing (and logs no event).
+        let source = if fields == stored.fields {
+            stored
+        } else {
+            store::update_source(&txn, stored.pk, &fields).await?
+        };
         txn.commit().await.map_err(store::StoreError::from)?;
         self.feed.committed();
         self.render(caller, &source).await

@@ -15,10 +15,6 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    pub fn is_empty(&self) -> bool {
-        self.pk.is_none() && self.fields.is_empty()
-    }
-
     /// The WHERE condition; `pk_column` names the primary key column.
     pub(super) fn condition(&self, pk_column: &'static str) -> Condition {
         let mut any = Condition::any();

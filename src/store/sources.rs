@@ -66,11 +66,12 @@ pub async fn slug_owner<C: ConnectionTrait>(
         .await?)
 }
 
+/// Stores a new source and logs its creation; returns it as stored.
 pub async fn insert_source<C: ConnectionTrait>(
     db: &C,
     pk: Uuid,
     fields: &PlexSourceFields,
-) -> Result<(), StoreError> {
+) -> Result<PlexSource, StoreError> {
     let mut row = active_model(fields);
     row.pk = Set(pk);
     row.managed = Set(None);
@@ -83,21 +84,29 @@ pub async fn insert_source<C: ConnectionTrait>(
         managed: None,
         fields: fields.clone(),
     };
-    events::append(db, ChangeKind::Created, &created, &[]).await
+    events::append(db, ChangeKind::Created, &created, &[]).await?;
+    Ok(created)
 }
 
+/// Writes a source's fields and logs the update; returns it as stored.
 pub async fn update_source<C: ConnectionTrait>(
     db: &C,
     pk: Uuid,
     fields: &PlexSourceFields,
-) -> Result<(), StoreError> {
+) -> Result<PlexSource, StoreError> {
     Entity::update_many()
         .set(active_model(fields))
         .filter(Column::Pk.eq(pk))
         .exec(db)
         .await?;
     write_links(db, pk, fields).await?;
-    touch_sources(db, &[pk]).await
+    // Read back once: the log keeps the source as stored (`managed`
+    // included), and the caller gets the same value.
+    let source = find_source_by_pk(db, pk).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!("plex_sources row {pk} vanished in its update"))
+    })?;
+    events::append(db, ChangeKind::Updated, &source, &[]).await?;
+    Ok(source)
 }
 
 /// Deletes a source; its mapping links and object permissions go with it
