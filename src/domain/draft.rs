@@ -2,6 +2,8 @@
 //! [`PlexSourceFields`]. Blueprint import (and any write API) goes through
 //! here, so every path applies the same rules and defaults.
 
+use std::collections::HashSet;
+
 use uuid::Uuid;
 
 use super::{
@@ -9,6 +11,12 @@ use super::{
     plex_source::{DEFAULT_USER_PATH_TEMPLATE, ICON_MAX_LEN, generate_client_id},
     violations::messages,
 };
+
+/// Most Plex server identifiers a source takes: far above any real
+/// deployment, low enough that one write cannot store an unbounded list.
+pub const MAX_ALLOWED_SERVERS: usize = 1000;
+/// Most property mappings of one kind (user or group) a source takes.
+pub const MAX_PROPERTY_MAPPINGS: usize = 1000;
 
 /// One attribute of a write: left out, explicitly null, or given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,7 +84,9 @@ impl PlexSourceDraft {
             ("user_property_mappings", &self.user_property_mappings),
             ("group_property_mappings", &self.group_property_mappings),
         ] {
-            if let Field::Set(items) = value {
+            if let Field::Set(items) = value
+                && items.len() <= MAX_PROPERTY_MAPPINGS
+            {
                 for (i, raw) in items.iter().enumerate() {
                     if let Some(id) = parse_uuid(raw) {
                         refs.push(Reference {
@@ -89,6 +99,15 @@ impl PlexSourceDraft {
             }
         }
         refs
+    }
+
+    /// Whether a list field holds more items than its rule allows; such a
+    /// draft is refused before any of its references is looked up.
+    pub fn exceeds_limits(&self) -> bool {
+        let over = |value: &Field<Vec<String>>, max: usize| matches!(value, Field::Set(items) if items.len() > max);
+        over(&self.user_property_mappings, MAX_PROPERTY_MAPPINGS)
+            || over(&self.group_property_mappings, MAX_PROPERTY_MAPPINGS)
+            || over(&self.allowed_servers, MAX_ALLOWED_SERVERS)
     }
 
     /// Applies the rules and fills what is missing from `base` (the stored
@@ -353,17 +372,32 @@ fn mappings(
     base: Option<&Vec<Uuid>>,
 ) -> Option<Vec<Uuid>> {
     match value {
+        Field::Set(items) if items.len() > MAX_PROPERTY_MAPPINGS => {
+            v.add(
+                field,
+                "max_length",
+                messages::max_items(MAX_PROPERTY_MAPPINGS),
+            );
+            None
+        }
         Field::Set(items) => {
-            let before = v.clone();
+            let mut ok = true;
+            let mut seen = HashSet::with_capacity(items.len());
             let mut ids = Vec::with_capacity(items.len());
             for (i, raw) in items.iter().enumerate() {
                 match parse_uuid(raw) {
-                    Some(id) if !ids.contains(&id) => ids.push(id),
-                    Some(_) => {}
-                    None => v.invalid_pk(format!("{field}[{i}]"), raw),
+                    Some(id) => {
+                        if seen.insert(id) {
+                            ids.push(id);
+                        }
+                    }
+                    None => {
+                        v.invalid_pk(format!("{field}[{i}]"), raw);
+                        ok = false;
+                    }
                 }
             }
-            (*v == before).then_some(ids)
+            ok.then_some(ids)
         }
         Field::Null => {
             v.null(field);
@@ -418,6 +452,14 @@ fn servers(
     base: Option<&Vec<String>>,
 ) -> Option<Vec<String>> {
     match value {
+        Field::Set(items) if items.len() > MAX_ALLOWED_SERVERS => {
+            v.add(
+                "allowed_servers",
+                "max_length",
+                messages::max_items(MAX_ALLOWED_SERVERS),
+            );
+            None
+        }
         Field::Set(items) => {
             let mut ok = true;
             let mut out = Vec::with_capacity(items.len());
@@ -507,6 +549,50 @@ mod tests {
         assert!(!updated.allow_friends);
         assert_eq!(updated.client_id, stored.client_id);
         assert_eq!(updated.slug, stored.slug);
+    }
+
+    #[test]
+    fn oversized_lists_are_refused_whole() {
+        let draft = PlexSourceDraft {
+            allowed_servers: Field::Set(vec![" ".into(); MAX_ALLOWED_SERVERS + 1]),
+            user_property_mappings: Field::Set(vec![
+                Uuid::nil().to_string();
+                MAX_PROPERTY_MAPPINGS + 1
+            ]),
+            ..minimal()
+        };
+        assert!(draft.exceeds_limits());
+        assert!(draft.mapping_references().is_empty());
+        let v = draft.finish(None).unwrap_err();
+        let got: Vec<_> = v
+            .iter()
+            .map(|x| (x.field.as_str(), x.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "user_property_mappings",
+                    "Ensure this field has no more than 1000 elements."
+                ),
+                (
+                    "allowed_servers",
+                    "Ensure this field has no more than 1000 elements."
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_mappings_are_kept_once_in_order() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let draft = PlexSourceDraft {
+            group_property_mappings: Field::Set(
+                [a, b, a, b, a].iter().map(Uuid::to_string).collect(),
+            ),
+            ..minimal()
+        };
+        assert_eq!(draft.finish(None).unwrap().group_property_mappings, [a, b]);
     }
 
     #[test]

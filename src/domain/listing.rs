@@ -9,6 +9,9 @@ use super::Violations;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// Most search terms one list call takes: each becomes a condition of the
+/// query, so the count is bounded like any other client input.
+pub const MAX_SEARCH_TERMS: usize = 20;
 
 /// A column a list can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,9 +200,20 @@ pub fn fingerprint(parts: &[&str]) -> String {
 }
 
 /// Search terms of authentik's `?search=`: whitespace-separated, all must
-/// match.
-pub fn search_terms(search: &str) -> Vec<String> {
-    search.split_whitespace().map(str::to_lowercase).collect()
+/// match; at most [`MAX_SEARCH_TERMS`].
+pub fn search_terms(search: &str) -> Result<Vec<String>, Violations> {
+    let terms: Vec<&str> = search
+        .split_whitespace()
+        .take(MAX_SEARCH_TERMS + 1)
+        .collect();
+    if terms.len() > MAX_SEARCH_TERMS {
+        return Err(Violations::single(
+            "search",
+            "max_length",
+            format!("Ensure this field has no more than {MAX_SEARCH_TERMS} search terms."),
+        ));
+    }
+    Ok(terms.into_iter().map(str::to_lowercase).collect())
 }
 
 #[cfg(test)]
@@ -273,6 +287,16 @@ mod tests {
         ];
         assert!(PageToken::decode(&encoded, &f, &by_pk).is_err());
         assert!(PageToken::decode(&encoded, &f, &keys[..1]).is_err());
+    }
+
+    #[test]
+    fn search_takes_at_most_twenty_terms() {
+        assert_eq!(search_terms("  Plex  HOME ").unwrap(), ["plex", "home"]);
+        assert_eq!(search_terms(&"a ".repeat(20)).unwrap().len(), 20);
+        let err = search_terms(&"a ".repeat(70_000)).unwrap_err();
+        let v = err.iter().next().unwrap();
+        assert_eq!((v.field.as_str(), v.code), ("search", "max_length"));
+        assert!(v.message.contains("20 search terms"), "{}", v.message);
     }
 
     #[test]

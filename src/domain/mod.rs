@@ -11,7 +11,7 @@ mod slug;
 pub mod violations;
 
 pub(crate) use draft::flag as draft_flag;
-pub use draft::{Field, PlexSourceDraft, Reference};
+pub use draft::{Field, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDraft, Reference};
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
 };

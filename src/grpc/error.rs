@@ -25,6 +25,10 @@ pub const PERMISSION_DENIED_MESSAGE: &str = "You do not have permission to perfo
 pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
 const INTERNAL_MESSAGE: &str = "Internal server error.";
+/// Longest status message, in bytes: every violation is in the details; the
+/// message is the readable summary, and with the details it stays inside
+/// the 16 KiB that HTTP/2 clients commonly allow for trailers.
+const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// Why a call is not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +136,22 @@ fn bad_request(code: Code, reason: &str, violations: &Violations) -> Status {
         .collect();
     details.set_bad_request(field_violations);
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(code, violations.to_string(), details)
+    Status::with_error_details(code, summary(violations), details)
+}
+
+/// The violations as one line, cut at a character boundary to
+/// [`MAX_MESSAGE_BYTES`].
+fn summary(violations: &Violations) -> String {
+    let mut text = violations.to_string();
+    if text.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn with_reason(code: Code, message: &str, reason: &str) -> Status {
@@ -213,6 +232,25 @@ mod tests {
         ))));
         assert_eq!(status.message(), "Internal server error.");
         assert!(!format!("{status:?}").contains("SELECT"));
+    }
+
+    #[test]
+    fn many_violations_give_a_bounded_answer() {
+        let mut v = Violations::new();
+        for i in 0..5000 {
+            v.invalid_pk(format!("user_property_mappings[{i}]"), &"x".repeat(1000));
+        }
+        let status = Status::from(ServiceError::InvalidArgument(v));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        let bad = status.get_details_bad_request().unwrap();
+        let kept = bad.field_violations.len() - 1;
+        let note = &bad.field_violations[kept];
+        assert!(
+            note.description
+                .starts_with(&format!("{} more", 5000 - kept)),
+            "{}",
+            note.description
+        );
     }
 
     #[test]

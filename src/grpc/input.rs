@@ -40,6 +40,10 @@ const READ_ONLY: [&str; 7] = [
     "icon",
 ];
 
+/// Most paths an update mask takes (each writable field once, with room
+/// for repeats); more is refused before any path is read.
+pub const MAX_MASK_PATHS: usize = 64;
+
 /// How an update applies its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateMode {
@@ -55,6 +59,13 @@ pub fn update_mode(mask: Option<&prost_types::FieldMask>) -> Result<UpdateMode, 
     let paths: Vec<&str> = mask
         .map(|m| m.paths.iter().map(String::as_str).collect())
         .unwrap_or_default();
+    if paths.len() > MAX_MASK_PATHS {
+        return Err(Violations::single(
+            "update_mask",
+            "max_length",
+            format!("Ensure this field has no more than {MAX_MASK_PATHS} paths."),
+        ));
+    }
     if paths.is_empty() || paths == ["*"] {
         return Ok(UpdateMode::Replace);
     }
@@ -261,6 +272,9 @@ pub fn list_args(request: &pb::ListPlexSourcesRequest) -> Result<ListArgs, Viola
     let ordering = listing::parse_ordering(&request.ordering)
         .map_err(|e| v.extend(e))
         .ok();
+    let search = listing::search_terms(&request.search)
+        .map_err(|e| v.extend(e))
+        .ok();
     let mut flow_filter = |field: &str, value: &Option<String>| -> Option<Uuid> {
         let raw = value.as_deref()?;
         match Uuid::parse_str(raw) {
@@ -312,10 +326,10 @@ pub fn list_args(request: &pb::ListPlexSourcesRequest) -> Result<ListArgs, Viola
         &format!("{:?}", request.client_id),
         &format!("{:?}", request.allow_friends),
         &format!("{group:?}"),
-        &listing::search_terms(&request.search).join(" "),
+        &search.as_deref().unwrap_or_default().join(" "),
         &format!("{ordering:?}"),
     ]);
-    let (Some(page_size), Some(ordering)) = (page_size, ordering) else {
+    let (Some(page_size), Some(ordering), Some(search)) = (page_size, ordering, search) else {
         return Err(v);
     };
     let filter = SourceFilter {
@@ -329,7 +343,7 @@ pub fn list_args(request: &pb::ListPlexSourcesRequest) -> Result<ListArgs, Viola
         client_id: request.client_id.clone(),
         allow_friends: request.allow_friends,
         group_matching_mode: group.and_then(|p| p.parse().ok()),
-        search: listing::search_terms(&request.search),
+        search,
         visible: None,
     };
     v.into_result(ListArgs {

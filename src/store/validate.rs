@@ -19,6 +19,10 @@ pub async fn check_source<C: sea_orm::ConnectionTrait>(
     base: Option<&PlexSourceFields>,
     own_pk: Option<Uuid>,
 ) -> Result<Result<PlexSourceFields, Violations>, StoreError> {
+    // An oversized list is refused before anything is looked up.
+    if draft.exceeds_limits() {
+        return Ok(draft.finish(base));
+    }
     let flows = draft.flow_references();
     let mappings = draft.mapping_references();
     let new_slug = match &draft.slug {

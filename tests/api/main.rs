@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod health;
 mod import;
+mod limits;
 mod list;
 mod migrations;
 mod proxy;
