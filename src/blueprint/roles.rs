@@ -12,15 +12,12 @@ use super::{
     models::{Model, Target, finished, taken_by_other},
 };
 use crate::{
-    domain::{Field, Violations},
+    domain::{Field, RoleName, Violations},
     store::{
         Lookup, StoreError,
         access::{self, RoleRecord},
     },
 };
-
-/// Longest role name, as authentik's `name` column allows.
-const MAX_NAME: usize = 150;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RoleDraft {
@@ -68,7 +65,7 @@ impl RoleDraft {
             "name",
             self.name,
             base.map(|b| b.name.as_str()),
-            MAX_NAME,
+            RoleName::MAX_LEN,
         );
         match name {
             Some(name) if v.is_empty() => Ok(RoleFields { name }),
@@ -156,6 +153,20 @@ impl Target for RoleTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_follow_the_command_lines_rule() {
+        for name in ["r", " r ", "  ", &"r".repeat(150), &"r".repeat(151)] {
+            let d = RoleDraft {
+                name: Field::Set(name.to_owned()),
+            };
+            assert_eq!(
+                d.finish(None).map(|f| f.name).ok(),
+                RoleName::parse(name).ok().map(|n| n.as_str().to_owned()),
+                "{name:?}"
+            );
+        }
+    }
 
     #[test]
     fn role_rules() {

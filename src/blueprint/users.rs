@@ -26,15 +26,12 @@ use super::{
     models::{Model, Target, finished, ids, report_missing, taken_by_other},
 };
 use crate::{
-    domain::{Field, Reference, Violations},
+    domain::{Field, Reference, UserName, Violations},
     store::{
         Lookup, StoreError,
         access::{self, UserRecord},
     },
 };
-
-/// Longest username, as authentik's `username` column allows.
-const MAX_USERNAME: usize = 150;
 
 /// User attributes authentik has and this service drops silently.
 const DROPPED: &[&str] = &["name", "email", "path", "attributes", "type"];
@@ -121,7 +118,7 @@ impl UserDraft {
             "username",
             self.username,
             base.map(|b| b.username.as_str()),
-            MAX_USERNAME,
+            UserName::MAX_LEN,
         );
         let is_active = crate::domain::draft_flag(
             &mut v,
@@ -335,6 +332,21 @@ mod tests {
             UserDraft::default().finish(None).unwrap_err().to_string(),
             "username: This field is required."
         );
+    }
+
+    #[test]
+    fn usernames_follow_the_command_lines_rule() {
+        for name in ["a", " a ", "  ", &"x".repeat(150), &"x".repeat(151)] {
+            let d = UserDraft {
+                username: Field::Set(name.to_owned()),
+                ..Default::default()
+            };
+            assert_eq!(
+                d.finish(None).map(|f| f.username).ok(),
+                UserName::parse(name).ok().map(|n| n.as_str().to_owned()),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod access;
 mod draft;
 pub mod listing;
 mod modes;
+mod names;
 pub mod plex_source;
 mod plex_token;
 mod slug;
@@ -15,6 +16,7 @@ pub use draft::{Field, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDra
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
 };
+pub use names::{RoleName, RoleNameError, UserName, UserNameError};
 pub use plex_source::{PlexSource, PlexSourceFields};
 pub use plex_token::PlexToken;
 pub use slug::{Slug, SlugError};

@@ -1,0 +1,109 @@
+//! Who presents a key: the caller behind an API token, with the grants it
+//! holds directly and through its roles.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::access::{Caller, Grant, hash_key},
+    store::{
+        StoreError,
+        entities::{permission_grant, token, user, user_role},
+    },
+};
+
+/// The caller a key belongs to, or `None` for an unknown or expired key or
+/// an inactive user.
+pub async fn authenticate<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    authenticate_hash(db, &hash_key(key), now).await
+}
+
+/// As [`authenticate`], for a key already hashed.
+pub async fn authenticate_hash<C: ConnectionTrait>(
+    db: &C,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    let token = token::Entity::find()
+        .filter(token::Column::KeyHash.eq(key_hash))
+        .one(db)
+        .await?;
+    caller_of(db, token, now).await
+}
+
+/// The caller behind a token already presented, as it stands now: `None`
+/// once the token is revoked or expired or its user deactivated.
+pub async fn reauthenticate<C: ConnectionTrait>(
+    db: &C,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    let token = token::Entity::find_by_id(token_id).one(db).await?;
+    caller_of(db, token, now).await
+}
+
+async fn caller_of<C: ConnectionTrait>(
+    db: &C,
+    token: Option<token::Model>,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, StoreError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    if token.expires.is_some_and(|expires| expires <= now) {
+        return Ok(None);
+    }
+    let Some(user) = user::Entity::find_by_id(token.user_id).one(db).await? else {
+        return Ok(None);
+    };
+    if !user.is_active {
+        return Ok(None);
+    }
+    let grants = grants_of(db, user.id).await?;
+    Ok(Some(Caller {
+        token_id: token.id,
+        user_id: user.id,
+        username: user.username,
+        is_superuser: user.is_superuser,
+        expires: token.expires,
+        grants,
+    }))
+}
+
+/// Every grant a user holds, directly or through its roles.
+async fn grants_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<Grant>, StoreError> {
+    let roles = Query::select()
+        .column(user_role::Column::RoleId)
+        .from(user_role::Entity)
+        .and_where(user_role::Column::UserId.eq(user_id))
+        .to_owned();
+    let rows: Vec<(String, Option<Uuid>)> = permission_grant::Entity::find()
+        .select_only()
+        .column(permission_grant::Column::Codename)
+        .column(permission_grant::Column::ObjectPk)
+        .filter(
+            permission_grant::Column::UserId
+                .eq(user_id)
+                .or(permission_grant::Column::RoleId.in_subquery(roles)),
+        )
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(codename, object)| {
+            codename
+                .parse()
+                .ok()
+                .map(|permission| Grant { permission, object })
+        })
+        .collect())
+}
