@@ -3,8 +3,11 @@
 //! Layout:
 //! - [`domain`]: the Plex source, its validated parts and its rules.
 //! - [`store`]: sea-orm entities and the queries the service runs.
-//! - [`grpc`]: the tonic service, proto conversion and the error → status
-//!   mapping.
+//! - [`ops`]: the operations (retrieve, list, create, update, delete,
+//!   watch, authenticate), apart from any transport: permissions,
+//!   validation, transactions, audit, cache.
+//! - [`grpc`]: the gRPC transport: proto conversion, the error → status
+//!   mapping, the auth layer and the tonic service.
 //! - [`blueprint`]: importing authentik blueprint files.
 //! - [`cache`]: cached hot reads, dropped on any change.
 //! - [`feed`]: polls for changes of any replica: wakes watchers, drops caches.
@@ -21,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod feed;
 pub mod grpc;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 

@@ -12,7 +12,8 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     cache::ReadCache,
     feed::ChangeFeed,
-    grpc::{AuthLayer, Authenticator, PlexSources, trace_layer},
+    grpc::{AuthLayer, PlexSources, trace_layer},
+    ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
 };
 
@@ -73,27 +74,24 @@ impl Application {
         checker.check_once().await;
         let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
         let feed = self.feed;
-        let cache = feed.cache_handle();
         let feed_task = tokio::spawn(feed.clone().run(
             self.db.clone(),
             self.settings.change_poll_interval,
             self.settings.change_retention,
         ));
 
+        let ops = Operations::new(self.db.clone(), feed);
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
             .layer(trace_layer())
-            .layer(AuthLayer::new(Authenticator::new(self.db.clone(), cache)))
+            .layer(AuthLayer::new(ops.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(PlexSourceServiceServer::new(PlexSources::new(
-                self.db.clone(),
-                feed,
-            )))
+            .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 async {

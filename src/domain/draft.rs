@@ -27,26 +27,55 @@ pub enum Field<T> {
     Set(T),
 }
 
-/// The writable attributes of a Plex source as a client sent them, typed
-/// but not yet checked against any rule.
-#[derive(Debug, Clone, Default)]
-pub struct PlexSourceDraft {
-    pub name: Field<String>,
-    pub slug: Field<String>,
-    pub enabled: Field<bool>,
-    pub authentication_flow: Field<String>,
-    pub enrollment_flow: Field<String>,
-    pub user_property_mappings: Field<Vec<String>>,
-    pub group_property_mappings: Field<Vec<String>>,
-    pub policy_engine_mode: Field<String>,
-    pub user_matching_mode: Field<String>,
-    pub user_path_template: Field<String>,
-    pub icon: Field<String>,
-    pub group_matching_mode: Field<String>,
-    pub client_id: Field<String>,
-    pub allowed_servers: Field<Vec<String>>,
-    pub allow_friends: Field<bool>,
-    pub plex_token: Field<String>,
+/// Declares the draft once; the list of attribute names and [`retain`]
+/// come from the same declaration, so they cannot drift apart.
+///
+/// [`retain`]: PlexSourceDraft::retain
+macro_rules! draft {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)+ }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: Field<$ty>,)+
+        }
+
+        impl $name {
+            /// Every attribute's name, in authentik's field order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),+];
+
+            /// This draft with only the attributes `keep` names; the others
+            /// become [`Field::Missing`] (a partial update).
+            pub fn retain(self, keep: impl Fn(&str) -> bool) -> Self {
+                Self {
+                    $($field: if keep(stringify!($field)) { self.$field } else { Field::Missing },)+
+                }
+            }
+        }
+    };
+}
+
+draft! {
+    /// The writable attributes of a Plex source as a client sent them, typed
+    /// but not yet checked against any rule.
+    #[derive(Debug, Clone, Default)]
+    pub struct PlexSourceDraft {
+        name: String,
+        slug: String,
+        enabled: bool,
+        authentication_flow: String,
+        enrollment_flow: String,
+        user_property_mappings: Vec<String>,
+        group_property_mappings: Vec<String>,
+        policy_engine_mode: String,
+        user_matching_mode: String,
+        user_path_template: String,
+        /// Writable through blueprints only; the API computes it for display.
+        icon: String,
+        group_matching_mode: String,
+        client_id: String,
+        allowed_servers: Vec<String>,
+        allow_friends: bool,
+        plex_token: String,
+    }
 }
 
 /// A flow or property mapping a draft points at, with the field path that
@@ -99,6 +128,17 @@ impl PlexSourceDraft {
             }
         }
         refs
+    }
+
+    /// A full replacement (PUT) of `stored`: as a create, except that the
+    /// stored `client_id` (the identity plex.tv knows) stays unless given,
+    /// and the icon, which the API cannot write, stays as it is.
+    pub fn replacing(mut self, stored: &PlexSourceFields) -> Self {
+        if self.client_id == Field::Missing {
+            self.client_id = Field::Set(stored.client_id.clone());
+        }
+        self.icon = stored.icon.clone().map_or(Field::Null, Field::Set);
+        self
     }
 
     /// Whether a list field holds more items than its rule allows; such a
@@ -549,6 +589,23 @@ mod tests {
         assert!(!updated.allow_friends);
         assert_eq!(updated.client_id, stored.client_id);
         assert_eq!(updated.slug, stored.slug);
+    }
+
+    #[test]
+    fn retain_keeps_exactly_the_named_attributes() {
+        let full = PlexSourceDraft {
+            enabled: Field::Set(false),
+            icon: Field::Null,
+            ..minimal()
+        };
+        let kept = full.clone().retain(|n| n == "slug" || n == "enabled");
+        assert_eq!(kept.slug, Field::Set("plex".into()));
+        assert_eq!(kept.enabled, Field::Set(false));
+        assert_eq!(kept.name, Field::Missing);
+        assert_eq!(kept.icon, Field::Missing);
+        assert_eq!(kept.plex_token, Field::Missing);
+        assert_eq!(PlexSourceDraft::FIELDS.len(), 16);
+        assert_eq!(PlexSourceDraft::FIELDS[0], "name");
     }
 
     #[test]

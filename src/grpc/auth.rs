@@ -6,23 +6,16 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
-use sea_orm::DatabaseConnection;
 use tonic::{
     Status,
-    codegen::http::{HeaderMap, Request, Response, header::AUTHORIZATION},
+    codegen::http::{Request, Response, header::AUTHORIZATION},
 };
 use tower::{Layer, Service};
 
-use super::error::{AuthFailure, ServiceError};
-use crate::{
-    cache::ReadCache,
-    domain::access::{Caller, hash_key},
-    store,
-};
+use crate::ops::Operations;
 
 /// Services reachable without credentials: Kubernetes probes and
 /// debugging clients send none.
@@ -32,57 +25,15 @@ const OPEN_PREFIXES: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
-/// Looks callers up by their token key, through the read cache.
-#[derive(Clone)]
-pub struct Authenticator {
-    db: DatabaseConnection,
-    cache: Arc<ReadCache>,
-}
-
-impl Authenticator {
-    pub fn new(db: DatabaseConnection, cache: Arc<ReadCache>) -> Self {
-        Self { db, cache }
-    }
-
-    /// The caller behind the request's bearer token.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, ServiceError> {
-        let key =
-            bearer_key(headers).ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;
-        let key_hash = hash_key(key);
-        let now = chrono::Utc::now();
-        if let Some(caller) = self.cache.caller(&key_hash)
-            && caller.expires.is_none_or(|expires| now < expires)
-        {
-            return Ok(caller);
-        }
-        let ticket = self.cache.ticket();
-        let caller = store::access::authenticate_hash(&self.db, &key_hash, now)
-            .await?
-            .map(Arc::new)
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))?;
-        self.cache.put_caller(ticket, key_hash, caller.clone());
-        Ok(caller)
-    }
-}
-
-/// The key of `authorization: Bearer <key>`; `None` for a missing header,
-/// another scheme or an empty key (all "no credentials", as in authentik).
-fn bearer_key(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.trim().split_once(' ')?;
-    let key = key.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
-}
-
 /// The layer to put in front of the services.
 #[derive(Clone)]
 pub struct AuthLayer {
-    authenticator: Authenticator,
+    ops: Operations,
 }
 
 impl AuthLayer {
-    pub fn new(authenticator: Authenticator) -> Self {
-        Self { authenticator }
+    pub fn new(ops: Operations) -> Self {
+        Self { ops }
     }
 }
 
@@ -92,7 +43,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            authenticator: self.authenticator.clone(),
+            ops: self.ops.clone(),
         }
     }
 }
@@ -100,7 +51,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
-    authenticator: Authenticator,
+    ops: Operations,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -123,13 +74,18 @@ where
         // The clone that was polled ready serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let authenticator = self.authenticator.clone();
+        let ops = self.ops.clone();
         Box::pin(async move {
             let path = request.uri().path();
             if OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
                 return inner.call(request).await;
             }
-            match authenticator.authenticate(request.headers()).await {
+            // A value that is not text is no credentials, as a missing one.
+            let authorization = request
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match ops.authenticate(authorization).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
@@ -137,35 +93,5 @@ where
                 Err(err) => Ok(Status::from(err).into_http()),
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::codegen::http::HeaderValue;
-
-    fn headers(value: Option<&str>) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        if let Some(v) = value {
-            map.insert(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn only_a_bearer_with_a_key_counts_as_credentials() {
-        assert_eq!(bearer_key(&headers(Some("Bearer abc"))), Some("abc"));
-        assert_eq!(bearer_key(&headers(Some("bearer abc"))), Some("abc"));
-        for none in [
-            None,
-            Some(""),
-            Some("Bearer"),
-            Some("Bearer "),
-            Some("Basic abc"),
-            Some("abc"),
-        ] {
-            assert_eq!(bearer_key(&headers(none)), None, "{none:?}");
-        }
     }
 }

@@ -1,24 +1,60 @@
-//! Conversions between domain values and the generated proto types. Every
-//! wire field is named, so a new proto field fails to compile until it is
-//! handled here.
+//! Domain values to the generated proto types. Every wire field is named
+//! (no `..`), so a new proto or domain field fails to compile until it is
+//! handled here; requests are read in [`super::input`].
+
+use uuid::Uuid;
 
 use crate::{
     domain::{
         GroupMatchingMode, PlexSource, PlexSourceFields, PolicyEngineMode, UserMatchingMode,
         plex_source,
     },
+    ops::{EventKind, ListPage, TokenVisibility, Visible, WatchEvent},
     proto as pb,
 };
 
-/// Which optional parts of a source a caller may receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenVisibility {
-    Shown,
-    Hidden,
+/// Both directions between a domain choice and its proto enum, each an
+/// exhaustive match: a variant added on either side fails to compile here.
+macro_rules! enum_mapping {
+    ($domain:ident <=> $proto:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$domain> for pb::$proto {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $($domain::$variant => pb::$proto::$variant),+
+                }
+            }
+        }
+
+        impl From<pb::$proto> for Option<$domain> {
+            /// `None` for `UNSPECIFIED`.
+            fn from(value: pb::$proto) -> Self {
+                match value {
+                    pb::$proto::Unspecified => None,
+                    $(pb::$proto::$variant => Some($domain::$variant)),+
+                }
+            }
+        }
+    };
 }
 
-/// The wire form of a source, as authentik's serializer renders it.
-pub fn source_to_proto(source: &PlexSource, token: TokenVisibility) -> pb::PlexSource {
+enum_mapping!(PolicyEngineMode <=> PolicyEngineMode { All, Any });
+enum_mapping!(UserMatchingMode <=> UserMatchingMode {
+    Identifier,
+    EmailLink,
+    EmailDeny,
+    UsernameLink,
+    UsernameDeny,
+});
+enum_mapping!(GroupMatchingMode <=> GroupMatchingMode {
+    Identifier,
+    NameLink,
+    NameDeny,
+});
+
+/// The wire form of a source, as authentik's serializer renders it; the
+/// Plex token only when the operation decided the caller may have it.
+pub fn source_to_proto(visible: &Visible) -> pb::PlexSource {
+    let source = visible.source.as_ref();
     let PlexSource {
         pk,
         managed,
@@ -49,87 +85,98 @@ pub fn source_to_proto(source: &PlexSource, token: TokenVisibility) -> pb::PlexS
         enabled: Some(*enabled),
         authentication_flow: authentication_flow.map(|id| id.to_string()),
         enrollment_flow: enrollment_flow.map(|id| id.to_string()),
-        user_property_mappings: user_property_mappings
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        group_property_mappings: group_property_mappings
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        user_property_mappings: ids(user_property_mappings),
+        group_property_mappings: ids(group_property_mappings),
         component: plex_source::COMPONENT.to_owned(),
         verbose_name: plex_source::VERBOSE_NAME.to_owned(),
         verbose_name_plural: plex_source::VERBOSE_NAME_PLURAL.to_owned(),
         meta_model_name: plex_source::META_MODEL_NAME.to_owned(),
-        policy_engine_mode: policy_engine_mode_to_proto(*policy_engine_mode) as i32,
-        user_matching_mode: user_matching_mode_to_proto(*user_matching_mode) as i32,
+        policy_engine_mode: pb::PolicyEngineMode::from(*policy_engine_mode).into(),
+        user_matching_mode: pb::UserMatchingMode::from(*user_matching_mode).into(),
         managed: managed.clone(),
         user_path_template: user_path_template.clone(),
         icon: Some(source.icon_url()),
-        group_matching_mode: group_matching_mode_to_proto(*group_matching_mode) as i32,
+        group_matching_mode: pb::GroupMatchingMode::from(*group_matching_mode).into(),
         client_id: client_id.clone(),
         allowed_servers: allowed_servers.clone(),
         allow_friends: Some(*allow_friends),
-        plex_token: match token {
+        plex_token: match visible.token {
             TokenVisibility::Shown => plex_token.expose().to_owned(),
             TokenVisibility::Hidden => String::new(),
         },
     }
 }
 
-pub fn policy_engine_mode_to_proto(mode: PolicyEngineMode) -> pb::PolicyEngineMode {
-    match mode {
-        PolicyEngineMode::All => pb::PolicyEngineMode::All,
-        PolicyEngineMode::Any => pb::PolicyEngineMode::Any,
+pub fn page_to_proto(page: &ListPage) -> pb::ListPlexSourcesResponse {
+    let ListPage {
+        sources,
+        next_page_token,
+        total,
+    } = page;
+    pb::ListPlexSourcesResponse {
+        plex_sources: sources.iter().map(source_to_proto).collect(),
+        next_page_token: next_page_token.clone(),
+        total_size: i32::try_from(*total).unwrap_or(i32::MAX),
     }
 }
 
-pub fn user_matching_mode_to_proto(mode: UserMatchingMode) -> pb::UserMatchingMode {
-    match mode {
-        UserMatchingMode::Identifier => pb::UserMatchingMode::Identifier,
-        UserMatchingMode::EmailLink => pb::UserMatchingMode::EmailLink,
-        UserMatchingMode::EmailDeny => pb::UserMatchingMode::EmailDeny,
-        UserMatchingMode::UsernameLink => pb::UserMatchingMode::UsernameLink,
-        UserMatchingMode::UsernameDeny => pb::UserMatchingMode::UsernameDeny,
+pub fn event_to_proto(event: &WatchEvent) -> pb::WatchPlexSourcesResponse {
+    let WatchEvent {
+        revision,
+        kind,
+        pk,
+        slug,
+        source,
+    } = event;
+    let kind = match kind {
+        EventKind::Existing => pb::EventKind::Existing,
+        EventKind::SnapshotComplete => pb::EventKind::SnapshotComplete,
+        EventKind::Created => pb::EventKind::Created,
+        EventKind::Updated => pb::EventKind::Updated,
+        EventKind::Deleted => pb::EventKind::Deleted,
+    };
+    pb::WatchPlexSourcesResponse {
+        revision: *revision,
+        kind: kind.into(),
+        plex_source: source.as_ref().map(source_to_proto),
+        slug: slug.clone(),
+        pk: pk.map(|pk| pk.to_string()).unwrap_or_default(),
     }
 }
 
-pub fn group_matching_mode_to_proto(mode: GroupMatchingMode) -> pb::GroupMatchingMode {
-    match mode {
-        GroupMatchingMode::Identifier => pb::GroupMatchingMode::Identifier,
-        GroupMatchingMode::NameLink => pb::GroupMatchingMode::NameLink,
-        GroupMatchingMode::NameDeny => pb::GroupMatchingMode::NameDeny,
-    }
+fn ids(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The proto enum names end in the authentik value, upper-cased: a
-    /// mapping to the wrong variant fails here.
+    /// The proto enum names end in the authentik value, upper-cased, and
+    /// each maps back to itself: a mapping to the wrong variant fails here.
     #[test]
-    fn enum_mappings_match_by_name() {
+    fn enum_mappings_match_by_name_and_round_trip() {
         for m in PolicyEngineMode::ALL {
-            let name = policy_engine_mode_to_proto(*m).as_str_name();
-            assert_eq!(
-                name,
-                format!("POLICY_ENGINE_MODE_{}", m.as_str().to_uppercase())
-            );
+            let wire = pb::PolicyEngineMode::from(*m);
+            let name = format!("POLICY_ENGINE_MODE_{}", m.as_str().to_uppercase());
+            assert_eq!(wire.as_str_name(), name);
+            assert_eq!(Option::<PolicyEngineMode>::from(wire), Some(*m));
         }
         for m in UserMatchingMode::ALL {
-            let name = user_matching_mode_to_proto(*m).as_str_name();
-            assert_eq!(
-                name,
-                format!("USER_MATCHING_MODE_{}", m.as_str().to_uppercase())
-            );
+            let wire = pb::UserMatchingMode::from(*m);
+            let name = format!("USER_MATCHING_MODE_{}", m.as_str().to_uppercase());
+            assert_eq!(wire.as_str_name(), name);
+            assert_eq!(Option::<UserMatchingMode>::from(wire), Some(*m));
         }
         for m in GroupMatchingMode::ALL {
-            let name = group_matching_mode_to_proto(*m).as_str_name();
-            assert_eq!(
-                name,
-                format!("GROUP_MATCHING_MODE_{}", m.as_str().to_uppercase())
-            );
+            let wire = pb::GroupMatchingMode::from(*m);
+            let name = format!("GROUP_MATCHING_MODE_{}", m.as_str().to_uppercase());
+            assert_eq!(wire.as_str_name(), name);
+            assert_eq!(Option::<GroupMatchingMode>::from(wire), Some(*m));
         }
+        assert_eq!(
+            Option::<PolicyEngineMode>::from(pb::PolicyEngineMode::Unspecified),
+            None
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The one place where failures become gRPC statuses.
+//! The one place where operation failures become gRPC statuses.
 //!
 //! Messages follow authentik's REST texts; the machine-readable code travels
 //! in a `google.rpc.ErrorInfo` (its `reason` is Django REST framework's code
@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::{domain::Violations, store::StoreError};
+use crate::{
+    domain::Violations,
+    ops::{AuthFailure, ServiceError},
+};
 
 /// `ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "plexsource.goauthentik.io";
@@ -29,54 +32,6 @@ const INTERNAL_MESSAGE: &str = "Internal server error.";
 /// message is the readable summary, and with the details it stays inside
 /// the 16 KiB that HTTP/2 clients commonly allow for trailers.
 const MAX_MESSAGE_BYTES: usize = 1024;
-
-/// Why a call is not authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No `authorization: Bearer <key>` metadata.
-    NotProvided,
-    /// Unknown, expired or revoked key, or an inactive user.
-    Invalid,
-}
-
-/// Everything a handler can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("not authenticated: {0:?}")]
-    Unauthenticated(AuthFailure),
-    #[error("invalid request: {0}")]
-    InvalidArgument(Violations),
-    #[error("permission denied")]
-    PermissionDenied,
-    /// A unique value (the slug) is taken.
-    #[error("already exists: {0}")]
-    AlreadyExists(Violations),
-    /// A watcher must start over from a snapshot.
-    #[error("resync needed: {0}")]
-    OutOfRange(String),
-    #[error("not found")]
-    NotFound,
-    #[error("store unavailable")]
-    Unavailable(#[source] StoreError),
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<StoreError> for ServiceError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(_) => ServiceError::Unavailable(err),
-            // The slug is the only unique column a client writes; a race
-            // past the explicit check ends here.
-            StoreError::Duplicate(_) => ServiceError::AlreadyExists(Violations::single(
-                "slug",
-                "unique",
-                crate::store::SLUG_TAKEN,
-            )),
-            other => ServiceError::Internal(Box::new(other)),
-        }
-    }
-}
 
 impl From<ServiceError> for Status {
     fn from(err: ServiceError) -> Self {
@@ -175,6 +130,7 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
     use sea_orm::DbErr;
 
     #[test]

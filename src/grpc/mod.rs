@@ -1,5 +1,8 @@
-//! The gRPC transport: the service implementation, proto conversion and
-//! the mapping of failures to statuses.
+//! The gRPC transport: request conversion ([`input`]), response conversion
+//! ([`convert`]), the one mapping of operation errors to statuses
+//! ([`error`]), the authentication layer and the tonic service. Every
+//! check and every query lives in [`crate::ops`]; nothing here touches the
+//! database.
 
 mod auth;
 pub mod convert;
@@ -7,9 +10,7 @@ pub mod error;
 mod input;
 mod service;
 mod trace;
-mod watch;
 
-pub use auth::{AuthLayer, Authenticator};
-pub use error::ServiceError;
+pub use auth::AuthLayer;
 pub use service::PlexSources;
 pub use trace::trace_layer;

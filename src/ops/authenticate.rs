@@ -1,0 +1,70 @@
+//! Who is calling: a bearer key to the [`Caller`] it belongs to.
+
+use std::sync::Arc;
+
+use super::{AuthFailure, Operations, ServiceError};
+use crate::{
+    domain::access::{Caller, hash_key},
+    store,
+};
+
+impl Operations {
+    /// The caller behind an `authorization` header value (`Bearer <key>`),
+    /// through the read cache. No value, another scheme or an empty key is
+    /// "no credentials"; a key that does not work is "invalid".
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Arc<Caller>, ServiceError> {
+        let key = authorization
+            .and_then(bearer_key)
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;
+        let key_hash = hash_key(key);
+        let now = chrono::Utc::now();
+        let cache = self.feed.cache();
+        if let Some(caller) = cache.caller(&key_hash)
+            && caller.expires.is_none_or(|expires| now < expires)
+        {
+            return Ok(caller);
+        }
+        let ticket = cache.ticket();
+        let caller = store::access::authenticate_hash(&self.db, &key_hash, now)
+            .await?
+            .map(Arc::new)
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))?;
+        cache.put_caller(ticket, key_hash, caller.clone());
+        Ok(caller)
+    }
+
+    /// The caller as the store has it now (a watcher re-checks before each
+    /// batch of events): revoked or expired tokens and inactive users are
+    /// "invalid".
+    pub(super) async fn reauthenticate(&self, caller: &Caller) -> Result<Caller, ServiceError> {
+        store::access::reauthenticate(&self.db, caller.token_id, chrono::Utc::now())
+            .await?
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))
+    }
+}
+
+/// The key of `Bearer <key>` (scheme case-insensitive, surrounding space
+/// ignored); `None` for another scheme or an empty key, as in authentik.
+pub fn bearer_key(value: &str) -> Option<&str> {
+    let (scheme, key) = value.trim().split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bearer_with_a_key_counts_as_credentials() {
+        assert_eq!(bearer_key("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_key("bearer abc"), Some("abc"));
+        assert_eq!(bearer_key("  Bearer   abc "), Some("abc"));
+        for none in ["", "Bearer", "Bearer ", "Basic abc", "abc"] {
+            assert_eq!(bearer_key(none), None, "{none:?}");
+        }
+    }
+}

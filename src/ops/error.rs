@@ -1,0 +1,53 @@
+//! The one error type of every operation. Transports map it (gRPC in
+//! `grpc::error`); the variants say what went wrong for the caller, not how
+//! a transport shows it.
+
+use crate::{domain::Violations, store::StoreError};
+
+/// Why a call is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `authorization: Bearer <key>` metadata.
+    NotProvided,
+    /// Unknown, expired or revoked key, or an inactive user.
+    Invalid,
+}
+
+/// Everything an operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not authenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("invalid request: {0}")]
+    InvalidArgument(Violations),
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A unique value (the slug) is taken.
+    #[error("already exists: {0}")]
+    AlreadyExists(Violations),
+    /// A watcher must start over from a snapshot.
+    #[error("resync needed: {0}")]
+    OutOfRange(String),
+    #[error("not found")]
+    NotFound,
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ServiceError::Unavailable(err),
+            // The slug is the only unique column a client writes; a race
+            // past the explicit check ends here.
+            StoreError::Duplicate(_) => ServiceError::AlreadyExists(Violations::single(
+                "slug",
+                "unique",
+                crate::store::SLUG_TAKEN,
+            )),
+            other => ServiceError::Internal(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Listing sources: authentik's filters, search, ordering and pages, checked
+//! all at once, then one page through the read cache.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{Operations, ServiceError, Visible};
+use crate::{
+    cache::CachedPage,
+    domain::{
+        GroupMatchingMode, PolicyEngineMode, UserMatchingMode, Violations,
+        access::{Caller, Permission},
+        listing::{self, CursorValue, PageToken, SortKey},
+    },
+    store::{self, SourceFilter},
+};
+
+/// The arguments of a list call as authentik's query parameters carry
+/// them: text as sent, nothing checked yet. Choice filters hold authentik's
+/// value (`any`, `email_link`, ...) or, for a value a transport could not
+/// name, its raw text, which validation then reports.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub enabled: Option<bool>,
+    pub authentication_flow: Option<String>,
+    pub enrollment_flow: Option<String>,
+    pub policy_engine_mode: Option<String>,
+    pub user_matching_mode: Option<String>,
+    pub client_id: Option<String>,
+    pub allow_friends: Option<bool>,
+    pub group_matching_mode: Option<String>,
+    pub search: String,
+    pub ordering: String,
+    /// 0 means the default.
+    pub page_size: i32,
+    /// Empty for the first page.
+    pub page_token: String,
+}
+
+/// One page of a list, as this caller may see it.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub sources: Vec<Visible>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+    /// Sources matching the arguments on all pages.
+    pub total: u64,
+}
+
+/// The checked arguments of a list call.
+#[derive(Debug, Clone)]
+struct ListArgs {
+    filter: SourceFilter,
+    ordering: Vec<SortKey>,
+    page_size: u64,
+    /// Binds page tokens to these arguments.
+    fingerprint: String,
+}
+
+impl Operations {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        params: &ListParams,
+    ) -> Result<ListPage, ServiceError> {
+        let mut args = list_args(params).map_err(ServiceError::InvalidArgument)?;
+        let after = match params.page_token.as_str() {
+            "" => None,
+            token => Some(
+                PageToken::decode(token, &args.fingerprint, &args.ordering)
+                    .map_err(ServiceError::InvalidArgument)?
+                    .after,
+            ),
+        };
+        if !caller.may_globally(Permission::View) {
+            let objects = caller.objects_with(Permission::View);
+            if objects.is_empty() {
+                return Err(ServiceError::PermissionDenied);
+            }
+            args.filter.visible = Some(objects);
+        }
+        let page = self
+            .page(&args, &params.page_token, after.as_deref())
+            .await?;
+        let next_page_token = match (page.more, page.sources.last()) {
+            (true, Some(last)) => PageToken {
+                fingerprint: args.fingerprint.clone(),
+                after: store::cursor_of(last, &args.ordering),
+            }
+            .encode(),
+            _ => String::new(),
+        };
+        Ok(ListPage {
+            sources: self.reveal_all(caller, page.sources.clone()).await?,
+            next_page_token,
+            total: page.total,
+        })
+    }
+
+    /// A list page, through the read cache (keyed by everything that
+    /// decides its rows, visibility included).
+    async fn page(
+        &self,
+        args: &ListArgs,
+        token: &str,
+        after: Option<&[CursorValue]>,
+    ) -> Result<Arc<CachedPage>, ServiceError> {
+        let key = format!(
+            "{}|{}|{}|{:?}",
+            args.fingerprint, args.page_size, token, args.filter.visible
+        );
+        let cache = self.feed.cache();
+        if let Some(hit) = cache.page(&key) {
+            return Ok(hit);
+        }
+        let ticket = cache.ticket();
+        let page = store::list_sources(
+            &self.db,
+            &args.filter,
+            &args.ordering,
+            after,
+            args.page_size,
+        )
+        .await?;
+        let page = Arc::new(CachedPage {
+            sources: page.sources.into_iter().map(Arc::new).collect(),
+            total: page.total,
+            more: page.more,
+        });
+        cache.put_page(ticket, key, page.clone());
+        Ok(page)
+    }
+}
+
+/// Checks every list argument, reporting all problems at once.
+fn list_args(params: &ListParams) -> Result<ListArgs, Violations> {
+    let mut v = Violations::new();
+    let page_size = listing::page_size(params.page_size)
+        .map_err(|e| v.extend(e))
+        .ok();
+    let ordering = listing::parse_ordering(&params.ordering)
+        .map_err(|e| v.extend(e))
+        .ok();
+    let search = listing::search_terms(&params.search)
+        .map_err(|e| v.extend(e))
+        .ok();
+    let authentication_flow = flow_filter(
+        &mut v,
+        "authentication_flow",
+        params.authentication_flow.as_deref(),
+    );
+    let enrollment_flow = flow_filter(&mut v, "enrollment_flow", params.enrollment_flow.as_deref());
+    let policy: Option<PolicyEngineMode> = choice_filter(
+        &mut v,
+        "policy_engine_mode",
+        params.policy_engine_mode.as_deref(),
+    );
+    let user: Option<UserMatchingMode> = choice_filter(
+        &mut v,
+        "user_matching_mode",
+        params.user_matching_mode.as_deref(),
+    );
+    let group: Option<GroupMatchingMode> = choice_filter(
+        &mut v,
+        "group_matching_mode",
+        params.group_matching_mode.as_deref(),
+    );
+    let fingerprint = listing::fingerprint(&[
+        &format!("{:?}", params.name),
+        &format!("{:?}", params.slug),
+        &format!("{:?}", params.enabled),
+        &format!("{authentication_flow:?}"),
+        &format!("{enrollment_flow:?}"),
+        &format!("{policy:?}"),
+        &format!("{user:?}"),
+        &format!("{:?}", params.client_id),
+        &format!("{:?}", params.allow_friends),
+        &format!("{group:?}"),
+        &search.as_deref().unwrap_or_default().join(" "),
+        &format!("{ordering:?}"),
+    ]);
+    let (Some(page_size), Some(ordering), Some(search)) = (page_size, ordering, search) else {
+        return Err(v);
+    };
+    let filter = SourceFilter {
+        name: params.name.clone(),
+        slug: params.slug.clone(),
+        enabled: params.enabled,
+        authentication_flow,
+        enrollment_flow,
+        policy_engine_mode: policy,
+        user_matching_mode: user,
+        client_id: params.client_id.clone(),
+        allow_friends: params.allow_friends,
+        group_matching_mode: group,
+        search,
+        visible: None,
+    };
+    v.into_result(ListArgs {
+        filter,
+        ordering,
+        page_size,
+        fingerprint,
+    })
+}
+
+fn flow_filter(v: &mut Violations, field: &str, value: Option<&str>) -> Option<Uuid> {
+    let raw = value?;
+    match Uuid::parse_str(raw) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            v.add(field, "invalid", format!("“{raw}” is not a valid UUID."));
+            None
+        }
+    }
+}
+
+fn choice_filter<T: std::str::FromStr>(
+    v: &mut Violations,
+    field: &str,
+    value: Option<&str>,
+) -> Option<T> {
+    let raw = value?;
+    match raw.parse() {
+        Ok(choice) => Some(choice),
+        Err(_) => {
+            v.add(
+                field,
+                "invalid_choice",
+                format!("Select a valid choice. {raw} is not one of the available choices."),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_arguments_report_every_problem() {
+        let params = ListParams {
+            page_size: -1,
+            ordering: "nope".into(),
+            authentication_flow: Some("x".into()),
+            policy_engine_mode: Some("9".into()),
+            ..Default::default()
+        };
+        let v = list_args(&params).unwrap_err();
+        let fields: Vec<_> = v.iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "page_size",
+                "ordering",
+                "authentication_flow",
+                "policy_engine_mode"
+            ]
+        );
+    }
+}

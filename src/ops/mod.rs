@@ -1,0 +1,49 @@
+//! The service's operations, apart from any transport.
+//!
+//! Each operation takes the authenticated [`Caller`] and domain values and
+//! returns domain values or a [`ServiceError`]. Authentication, permission
+//! checks, validation, the write transaction, the audit of Plex token
+//! hand-outs, the read cache and the change log all happen here, once, so a
+//! transport (gRPC today, authentik's REST contract next) only decodes a
+//! request, calls one function and maps the result; it cannot forget a check.
+//!
+//! Layout: [`authenticate`] turns a bearer key into a caller, [`sources`]
+//! holds retrieve, create, update and delete, [`list`] the list arguments
+//! and pages, [`watch`] the change stream, [`reveal`] decides per caller
+//! whether the Plex token is handed out (and audits it), and [`error`] is
+//! the one error type every transport maps.
+
+mod authenticate;
+mod error;
+mod list;
+mod reveal;
+mod sources;
+mod watch;
+
+use sea_orm::DatabaseConnection;
+
+use crate::feed::ChangeFeed;
+
+pub use authenticate::bearer_key;
+pub use error::{AuthFailure, ServiceError};
+pub use list::{ListPage, ListParams};
+pub use reveal::{TokenVisibility, Visible};
+pub use sources::SourceUpdate;
+pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
+
+#[allow(unused_imports)]
+use crate::domain::access::Caller;
+
+/// Everything an operation needs: the store's connection pool and the
+/// change feed (which also owns the read cache).
+#[derive(Clone)]
+pub struct Operations {
+    db: DatabaseConnection,
+    feed: ChangeFeed,
+}
+
+impl Operations {
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
+        Self { db, feed }
+    }
+}

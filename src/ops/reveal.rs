@@ -1,0 +1,79 @@
+//! What of a source a caller receives: the Plex token only with
+//! `view_plexsource_plex_token` (globally or on that source), and every
+//! hand-out is audited before the answer leaves.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{Operations, ServiceError};
+use crate::{
+    domain::{
+        PlexSource, Slug,
+        access::{Caller, Permission},
+    },
+    store,
+};
+
+/// Whether the Plex token goes out with a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVisibility {
+    Shown,
+    Hidden,
+}
+
+/// A source as one caller may receive it.
+#[derive(Debug, Clone)]
+pub struct Visible {
+    pub source: Arc<PlexSource>,
+    pub token: TokenVisibility,
+}
+
+impl Operations {
+    /// One source for this caller (see [`Operations::reveal_all`]).
+    pub(super) async fn reveal(
+        &self,
+        caller: &Caller,
+        source: Arc<PlexSource>,
+    ) -> Result<Visible, ServiceError> {
+        let mut shown = self.reveal_all(caller, vec![source]).await?;
+        Ok(shown.remove(0))
+    }
+
+    /// Sources for this caller: each with the token if the caller may see
+    /// it, and one audit record per token handed out.
+    pub(super) async fn reveal_all(
+        &self,
+        caller: &Caller,
+        sources: Vec<Arc<PlexSource>>,
+    ) -> Result<Vec<Visible>, ServiceError> {
+        let shown: Vec<(Uuid, &Slug)> = sources
+            .iter()
+            .filter(|s| caller.may(Permission::ViewPlexToken, Some(s.pk)))
+            .map(|s| (s.pk, &s.fields.slug))
+            .collect();
+        if !shown.is_empty() {
+            store::access::record_token_views(&self.db, caller, &shown, chrono::Utc::now()).await?;
+            for (_, slug) in &shown {
+                tracing::info!(
+                    target: "audit",
+                    action = store::access::SECRET_VIEW,
+                    user = %caller.username,
+                    source = %slug,
+                    "plex token handed out"
+                );
+            }
+        }
+        Ok(sources
+            .into_iter()
+            .map(|source| {
+                let token = if caller.may(Permission::ViewPlexToken, Some(source.pk)) {
+                    TokenVisibility::Shown
+                } else {
+                    TokenVisibility::Hidden
+                };
+                Visible { source, token }
+            })
+            .collect())
+    }
+}

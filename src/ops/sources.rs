@@ -1,0 +1,163 @@
+//! Retrieve, create, update and delete one Plex source.
+//!
+//! Checks run in authentik's order: the caller is authenticated before an
+//! operation is called, then the request is validated, then the caller is
+//! authorized, then the source is looked up. A caller who may not view a
+//! source is denied the same way whether or not it exists (no probing), and
+//! writes authorize before they take the writer lock, so a caller without
+//! permissions never waits for, or holds up, anyone's write.
+
+use std::sync::Arc;
+
+use super::{Operations, ServiceError, Visible};
+use crate::{
+    domain::{
+        PlexSource, PlexSourceDraft, Slug, Violations,
+        access::{Caller, Permission},
+    },
+    store,
+};
+
+/// How an update applies its draft.
+#[derive(Debug, Clone)]
+pub enum SourceUpdate {
+    /// PUT: every writable field as given, the rest at their defaults
+    /// (except the stored `client_id` and icon, see
+    /// [`PlexSourceDraft::replacing`]).
+    Replace(PlexSourceDraft),
+    /// PATCH: only the fields the draft sets; the rest stay as stored.
+    Patch(PlexSourceDraft),
+}
+
+impl Operations {
+    pub async fn retrieve(&self, caller: &Caller, slug: &str) -> Result<Visible, ServiceError> {
+        let slug = parse_slug(slug)?;
+        let source = self.source_by_slug(&slug).await?;
+        let source = visible(caller, source)?;
+        self.reveal(caller, source).await
+    }
+
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        draft: PlexSourceDraft,
+    ) -> Result<Visible, ServiceError> {
+        if !caller.may_globally(Permission::Add) {
+            return Err(ServiceError::PermissionDenied);
+        }
+        let txn = store::begin_write(&self.db).await?;
+        let fields = checked(store::check_source(&txn, draft, None, None).await?)?;
+        let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
+        self.feed.committed();
+        self.reveal(caller, Arc::new(source)).await
+    }
+
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        update: SourceUpdate,
+    ) -> Result<Visible, ServiceError> {
+        let slug = parse_slug(slug)?;
+        self.authorize_write(caller, &slug, Permission::Change)
+            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        // Read again under the lock: the source may have changed meanwhile.
+        let stored = visible(caller, store::find_source_by_slug(&txn, &slug).await?)?;
+        if !caller.may(Permission::Change, Some(stored.pk)) {
+            return Err(ServiceError::PermissionDenied);
+        }
+        let (draft, base) = match update {
+            SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
+            SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
+        };
+        let fields = checked(store::check_source(&txn, draft, base, Some(stored.pk)).await?)?;
+        // An update that changes nothing writes nothing (and logs no event).
+        let source = if fields == stored.fields {
+            stored
+        } else {
+            store::update_source(&txn, stored.pk, &fields).await?
+        };
+        txn.commit().await.map_err(store::StoreError::from)?;
+        self.feed.committed();
+        self.reveal(caller, Arc::new(source)).await
+    }
+
+    pub async fn delete(&self, caller: &Caller, slug: &str) -> Result<(), ServiceError> {
+        let slug = parse_slug(slug)?;
+        self.authorize_write(caller, &slug, Permission::Delete)
+            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        let stored = visible(caller, store::find_source_by_slug(&txn, &slug).await?)?;
+        if !caller.may(Permission::Delete, Some(stored.pk)) {
+            return Err(ServiceError::PermissionDenied);
+        }
+        store::delete_source(&txn, stored.pk).await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
+        self.feed.committed();
+        Ok(())
+    }
+
+    /// The checks of a write that need no lock: the caller may view the
+    /// source and holds `permission` on it. Repeated under the lock, as the
+    /// source may change in between.
+    async fn authorize_write(
+        &self,
+        caller: &Caller,
+        slug: &Slug,
+        permission: Permission,
+    ) -> Result<(), ServiceError> {
+        let source = visible(caller, self.source_by_slug(slug).await?)?;
+        if !caller.may(permission, Some(source.pk)) {
+            return Err(ServiceError::PermissionDenied);
+        }
+        Ok(())
+    }
+
+    /// A source by slug, through the read cache.
+    pub(super) async fn source_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<Arc<PlexSource>>, ServiceError> {
+        let cache = self.feed.cache();
+        if let Some(hit) = cache.source(slug.as_str()) {
+            return Ok(hit);
+        }
+        let ticket = cache.ticket();
+        let source = store::find_source_by_slug(&self.db, slug)
+            .await?
+            .map(Arc::new);
+        cache.put_source(ticket, slug.as_str().to_owned(), source.clone());
+        Ok(source)
+    }
+}
+
+/// The source if the caller may view it. Denied the same way whether or not
+/// it exists (no probing); NOT_FOUND only for callers who may view all.
+fn visible<S: std::borrow::Borrow<PlexSource>>(
+    caller: &Caller,
+    source: Option<S>,
+) -> Result<S, ServiceError> {
+    if !caller.may(Permission::View, source.as_ref().map(|s| s.borrow().pk)) {
+        return Err(ServiceError::PermissionDenied);
+    }
+    source.ok_or(ServiceError::NotFound)
+}
+
+/// Validation result to service error: a taken slug alone is ALREADY_EXISTS.
+fn checked<T>(result: Result<T, Violations>) -> Result<T, ServiceError> {
+    result.map_err(|v| {
+        if store::only_slug_taken(&v) {
+            ServiceError::AlreadyExists(v)
+        } else {
+            ServiceError::InvalidArgument(v)
+        }
+    })
+}
+
+fn parse_slug(value: &str) -> Result<Slug, ServiceError> {
+    Slug::parse(value).map_err(|err| {
+        ServiceError::InvalidArgument(Violations::single("slug", err.code(), err.to_string()))
+    })
+}

@@ -1,0 +1,267 @@
+//! Watching sources: an optional snapshot, then one event per change of a
+//! source the caller may view, read from the change log from the stream's
+//! own cursor; each event carries the source as that change left it.
+//! Permissions are re-read before every batch of events.
+
+use std::{collections::HashSet, sync::Arc};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use uuid::Uuid;
+
+use super::{Operations, ServiceError, Visible};
+use crate::{
+    domain::access::{Caller, Permission},
+    store::{
+        self, SourceFilter,
+        events::{self, ChangeKind},
+    },
+};
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WatchParams {
+    /// Resume after this revision; `None` starts at the newest.
+    pub since_revision: Option<i64>,
+    /// Send every visible source first, then [`EventKind::SnapshotComplete`].
+    pub initial_snapshot: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A source as it stands, part of the initial snapshot.
+    Existing,
+    /// The snapshot is complete; changes follow.
+    SnapshotComplete,
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One event of a watch.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    pub revision: i64,
+    pub kind: EventKind,
+    /// `None` for [`EventKind::SnapshotComplete`].
+    pub pk: Option<Uuid>,
+    pub slug: String,
+    /// The source as the change left it; `None` for deletions and the
+    /// snapshot marker.
+    pub source: Option<Visible>,
+}
+
+/// The events of one watch; a failure ends the stream.
+pub type WatchEvents = ReceiverStream<Result<WatchEvent, ServiceError>>;
+
+/// Changes read from the log per query.
+const BATCH: u64 = 500;
+/// Sources per snapshot page.
+const SNAPSHOT_PAGE: u64 = 500;
+
+impl Operations {
+    /// Checks the resume point, then streams from a task of its own.
+    pub async fn watch(
+        &self,
+        caller: Caller,
+        params: WatchParams,
+    ) -> Result<WatchEvents, ServiceError> {
+        let db = &self.db;
+        let latest = events::latest_revision(db).await?;
+        let cursor = match params.since_revision {
+            None => latest,
+            Some(since) if since > latest => {
+                return Err(ServiceError::OutOfRange(format!(
+                    "revision {since} is ahead of the newest ({latest}); resync with initial_snapshot"
+                )));
+            }
+            Some(since) => {
+                let oldest = events::oldest_revision(db).await?.unwrap_or(latest + 1);
+                if since + 1 < oldest && since < latest {
+                    return Err(ServiceError::OutOfRange(format!(
+                        "changes after revision {since} are no longer retained; resync with initial_snapshot"
+                    )));
+                }
+                since
+            }
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let mut stream = Watcher {
+            ops: self.clone(),
+            caller,
+            cursor,
+            seen: HashSet::new(),
+            tx,
+        };
+        tokio::spawn(async move {
+            if let Err(err) = stream.run(params.initial_snapshot, latest).await {
+                let _ = stream.tx.send(Err(err)).await;
+            }
+        });
+        Ok(ReceiverStream::new(rx))
+    }
+}
+
+struct Watcher {
+    ops: Operations,
+    caller: Caller,
+    /// Last revision handled.
+    cursor: i64,
+    /// Sources this stream has shown, so their deletion can be told even
+    /// after the object permission went with them.
+    seen: HashSet<Uuid>,
+    tx: mpsc::Sender<Result<WatchEvent, ServiceError>>,
+}
+
+/// The client went away: stop quietly.
+struct Gone;
+
+impl Watcher {
+    async fn run(&mut self, snapshot: bool, snapshot_revision: i64) -> Result<(), ServiceError> {
+        let mut latest = self.ops.feed.subscribe();
+        if snapshot && self.snapshot(snapshot_revision).await.is_err() {
+            return Ok(());
+        }
+        loop {
+            if self.catch_up().await?.is_err() {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = latest.changed() => if changed.is_err() { return Ok(()) },
+                () = self.tx.closed() => return Ok(()),
+            }
+        }
+    }
+
+    async fn send(&self, event: WatchEvent) -> Result<(), Gone> {
+        self.tx.send(Ok(event)).await.map_err(|_| Gone)
+    }
+
+    /// Every visible source, then SNAPSHOT_COMPLETE, all at `revision`.
+    async fn snapshot(&mut self, revision: i64) -> Result<(), Gone> {
+        let ordering = crate::domain::listing::parse_ordering("pk").unwrap_or_default();
+        let mut filter = SourceFilter::default();
+        if !self.caller.may_globally(Permission::View) {
+            filter.visible = Some(self.caller.objects_with(Permission::View));
+        }
+        let mut after = None;
+        loop {
+            let page = match store::list_sources(
+                &self.ops.db,
+                &filter,
+                &ordering,
+                after.as_deref(),
+                SNAPSHOT_PAGE,
+            )
+            .await
+            {
+                Ok(page) => page,
+                Err(err) => {
+                    let _ = self.tx.send(Err(err.into())).await;
+                    return Err(Gone);
+                }
+            };
+            let next = match (page.more, page.sources.last()) {
+                (true, Some(last)) => Some(store::cursor_of(last, &ordering)),
+                _ => None,
+            };
+            let sources = page.sources.into_iter().map(Arc::new).collect();
+            let shown = match self.ops.reveal_all(&self.caller, sources).await {
+                Ok(shown) => shown,
+                Err(err) => {
+                    let _ = self.tx.send(Err(err)).await;
+                    return Err(Gone);
+                }
+            };
+            for visible in shown {
+                self.seen.insert(visible.source.pk);
+                self.send(event(revision, EventKind::Existing, visible))
+                    .await?;
+            }
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        self.send(WatchEvent {
+            revision,
+            kind: EventKind::SnapshotComplete,
+            pk: None,
+            slug: String::new(),
+            source: None,
+        })
+        .await
+    }
+
+    /// Sends every logged change after the cursor that the caller may see.
+    async fn catch_up(&mut self) -> Result<Result<(), Gone>, ServiceError> {
+        loop {
+            let changes = events::changes_after(&self.ops.db, self.cursor, BATCH).await?;
+            if changes.is_empty() {
+                return Ok(Ok(()));
+            }
+            // Permissions as they stand now: a revoked token, user or grant
+            // ends or narrows the stream before the next event.
+            self.caller = self.ops.reauthenticate(&self.caller).await?;
+            for change in changes {
+                self.cursor = change.revision;
+                if self.deliver(change).await?.is_err() {
+                    return Ok(Err(Gone));
+                }
+            }
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        change: events::SourceChange,
+    ) -> Result<Result<(), Gone>, ServiceError> {
+        let pk = change.source_pk;
+        if change.kind == ChangeKind::Deleted {
+            // Object grants go with the source: those who held one then,
+            // and streams that showed it, are told too.
+            let known = self.seen.remove(&pk);
+            if known
+                || change.viewers.contains(&self.caller.user_id)
+                || self.caller.may_globally(Permission::View)
+            {
+                return Ok(self
+                    .send(WatchEvent {
+                        revision: change.revision,
+                        kind: EventKind::Deleted,
+                        pk: Some(pk),
+                        slug: change.slug,
+                        source: None,
+                    })
+                    .await);
+            }
+            return Ok(Ok(()));
+        }
+        // The source as this change left it.
+        let Some(source) = change.source else {
+            return Ok(Ok(()));
+        };
+        if !self.caller.may(Permission::View, Some(pk)) {
+            self.seen.remove(&pk);
+            return Ok(Ok(()));
+        }
+        let visible = self.ops.reveal(&self.caller, Arc::new(source)).await?;
+        self.seen.insert(pk);
+        let kind = match change.kind {
+            ChangeKind::Created => EventKind::Created,
+            _ => EventKind::Updated,
+        };
+        Ok(self.send(event(change.revision, kind, visible)).await)
+    }
+}
+
+/// An event carrying a source.
+fn event(revision: i64, kind: EventKind, visible: Visible) -> WatchEvent {
+    WatchEvent {
+        revision,
+        kind,
+        pk: Some(visible.source.pk),
+        slug: visible.source.fields.slug.as_str().to_owned(),
+        source: Some(visible),
+    }
+}
