@@ -1,22 +1,29 @@
 //! Applying entries one by one: conditions, the entry's state against what
 //! is stored, and the report.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
 use sea_orm::DatabaseTransaction;
 use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    Failure, ImportReport,
-    document::{Entry, State, not_a_list},
-    models::{FlowTarget, MappingTarget, Model, PlexSourceTarget, StoreFinder, Target},
+    document::{Entry, State},
+    flows::FlowTarget,
+    mappings::MappingTarget,
+    models::{Model, Target, identity},
     permissions::{self, ObjectGrant},
+    plex_source::PlexSourceTarget,
+    report::{Failure, ImportReport},
     roles::RoleTarget,
-    tags::{EnvReader, Resolver, TagError},
+    tags::{EnvReader, Finder, Resolver, TagError},
     users::UserTarget,
+    values::not_a_list,
 };
-use crate::domain::Violations;
+use crate::{
+    domain::Violations,
+    store::{Lookup, StoreError},
+};
 
 /// Replaces secret values quoted in messages (`"<value>" is not a valid
 /// choice.`); every message that embeds a value quotes it.
@@ -256,7 +263,7 @@ impl<'a> Importer<'a> {
         let identifiers = self
             .resolve_pairs(identifiers, "identifiers.", index, &mut findings)
             .await?;
-        let lookup = super::attrs::identity(&mut findings.violations, T::MODEL, identifiers);
+        let lookup = identity(&mut findings.violations, T::MODEL, identifiers);
         let lookup = match lookup {
             Some(lookup) if findings.violations.is_empty() => lookup,
             _ => return Err(findings.into_failure(&at)),
@@ -363,6 +370,37 @@ impl<'a> Importer<'a> {
             self.keys.entry(id).or_insert(pk);
         }
     }
+}
+
+/// Answers `!Find` from the store, inside the file's transaction so objects
+/// created by earlier entries are found.
+struct StoreFinder<'a>(&'a DatabaseTransaction);
+
+impl Finder for StoreFinder<'_> {
+    fn find(
+        &self,
+        model: Model,
+        lookup: Lookup,
+    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send {
+        let db = self.0;
+        async move {
+            match model {
+                Model::PlexSource => pks::<PlexSourceTarget>(db, &lookup).await,
+                Model::Flow => pks::<FlowTarget>(db, &lookup).await,
+                Model::PropertyMapping => pks::<MappingTarget>(db, &lookup).await,
+                Model::User => pks::<UserTarget>(db, &lookup).await,
+                Model::Role => pks::<RoleTarget>(db, &lookup).await,
+            }
+        }
+    }
+}
+
+/// The pks of the objects of `T` matching `lookup`, in store order.
+async fn pks<T: Target>(
+    db: &DatabaseTransaction,
+    lookup: &Lookup,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(T::find(db, lookup).await?.iter().map(T::pk).collect())
 }
 
 /// Adds the rule violations of fields not already reported while typing or

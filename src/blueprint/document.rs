@@ -4,7 +4,10 @@
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{Failure, attrs::type_name};
+use super::{
+    report::Failure,
+    values::{not_a_list, type_name},
+};
 use crate::domain::Violations;
 
 /// The only blueprint format version authentik has.
@@ -238,13 +241,6 @@ fn string_keys(v: &mut Violations, field: &str, map: Mapping) -> Vec<(String, Va
         }
     }
     out
-}
-
-pub(crate) fn not_a_list(value: &Value) -> String {
-    format!(
-        "Expected a list of items but got type \"{}\".",
-        type_name(value)
-    )
 }
 
 #[cfg(test)]

@@ -8,183 +8,47 @@
 //! of them. Plex source entries may also grant object permissions to users
 //! and roles through authentik's entry-level `permissions`.
 //!
-//! Layout: [`document`] checks the file's shape, [`tags`] resolves `!KeyOf`,
-//! `!Find` and `!Env`, [`attrs`] types plain values into drafts, [`models`]
-//! holds the per-model rules and store calls ([`users`] and [`roles`] those
-//! of their models), [`permissions`] the entry-level grants, and [`apply`]
-//! runs each entry's state (`present`, `created`, `must_created`, `absent`).
+//! Layout, each module using only those listed before it:
+//! - [`values`] types plain YAML values with authentik's messages,
+//!   [`report`] holds what an import reports, and [`models`] names the
+//!   supported models and the rules they share ([`models::Target`],
+//!   identifiers, uniqueness);
+//! - [`document`] checks the file's shape (values, report);
+//! - [`tags`] resolves `!KeyOf`, `!Find` and `!Env` (models);
+//! - [`plex_source`], [`flows`], [`mappings`], [`users`] and [`roles`] each
+//!   type one model's `attrs` into a draft and check and write it (models,
+//!   values); [`permissions`] checks and grants entry-level permissions
+//!   (values);
+//! - [`apply`] runs each entry's state (`present`, `created`,
+//!   `must_created`, `absent`) through the model's target (all of the
+//!   above), and this module reads the file and runs one transaction.
+//!
+//! Whole imports are tested on SQLite and PostgreSQL in `tests/api/blueprint`.
 
 mod apply;
-mod attrs;
 mod document;
+mod flows;
+mod mappings;
 mod models;
 mod permissions;
+mod plex_source;
+mod report;
 mod roles;
 mod tags;
-#[cfg(test)]
-mod tests;
 mod users;
+mod values;
 
-use std::{
-    fmt,
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::{io::Read, path::Path};
 
 use sea_orm::DatabaseConnection;
 
-use crate::{domain::Violations, store::StoreError};
-
+use report::Failure;
+pub use report::{ImportError, ImportReport};
 pub use tags::EnvReader;
 
 /// Largest blueprint file read; guards against pointing the importer at a
 /// device or a huge file by mistake.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// What an import did, counted per entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub created: usize,
-    pub updated: usize,
-    /// Entries whose object already matched the file (or was already absent).
-    pub unchanged: usize,
-    pub deleted: usize,
-    /// Entries of unsupported models or whose conditions were false.
-    pub skipped: usize,
-}
-
-/// Why a file was not imported. Nothing of the file was written.
-///
-/// The message always starts with the file path. Values that came from
-/// `!Env` never appear in it, and database failures show only the store's
-/// summary (no SQL, no connection string): the database error is kept out of
-/// the `source` chain on purpose.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("{}: cannot read the file: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// The file is not YAML, or not shaped like a blueprint.
-    #[error("{}: {}{message}", path.display(), EntryPrefix(*entry))]
-    Parse {
-        path: PathBuf,
-        entry: Option<usize>,
-        message: String,
-    },
-    /// An entry breaks the model's rules, or one of its tags cannot be
-    /// resolved; every violation of the entry is listed.
-    #[error("{}: entry {index} ({model}): {violations}", path.display())]
-    Entry {
-        path: PathBuf,
-        index: usize,
-        model: String,
-        violations: Violations,
-    },
-    #[error("{}: {}{error}", path.display(), EntryPrefix(*index))]
-    Store {
-        path: PathBuf,
-        index: Option<usize>,
-        error: StoreError,
-    },
-}
-
-impl ImportError {
-    /// The violations of the failing entry, for an [`ImportError::Entry`].
-    pub fn violations(&self) -> Option<&Violations> {
-        match self {
-            ImportError::Entry { violations, .. } => Some(violations),
-            _ => None,
-        }
-    }
-
-    /// The 0-based index of the entry that failed, when one did.
-    pub fn entry_index(&self) -> Option<usize> {
-        match self {
-            ImportError::Entry { index, .. } => Some(*index),
-            ImportError::Parse { entry, .. } => *entry,
-            ImportError::Store { index, .. } => *index,
-            ImportError::Io { .. } => None,
-        }
-    }
-
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            ImportError::Io { path, .. }
-            | ImportError::Parse { path, .. }
-            | ImportError::Entry { path, .. }
-            | ImportError::Store { path, .. } => path,
-        }
-    }
-}
-
-/// `entry 3: ` when an entry is known, nothing otherwise.
-struct EntryPrefix(Option<usize>);
-
-impl fmt::Display for EntryPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(index) => write!(f, "entry {index}: "),
-            None => Ok(()),
-        }
-    }
-}
-
-/// An [`ImportError`] before the file path is attached, so the parts below
-/// need not carry the path around.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    Parse {
-        entry: Option<usize>,
-        message: String,
-    },
-    Entry {
-        index: usize,
-        model: String,
-        violations: Violations,
-    },
-    Store {
-        index: Option<usize>,
-        error: StoreError,
-    },
-}
-
-impl Failure {
-    pub(crate) fn parse(entry: Option<usize>, message: impl Into<String>) -> Self {
-        Failure::Parse {
-            entry,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn store(index: Option<usize>) -> impl FnOnce(StoreError) -> Self {
-        move |error| Failure::Store { index, error }
-    }
-
-    fn at(self, path: &Path) -> ImportError {
-        let path = path.to_owned();
-        match self {
-            Failure::Parse { entry, message } => ImportError::Parse {
-                path,
-                entry,
-                message,
-            },
-            Failure::Entry {
-                index,
-                model,
-                violations,
-            } => ImportError::Entry {
-                path,
-                index,
-                model,
-                violations,
-            },
-            Failure::Store { index, error } => ImportError::Store { path, index, error },
-        }
-    }
-}
 
 /// Imports one blueprint file. `!Env` reads the process environment.
 pub async fn import_file(

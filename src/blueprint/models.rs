@@ -1,19 +1,14 @@
-//! The supported blueprint models: their names, identifiers, and how each
-//! one is checked against the store and written.
-
-use std::future::Future;
+//! The supported blueprint models (their names and identifiers), the
+//! [`Target`] each one implements, and the rules every model shares:
+//! identifiers, unknown attributes, uniqueness and references.
 
 use sea_orm::DatabaseTransaction;
 use serde_yaml_ng::Value;
 use uuid::Uuid;
 
-use super::{
-    attrs::{self, FlowDraft, FlowFields, MappingDraft, MappingFields},
-    tags::Finder,
-};
 use crate::{
-    domain::{PlexSource, PlexSourceDraft, PlexSourceFields, Reference, Violations},
-    store::{self, FlowRow, Lookup, MappingRow, StoreError},
+    domain::{Reference, Violations},
+    store::{Lookup, StoreError},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,51 +60,89 @@ impl Model {
     }
 }
 
-/// Answers `!Find` from the store, inside the file's transaction so objects
-/// created by earlier entries are found.
-pub(crate) struct StoreFinder<'a>(pub &'a DatabaseTransaction);
+/// Keys authentik's serializers return but never write; blueprints exported
+/// from authentik may carry them, so they are dropped without a word.
+const READ_ONLY: &[&str] = &[
+    "pk",
+    "managed",
+    "component",
+    "verbose_name",
+    "verbose_name_plural",
+    "meta_model_name",
+];
 
-impl Finder for StoreFinder<'_> {
-    fn find(
-        &self,
-        model: Model,
-        lookup: Lookup,
-    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send {
-        let db = self.0;
-        async move {
-            Ok(match model {
-                Model::PlexSource => store::find_source(db, &lookup)
-                    .await?
-                    .into_iter()
-                    .map(|s| s.pk)
-                    .collect(),
-                Model::Flow => store::flows::find(db, &lookup)
-                    .await?
-                    .into_iter()
-                    .map(|f| f.pk)
-                    .collect(),
-                Model::PropertyMapping => store::mappings::find(db, &lookup)
-                    .await?
-                    .into_iter()
-                    .map(|m| m.pk)
-                    .collect(),
-                Model::User => store::access::lookup_users(db, &lookup)
-                    .await?
-                    .into_iter()
-                    .map(|u| u.pk)
-                    .collect(),
-                Model::Role => store::access::lookup_roles(db, &lookup)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.pk)
-                    .collect(),
-            })
-        }
+/// Whether `key` is read-only (dropped silently); otherwise warns that it is
+/// unknown. Only the key is logged: values may be secrets.
+pub(super) fn ignore(model: Model, key: &str) {
+    if !READ_ONLY.contains(&key) {
+        tracing::warn!(
+            model = model.name(),
+            key,
+            "ignoring unknown blueprint attribute"
+        );
     }
 }
 
+/// The lookup an entry's `identifiers` describe: `pk` ORed with the AND of
+/// the model's other identifier fields. `None` when any is refused.
+pub(crate) fn identity(
+    v: &mut Violations,
+    model: Model,
+    identifiers: Vec<(String, Value)>,
+) -> Option<Lookup> {
+    if identifiers.is_empty() {
+        v.required("identifiers");
+        return None;
+    }
+    let before = v.clone();
+    let mut lookup = Lookup::default();
+    for (key, value) in identifiers {
+        let field = format!("identifiers.{key}");
+        if key == "pk" {
+            match value {
+                Value::String(s) => match Uuid::parse_str(s.trim()) {
+                    Ok(id) => lookup.pk = Some(id),
+                    Err(_) => v.add(field, "invalid", "Must be a valid UUID."),
+                },
+                Value::Null => v.null(&field),
+                _ => v.add(field, "invalid", "Must be a valid UUID."),
+            }
+        } else if let Some(column) = model.identifier_column(&key) {
+            // Trimmed as the value is when written, so the next import
+            // finds what this one stored.
+            match value {
+                Value::String(s) if s.trim().is_empty() => v.blank(&field),
+                Value::String(s) => lookup.fields.push((column, s.trim().to_owned())),
+                Value::Null => v.null(&field),
+                _ => v.add(field, "invalid", "Not a valid string."),
+            }
+        } else {
+            v.add(
+                field,
+                "invalid",
+                format!(
+                    "Not an identifier of {}; use pk or {}.",
+                    model.name(),
+                    model.identifier_fields().join(", ")
+                ),
+            );
+        }
+    }
+    (*v == before).then_some(lookup)
+}
+
+/// The value an identifier field gives the object (identifiers are applied
+/// to the object too, overriding `attrs`).
+pub(super) fn identifier<'l>(lookup: &'l Lookup, column: &str) -> Option<&'l str> {
+    lookup
+        .fields
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, value)| value.as_str())
+}
+
 /// One model's part of an import: typing, rules, and the store calls. The
-/// state machine in [`super::apply`] is the same for every model.
+/// state machine that applies an entry is the same for every model.
 pub(crate) trait Target {
     const MODEL: Model;
     /// Whether entries may carry `permissions` on the object; the store
@@ -162,12 +195,31 @@ pub(crate) trait Target {
     async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError>;
 }
 
-/// Whether some object other than `existing` already holds a unique value.
-pub(super) fn taken_by_other(
-    owners: impl IntoIterator<Item = Uuid>,
-    existing: Option<Uuid>,
-) -> bool {
-    owners.into_iter().any(|owner| Some(owner) != existing)
+/// Reports `column` as `unique`, with the model's `message`, when an object
+/// other than `existing` already holds `value` (`None`: nothing to check,
+/// e.g. a blank value already reported). Looked up with the model's own
+/// `find`, so the value matches as an identifier would.
+pub(super) async fn check_unique<T: Target>(
+    db: &DatabaseTransaction,
+    v: &mut Violations,
+    existing: Option<&T::Stored>,
+    column: &'static str,
+    value: Option<String>,
+    message: &str,
+) -> Result<(), StoreError> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let lookup = Lookup {
+        pk: None,
+        fields: vec![(column, value)],
+    };
+    let owners = T::find(db, &lookup).await?;
+    let existing = existing.map(T::pk);
+    if owners.iter().any(|owner| Some(T::pk(owner)) != existing) {
+        v.add(column, "unique", message);
+    }
+    Ok(())
 }
 
 /// `Ok(fields)` only when no rule at all was broken.
@@ -178,78 +230,6 @@ pub(super) fn finished<T>(v: &mut Violations, result: Result<T, Violations>) -> 
             v.extend(broken);
             None
         }
-    }
-}
-
-pub(crate) struct PlexSourceTarget;
-
-impl Target for PlexSourceTarget {
-    const MODEL: Model = Model::PlexSource;
-    const OBJECT_PERMISSIONS: bool = true;
-    type Stored = PlexSource;
-    type Draft = PlexSourceDraft;
-    type Fields = PlexSourceFields;
-
-    fn pk(stored: &PlexSource) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> PlexSourceDraft {
-        attrs::plex_source_draft(v, attrs)
-    }
-
-    fn apply_identifiers(draft: &mut PlexSourceDraft, lookup: &Lookup) {
-        attrs::apply_plex_source_identifiers(draft, lookup);
-    }
-
-    async fn find(
-        db: &DatabaseTransaction,
-        lookup: &Lookup,
-    ) -> Result<Vec<PlexSource>, StoreError> {
-        store::find_source(db, lookup).await
-    }
-
-    async fn check(
-        db: &DatabaseTransaction,
-        draft: PlexSourceDraft,
-        existing: Option<&PlexSource>,
-        v: &mut Violations,
-    ) -> Result<Option<PlexSourceFields>, StoreError> {
-        // The API's rules, shared. Missing fields keep the stored values,
-        // `client_id` included: it is generated only on create.
-        let checked = store::check_source(
-            db,
-            draft,
-            existing.map(|e| &e.fields),
-            existing.map(|e| e.pk),
-        )
-        .await?;
-        let fields = finished(v, checked);
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &PlexSource, fields: &PlexSourceFields) -> bool {
-        stored.fields == *fields
-    }
-
-    async fn insert(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &PlexSourceFields,
-    ) -> Result<(), StoreError> {
-        store::insert_source(db, pk, fields).await.map(drop)
-    }
-
-    async fn update(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &PlexSourceFields,
-    ) -> Result<(), StoreError> {
-        store::update_source(db, pk, fields).await.map(drop)
-    }
-
-    async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {
-        store::delete_source(db, pk).await.map(drop)
     }
 }
 
@@ -266,156 +246,14 @@ pub(super) fn report_missing(v: &mut Violations, refs: &[Reference], missing: &[
     }
 }
 
-pub(crate) struct FlowTarget;
-
-impl Target for FlowTarget {
-    const MODEL: Model = Model::Flow;
-    type Stored = FlowRow;
-    type Draft = FlowDraft;
-    type Fields = FlowFields;
-
-    fn pk(stored: &FlowRow) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
-        attrs::flow_draft(v, attrs)
-    }
-
-    fn apply_identifiers(draft: &mut FlowDraft, lookup: &Lookup) {
-        attrs::apply_flow_identifiers(draft, lookup);
-    }
-
-    async fn find(db: &DatabaseTransaction, lookup: &Lookup) -> Result<Vec<FlowRow>, StoreError> {
-        store::flows::find(db, lookup).await
-    }
-
-    async fn check(
-        db: &DatabaseTransaction,
-        draft: FlowDraft,
-        existing: Option<&FlowRow>,
-        v: &mut Violations,
-    ) -> Result<Option<FlowFields>, StoreError> {
-        let new_slug = draft.new_slug();
-        let fields = finished(v, draft.finish(existing));
-        if let Some(slug) = new_slug {
-            let by_slug = Lookup {
-                pk: None,
-                fields: vec![("slug", slug.as_str().to_owned())],
-            };
-            let owners = store::flows::find(db, &by_slug).await?;
-            if taken_by_other(owners.iter().map(|f| f.pk), existing.map(|e| e.pk)) {
-                v.add("slug", "unique", "flow with this slug already exists.");
-            }
-        }
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &FlowRow, fields: &FlowFields) -> bool {
-        *stored == fields.row(stored.pk)
-    }
-
-    async fn insert(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &FlowFields,
-    ) -> Result<(), StoreError> {
-        store::flows::insert(db, &fields.row(pk)).await
-    }
-
-    async fn update(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &FlowFields,
-    ) -> Result<(), StoreError> {
-        store::flows::update(db, &fields.row(pk)).await
-    }
-
-    async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {
-        store::flows::delete(db, pk).await.map(drop)
-    }
-}
-
-pub(crate) struct MappingTarget;
-
-impl Target for MappingTarget {
-    const MODEL: Model = Model::PropertyMapping;
-    type Stored = MappingRow;
-    type Draft = MappingDraft;
-    type Fields = MappingFields;
-
-    fn pk(stored: &MappingRow) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> MappingDraft {
-        attrs::mapping_draft(v, attrs)
-    }
-
-    fn apply_identifiers(draft: &mut MappingDraft, lookup: &Lookup) {
-        attrs::apply_mapping_identifiers(draft, lookup);
-    }
-
-    async fn find(
-        db: &DatabaseTransaction,
-        lookup: &Lookup,
-    ) -> Result<Vec<MappingRow>, StoreError> {
-        store::mappings::find(db, lookup).await
-    }
-
-    async fn check(
-        db: &DatabaseTransaction,
-        draft: MappingDraft,
-        existing: Option<&MappingRow>,
-        v: &mut Violations,
-    ) -> Result<Option<MappingFields>, StoreError> {
-        let new_name = draft.new_name();
-        let fields = finished(v, draft.finish(existing));
-        if let Some(name) = new_name {
-            let by_name = Lookup {
-                pk: None,
-                fields: vec![("name", name)],
-            };
-            let owners = store::mappings::find(db, &by_name).await?;
-            if taken_by_other(owners.iter().map(|m| m.pk), existing.map(|e| e.pk)) {
-                v.add(
-                    "name",
-                    "unique",
-                    "property mapping with this name already exists.",
-                );
-            }
-        }
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &MappingRow, fields: &MappingFields) -> bool {
-        *stored == fields.row(stored.pk)
-    }
-
-    async fn insert(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &MappingFields,
-    ) -> Result<(), StoreError> {
-        store::mappings::insert(db, &fields.row(pk)).await
-    }
-
-    async fn update(
-        db: &DatabaseTransaction,
-        pk: Uuid,
-        fields: &MappingFields,
-    ) -> Result<(), StoreError> {
-        store::mappings::update(db, &fields.row(pk)).await
-    }
-
-    async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {
-        store::mappings::delete(db, pk).await.map(drop)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blueprint::values::pairs;
+
+    fn fields(v: &Violations) -> Vec<&str> {
+        v.iter().map(|f| f.field.as_str()).collect()
+    }
 
     #[test]
     fn model_names_match_regardless_of_case() {
@@ -435,5 +273,33 @@ mod tests {
         assert_eq!(Model::Role.identifier_column("username"), None);
         assert_eq!(Model::PropertyMapping.identifier_column("slug"), None);
         assert_eq!(Model::Flow.identifier_column("slug"), Some("slug"));
+    }
+
+    #[test]
+    fn bad_identifiers_are_each_reported() {
+        let mut v = Violations::new();
+        let lookup = identity(
+            &mut v,
+            Model::PropertyMapping,
+            pairs("{pk: nope, name: 5, slug: x, expression: ''}"),
+        );
+        assert!(lookup.is_none());
+        assert_eq!(
+            fields(&v),
+            [
+                "identifiers.pk",
+                "identifiers.name",
+                "identifiers.slug",
+                "identifiers.expression"
+            ]
+        );
+        assert_eq!(
+            v.iter().nth(2).unwrap().message,
+            "Not an identifier of authentik_sources_plex.plexsourcepropertymapping; use pk or name."
+        );
+
+        let mut v = Violations::new();
+        assert!(identity(&mut v, Model::Flow, vec![]).is_none());
+        assert_eq!(v.to_string(), "identifiers: This field is required.");
     }
 }

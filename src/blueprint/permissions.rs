@@ -23,7 +23,7 @@ use sea_orm::DatabaseTransaction;
 use serde_yaml_ng::Value;
 use uuid::Uuid;
 
-use super::attrs::type_name;
+use super::values::type_name;
 use crate::{
     domain::{Violations, access::Permission},
     store::{

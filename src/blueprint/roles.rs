@@ -8,8 +8,8 @@ use serde_yaml_ng::Value;
 use uuid::Uuid;
 
 use super::{
-    attrs::{self, assign, bounded_text, ignore, text},
-    models::{Model, Target, finished, taken_by_other},
+    models::{Model, Target, check_unique, finished, identifier, ignore},
+    values::{assign, bounded_text, text},
 };
 use crate::{
     domain::{Field, RoleName, Violations},
@@ -91,7 +91,7 @@ impl Target for RoleTarget {
     }
 
     fn apply_identifiers(draft: &mut RoleDraft, lookup: &Lookup) {
-        if let Some(name) = attrs::identifier(lookup, "name") {
+        if let Some(name) = identifier(lookup, "name") {
             draft.name = Field::Set(name.to_owned());
         }
     }
@@ -111,16 +111,15 @@ impl Target for RoleTarget {
     ) -> Result<Option<RoleFields>, StoreError> {
         let new_name = draft.new_name();
         let fields = finished(v, draft.finish(existing));
-        if let Some(name) = new_name {
-            let by_name = Lookup {
-                pk: None,
-                fields: vec![("name", name)],
-            };
-            let owners = access::lookup_roles(db, &by_name).await?;
-            if taken_by_other(owners.iter().map(|r| r.pk), existing.map(|e| e.pk)) {
-                v.add("name", "unique", "role with this name already exists.");
-            }
-        }
+        check_unique::<Self>(
+            db,
+            v,
+            existing,
+            "name",
+            new_name,
+            "role with this name already exists.",
+        )
+        .await?;
         Ok(fields.filter(|_| v.is_empty()))
     }
 

@@ -22,8 +22,8 @@ use serde_yaml_ng::Value;
 use uuid::Uuid;
 
 use super::{
-    attrs::{self, assign, bounded_text, flag, ignore, pk_list, text},
-    models::{Model, Target, finished, ids, report_missing, taken_by_other},
+    models::{Model, Target, check_unique, finished, identifier, ids, ignore, report_missing},
+    values::{assign, bounded_text, flag, pk_list, text},
 };
 use crate::{
     domain::{Field, Reference, UserName, Violations},
@@ -182,7 +182,7 @@ fn role_pks(
 }
 
 pub(crate) fn apply_user_identifiers(draft: &mut UserDraft, lookup: &Lookup) {
-    if let Some(username) = attrs::identifier(lookup, "username") {
+    if let Some(username) = identifier(lookup, "username") {
         draft.username = Field::Set(username.to_owned());
     }
 }
@@ -227,20 +227,15 @@ impl Target for UserTarget {
         let missing = access::missing_roles(db, &ids(&role_refs)).await?;
         report_missing(v, &role_refs, &missing);
 
-        if let Some(username) = new_username {
-            let by_username = Lookup {
-                pk: None,
-                fields: vec![("username", username)],
-            };
-            let owners = access::lookup_users(db, &by_username).await?;
-            if taken_by_other(owners.iter().map(|u| u.pk), existing.map(|e| e.pk)) {
-                v.add(
-                    "username",
-                    "unique",
-                    "A user with that username already exists.",
-                );
-            }
-        }
+        check_unique::<Self>(
+            db,
+            v,
+            existing,
+            "username",
+            new_username,
+            "A user with that username already exists.",
+        )
+        .await?;
         Ok(fields.filter(|_| v.is_empty()))
     }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod blueprint;
 mod cli;
 mod health;
 mod import;

@@ -1,0 +1,254 @@
+//! `authentik_flows.flow` entries: the flows a Plex source points to.
+//! Identifiers are `pk`, `slug` and `name`; attributes are `name`, `slug`
+//! and `designation`. Only what this service stores is kept.
+
+use sea_orm::DatabaseTransaction;
+use serde_yaml_ng::Value;
+use uuid::Uuid;
+
+use super::{
+    models::{Model, Target, check_unique, finished, identifier, ignore},
+    values::{assign, required_text, text},
+};
+use crate::{
+    domain::{Field, FlowDesignation, Slug, Violations},
+    store::{self, FlowRow, Lookup, StoreError},
+};
+
+/// A flow as an entry describes it, before its rules are checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlowDraft {
+    pub name: Field<String>,
+    pub slug: Field<String>,
+    pub designation: Field<String>,
+}
+
+/// A flow's checked fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlowFields {
+    pub name: String,
+    pub slug: Slug,
+    pub designation: FlowDesignation,
+}
+
+impl FlowFields {
+    pub(crate) fn row(&self, pk: Uuid) -> FlowRow {
+        FlowRow {
+            pk,
+            name: self.name.clone(),
+            slug: self.slug.as_str().to_owned(),
+            designation: self.designation.as_str().to_owned(),
+        }
+    }
+}
+
+/// Types a flow's `attrs`. Only what this service stores is kept; `title`
+/// is accepted and dropped (authentik shows it, the Plex source does not).
+pub(crate) fn flow_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
+    let mut d = FlowDraft::default();
+    for (key, value) in attrs {
+        let k = key.as_str();
+        match k {
+            "name" => assign(&mut d.name, text(v, k, value)),
+            "slug" => assign(&mut d.slug, text(v, k, value)),
+            "designation" => assign(&mut d.designation, text(v, k, value)),
+            "title" => {}
+            _ => ignore(Model::Flow, k),
+        }
+    }
+    d
+}
+
+pub(crate) fn apply_flow_identifiers(draft: &mut FlowDraft, lookup: &Lookup) {
+    if let Some(slug) = identifier(lookup, "slug") {
+        draft.slug = Field::Set(slug.to_owned());
+    }
+    if let Some(name) = identifier(lookup, "name") {
+        draft.name = Field::Set(name.to_owned());
+    }
+}
+
+impl FlowDraft {
+    /// The slug this draft would write, when it is a valid one: the one to
+    /// check for uniqueness.
+    pub(crate) fn new_slug(&self) -> Option<Slug> {
+        match &self.slug {
+            Field::Set(s) => Slug::parse(s.trim()).ok(),
+            _ => None,
+        }
+    }
+
+    /// Applies the rules; missing fields come from `base` (an update).
+    pub(crate) fn finish(self, base: Option<&FlowRow>) -> Result<FlowFields, Violations> {
+        let mut v = Violations::new();
+        let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
+        let slug = required_text(&mut v, "slug", self.slug, base.map(|b| b.slug.as_str()))
+            .and_then(|s| match Slug::parse(&s) {
+                Ok(slug) => Some(slug),
+                Err(err) => {
+                    v.add("slug", err.code(), err.to_string());
+                    None
+                }
+            });
+        // A choice is matched as given, untrimmed, as authentik does.
+        let designation = match self.designation {
+            Field::Set(raw) => Some(raw),
+            Field::Null => {
+                v.null("designation");
+                None
+            }
+            Field::Missing => match base {
+                Some(b) => Some(b.designation.clone()),
+                None => {
+                    v.required("designation");
+                    None
+                }
+            },
+        }
+        .and_then(|raw| match raw.parse::<FlowDesignation>() {
+            Ok(d) => Some(d),
+            Err(err) => {
+                v.add("designation", "invalid_choice", err.to_string());
+                None
+            }
+        });
+        match (name, slug, designation) {
+            (Some(name), Some(slug), Some(designation)) if v.is_empty() => Ok(FlowFields {
+                name,
+                slug,
+                designation,
+            }),
+            _ => Err(v),
+        }
+    }
+}
+
+pub(crate) struct FlowTarget;
+
+impl Target for FlowTarget {
+    const MODEL: Model = Model::Flow;
+    type Stored = FlowRow;
+    type Draft = FlowDraft;
+    type Fields = FlowFields;
+
+    fn pk(stored: &FlowRow) -> Uuid {
+        stored.pk
+    }
+
+    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
+        flow_draft(v, attrs)
+    }
+
+    fn apply_identifiers(draft: &mut FlowDraft, lookup: &Lookup) {
+        apply_flow_identifiers(draft, lookup);
+    }
+
+    async fn find(db: &DatabaseTransaction, lookup: &Lookup) -> Result<Vec<FlowRow>, StoreError> {
+        store::flows::find(db, lookup).await
+    }
+
+    async fn check(
+        db: &DatabaseTransaction,
+        draft: FlowDraft,
+        existing: Option<&FlowRow>,
+        v: &mut Violations,
+    ) -> Result<Option<FlowFields>, StoreError> {
+        let new_slug = draft.new_slug();
+        let fields = finished(v, draft.finish(existing));
+        check_unique::<Self>(
+            db,
+            v,
+            existing,
+            "slug",
+            new_slug.map(|s| s.as_str().to_owned()),
+            "flow with this slug already exists.",
+        )
+        .await?;
+        Ok(fields.filter(|_| v.is_empty()))
+    }
+
+    fn unchanged(stored: &FlowRow, fields: &FlowFields) -> bool {
+        *stored == fields.row(stored.pk)
+    }
+
+    async fn insert(
+        db: &DatabaseTransaction,
+        pk: Uuid,
+        fields: &FlowFields,
+    ) -> Result<(), StoreError> {
+        store::flows::insert(db, &fields.row(pk)).await
+    }
+
+    async fn update(
+        db: &DatabaseTransaction,
+        pk: Uuid,
+        fields: &FlowFields,
+    ) -> Result<(), StoreError> {
+        store::flows::update(db, &fields.row(pk)).await
+    }
+
+    async fn delete(db: &DatabaseTransaction, pk: Uuid) -> Result<(), StoreError> {
+        store::flows::delete(db, pk).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blueprint::values::pairs;
+
+    fn fields(v: &Violations) -> Vec<&str> {
+        v.iter().map(|f| f.field.as_str()).collect()
+    }
+
+    #[test]
+    fn flow_rules() {
+        let mut v = Violations::new();
+        let d = flow_draft(
+            &mut v,
+            pairs(
+                "{name: ' Welcome ', slug: welcome, designation: enrollment, title: Hi, layout: stacked}",
+            ),
+        );
+        assert!(v.is_empty());
+        let f = d.finish(None).unwrap();
+        assert_eq!(f.name, "Welcome");
+        assert_eq!(f.designation, FlowDesignation::Enrollment);
+
+        let d = flow_draft(
+            &mut v,
+            pairs("{name: '  ', slug: 'a b', designation: login}"),
+        );
+        let err = d.finish(None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "name: This field may not be blank.; \
+             slug: Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens.; \
+             designation: \"login\" is not a valid choice."
+        );
+        let err = FlowDraft::default().finish(None).unwrap_err();
+        assert_eq!(fields(&err), ["name", "slug", "designation"]);
+    }
+
+    #[test]
+    fn flow_update_keeps_what_it_does_not_name() {
+        let base = FlowRow {
+            pk: Uuid::new_v4(),
+            name: "Old".into(),
+            slug: "old".into(),
+            designation: "recovery".into(),
+        };
+        let d = FlowDraft {
+            name: Field::Set("New".into()),
+            ..Default::default()
+        };
+        let f = d.finish(Some(&base)).unwrap();
+        assert_eq!(
+            f.row(base.pk),
+            FlowRow {
+                name: "New".into(),
+                ..base
+            }
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Typing plain YAML values (tags already resolved), with the messages
+//! authentik's serializers give for wrong types. Every model's draft is
+//! built from these, so the same wrong value reads the same everywhere.
+//! Rules beyond the type (blank, slug format, choices, defaults) belong to
+//! the drafts' `finish`, so blueprints and the API share them.
+
+use serde_yaml_ng::Value;
+
+use crate::domain::{Field, Violations, violations::messages};
+
+/// The Python type name authentik puts in its messages.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Sequence(_) => "list",
+        Value::Mapping(_) => "dict",
+        Value::Tagged(_) => "tagged value",
+    }
+}
+
+/// A string attribute. `None` means the value was refused (violation added).
+pub(crate) fn text(v: &mut Violations, field: &str, value: Value) -> Option<Field<String>> {
+    match value {
+        Value::Null => Some(Field::Null),
+        Value::String(s) => Some(Field::Set(s)),
+        _ => {
+            v.add(field, "invalid", "Not a valid string.");
+            None
+        }
+    }
+}
+
+/// A boolean attribute: YAML booleans only.
+pub(crate) fn flag(v: &mut Violations, field: &str, value: Value) -> Option<Field<bool>> {
+    match value {
+        Value::Null => Some(Field::Null),
+        Value::Bool(b) => Some(Field::Set(b)),
+        _ => {
+            v.add(field, "invalid", "Must be a valid boolean.");
+            None
+        }
+    }
+}
+
+/// A list of strings (`allowed_servers`); item errors name the item.
+pub(crate) fn text_list(
+    v: &mut Violations,
+    field: &str,
+    value: Value,
+) -> Option<Field<Vec<String>>> {
+    list(v, field, value, |v, item_field, item| match item {
+        Value::String(s) => Some(s),
+        Value::Null => {
+            v.null(item_field);
+            None
+        }
+        _ => {
+            v.add(item_field, "invalid", "Not a valid string.");
+            None
+        }
+    })
+}
+
+/// A reference to one object by pk (a uuid string), or null.
+pub(crate) fn pk(v: &mut Violations, field: &str, value: Value) -> Option<Field<String>> {
+    match value {
+        Value::Null => Some(Field::Null),
+        Value::String(s) => Some(Field::Set(s)),
+        other => {
+            incorrect_pk_type(v, field, &other);
+            None
+        }
+    }
+}
+
+/// A list of references by pk.
+pub(crate) fn pk_list(v: &mut Violations, field: &str, value: Value) -> Option<Field<Vec<String>>> {
+    list(v, field, value, |v, item_field, item| match item {
+        Value::String(s) => Some(s),
+        Value::Null => {
+            v.null(item_field);
+            None
+        }
+        other => {
+            incorrect_pk_type(v, item_field, &other);
+            None
+        }
+    })
+}
+
+fn incorrect_pk_type(v: &mut Violations, field: &str, value: &Value) {
+    v.add(
+        field,
+        "incorrect_type",
+        format!(
+            "Incorrect type. Expected pk value, received {}.",
+            type_name(value)
+        ),
+    );
+}
+
+fn list<T>(
+    v: &mut Violations,
+    field: &str,
+    value: Value,
+    item: impl Fn(&mut Violations, &str, Value) -> Option<T>,
+) -> Option<Field<Vec<T>>> {
+    match value {
+        Value::Null => Some(Field::Null),
+        Value::Sequence(items) => {
+            let mut ok = true;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, value) in items.into_iter().enumerate() {
+                match item(v, &format!("{field}[{i}]"), value) {
+                    Some(value) => out.push(value),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(Field::Set(out))
+        }
+        other => {
+            v.add(field, "not_a_list", not_a_list(&other));
+            None
+        }
+    }
+}
+
+/// authentik's message for a value that should have been a list.
+pub(crate) fn not_a_list(value: &Value) -> String {
+    format!(
+        "Expected a list of items but got type \"{}\".",
+        type_name(value)
+    )
+}
+
+/// Stores a typed value; a refused one leaves the field missing, so `finish`
+/// does not report the field a second time.
+pub(super) fn assign<T>(slot: &mut Field<T>, value: Option<Field<T>>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// A required text field, trimmed and not blank; missing keeps `base`.
+pub(super) fn required_text(
+    v: &mut Violations,
+    field: &str,
+    value: Field<String>,
+    base: Option<&str>,
+) -> Option<String> {
+    match (value, base) {
+        (Field::Set(s), _) if s.trim().is_empty() => {
+            v.blank(field);
+            None
+        }
+        (Field::Set(s), _) => Some(s.trim().to_owned()),
+        (Field::Null, _) => {
+            v.null(field);
+            None
+        }
+        (Field::Missing, Some(b)) => Some(b.to_owned()),
+        (Field::Missing, None) => {
+            v.add(field, "required", messages::REQUIRED);
+            None
+        }
+    }
+}
+
+/// [`required_text`] with authentik's `max_length` on top (usernames and
+/// role names are 150 characters at most).
+pub(super) fn bounded_text(
+    v: &mut Violations,
+    field: &str,
+    value: Field<String>,
+    base: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    let text = required_text(v, field, value, base)?;
+    if text.chars().count() > max {
+        v.add(field, "max_length", messages::max_length(max));
+        return None;
+    }
+    Some(text)
+}
+
+/// An `attrs` or `identifiers` mapping written as YAML, for unit tests.
+#[cfg(test)]
+pub(super) fn pairs(text: &str) -> Vec<(String, Value)> {
+    match serde_yaml_ng::from_str(text).unwrap() {
+        Value::Mapping(map) => map
+            .into_iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
