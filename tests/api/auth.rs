@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, Utc};
 use plex_source_service::{
     domain::access::{Permission, TokenKey},
-    store::access::{self, Principal},
+    store::access,
 };
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::{Code, Status};
@@ -15,7 +15,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, create_caller, spawn_app, within},
+    helpers::{Backend, Caller, REPLICA_BOUND as BOUND, TestApp, spawn_app, within},
 };
 
 const TWO_SOURCES: &str = r#"
@@ -35,10 +35,6 @@ async fn app_with_sources(backend: Backend) -> Option<TestApp> {
     Some(app)
 }
 
-fn bearer(key: &str) -> String {
-    format!("Bearer {key}")
-}
-
 fn assert_status(status: &Status, code: Code, reason: &str, message: &str) {
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(status.message(), message);
@@ -46,32 +42,17 @@ fn assert_status(status: &Status, code: Code, reason: &str, message: &str) {
     assert_eq!(info.reason, reason);
 }
 
-/// Grants through the store, as the CLI does, and waits for the server
-/// to notice (its cache is dropped on its next poll).
-async fn grant(app: &TestApp, permission: Permission, user: &str, slug: Option<&str>) {
-    access::grant(&app.db, permission, &Principal::User(user.into()), slug)
-        .await
-        .expect("grant");
-    app.settle().await;
-}
-
-/// Access changes reach every replica within one second (README).
-const BOUND: Duration = Duration::from_secs(1);
-
-/// Waits (at most [`BOUND`]) until a call with `auth` fails with `code`,
+/// Waits (at most [`BOUND`]) until a call with `key` fails with `code`,
 /// then checks the next calls fail too.
-async fn rejected_within_bound(app: &TestApp, auth: &str, slug: &str, code: Code) {
+async fn rejected_within_bound(app: &TestApp, key: &str, slug: &str, code: Code) {
     within(BOUND, "access change", || async {
-        app.retrieve_as(Some(auth), slug)
+        app.retrieve(key, slug)
             .await
             .is_err_and(|s| s.code() == code)
     })
     .await;
     for _ in 0..3 {
-        assert_eq!(
-            app.retrieve_as(Some(auth), slug).await.unwrap_err().code(),
-            code
-        );
+        assert_eq!(app.retrieve(key, slug).await.unwrap_err().code(), code);
     }
 }
 
@@ -80,15 +61,15 @@ async fn missing_or_malformed_credentials_are_not_authenticated(backend: Backend
         return;
     };
     for header in [
-        None,
-        Some(""),
-        Some("Bearer"),
-        Some("Bearer   "),
-        Some("Basic dXNlcjpwdw=="),
-        Some("Token abc"),
+        Caller::Anonymous,
+        Caller::Header(""),
+        Caller::Header("Bearer"),
+        Caller::Header("Bearer   "),
+        Caller::Header("Basic dXNlcjpwdw=="),
+        Caller::Header("Token abc"),
     ] {
         let status = app
-            .retrieve_as(header, "source-a")
+            .retrieve(header, "source-a")
             .await
             .expect_err("no credentials");
         assert_status(
@@ -99,7 +80,10 @@ async fn missing_or_malformed_credentials_are_not_authenticated(backend: Backend
         );
     }
     // Authentication comes before validation.
-    let status = app.retrieve_as(None, "not a slug").await.unwrap_err();
+    let status = app
+        .retrieve(Caller::Anonymous, "not a slug")
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
@@ -115,11 +99,7 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
             "Token invalid/expired",
         )
     };
-    failed(
-        app.retrieve_as(Some("Bearer no-such-key"), "source-a")
-            .await
-            .unwrap_err(),
-    );
+    failed(app.retrieve("no-such-key", "source-a").await.unwrap_err());
 
     // Expired.
     access::create_user(&app.db, "expired-user", true)
@@ -130,11 +110,7 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     access::create_token(&app.db, "old", "expired-user", key.hash(), Some(past), "")
         .await
         .unwrap();
-    failed(
-        app.retrieve_as(Some(&bearer(key.expose())), "source-a")
-            .await
-            .unwrap_err(),
-    );
+    failed(app.retrieve(key.expose(), "source-a").await.unwrap_err());
     // Not yet expired works.
     let key = TokenKey::generate();
     let future = Utc::now() + ChronoDuration::hours(1);
@@ -148,39 +124,31 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     )
     .await
     .unwrap();
-    app.retrieve_as(Some(&bearer(key.expose())), "source-a")
+    app.retrieve(key.expose(), "source-a")
         .await
         .expect("valid until later");
 
     // Revoked: works, then fails on the very next call.
-    let revoked = create_caller(&app.db, "revoked-user", true).await;
-    app.retrieve_as(Some(&bearer(&revoked)), "source-a")
+    let revoked = app.superuser("revoked-user").await;
+    app.retrieve(&revoked, "source-a")
         .await
         .expect("before revocation");
     access::revoke_token(&app.db, "revoked-user-token")
         .await
         .unwrap();
-    rejected_within_bound(&app, &bearer(&revoked), "source-a", Code::Unauthenticated).await;
-    failed(
-        app.retrieve_as(Some(&bearer(&revoked)), "source-a")
-            .await
-            .unwrap_err(),
-    );
+    rejected_within_bound(&app, &revoked, "source-a", Code::Unauthenticated).await;
+    failed(app.retrieve(&revoked, "source-a").await.unwrap_err());
 
     // Deactivated user.
-    let inactive = create_caller(&app.db, "leaving-user", true).await;
-    app.retrieve_as(Some(&bearer(&inactive)), "source-a")
+    let inactive = app.superuser("leaving-user").await;
+    app.retrieve(&inactive, "source-a")
         .await
         .expect("before deactivation");
     access::deactivate_user(&app.db, "leaving-user")
         .await
         .unwrap();
-    rejected_within_bound(&app, &bearer(&inactive), "source-a", Code::Unauthenticated).await;
-    failed(
-        app.retrieve_as(Some(&bearer(&inactive)), "source-a")
-            .await
-            .unwrap_err(),
-    );
+    rejected_within_bound(&app, &inactive, "source-a", Code::Unauthenticated).await;
+    failed(app.retrieve(&inactive, "source-a").await.unwrap_err());
 
     // A cached caller still stops working the moment its token expires.
     let key = TokenKey::generate();
@@ -188,26 +156,25 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     access::create_token(&app.db, "short", "expired-user", key.hash(), Some(soon), "")
         .await
         .unwrap();
-    let short = bearer(key.expose());
-    app.retrieve_as(Some(&short), "source-a")
+    let short = key.expose();
+    app.retrieve(short, "source-a")
         .await
         .expect("before expiry");
-    app.retrieve_as(Some(&short), "source-a")
+    app.retrieve(short, "source-a")
         .await
         .expect("cached, before expiry");
     tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(1600)).await;
-    failed(app.retrieve_as(Some(&short), "source-a").await.unwrap_err());
+    failed(app.retrieve(short, "source-a").await.unwrap_err());
 }
 
 async fn object_permission_allows_only_its_source_and_hides_which_exist(backend: Backend) {
     let Some(app) = app_with_sources(backend).await else {
         return;
     };
-    let key = create_caller(&app.db, "viewer-a", false).await;
-    let auth = bearer(&key);
+    let key = app.caller("viewer-a", &[]).await;
 
     // No permission at all: denied, valid slug or not.
-    let denied = app.retrieve_as(Some(&auth), "source-a").await.unwrap_err();
+    let denied = app.retrieve(&key, "source-a").await.unwrap_err();
     assert_status(
         &denied,
         Code::PermissionDenied,
@@ -215,28 +182,20 @@ async fn object_permission_allows_only_its_source_and_hides_which_exist(backend:
         "You do not have permission to perform this action.",
     );
     // Validation comes before authorization.
-    let invalid = app
-        .retrieve_as(Some(&auth), "not a slug")
-        .await
-        .unwrap_err();
+    let invalid = app.retrieve(&key, "not a slug").await.unwrap_err();
     assert_eq!(invalid.code(), Code::InvalidArgument);
 
-    grant(&app, Permission::View, "viewer-a", Some("source-a")).await;
-    let got = app
-        .retrieve_as(Some(&auth), "source-a")
-        .await
-        .expect("allowed on a");
+    app.grant(Permission::View, "viewer-a", Some("source-a"))
+        .await;
+    let got = app.retrieve(&key, "source-a").await.expect("allowed on a");
     assert_eq!(got.slug, "source-a");
     assert_eq!(
         got.plex_token, "",
         "no token permission: the field is empty"
     );
 
-    let on_b = app.retrieve_as(Some(&auth), "source-b").await.unwrap_err();
-    let on_missing = app
-        .retrieve_as(Some(&auth), "no-such-source")
-        .await
-        .unwrap_err();
+    let on_b = app.retrieve(&key, "source-b").await.unwrap_err();
+    let on_missing = app.retrieve(&key, "no-such-source").await.unwrap_err();
     for status in [&on_b, &on_missing] {
         assert_status(
             status,
@@ -252,33 +211,22 @@ async fn object_permission_allows_only_its_source_and_hides_which_exist(backend:
     );
 
     // Removing the permission takes effect within the bound.
-    access::revoke(
-        &app.db,
-        Permission::View,
-        &Principal::User("viewer-a".into()),
-        Some("source-a"),
-    )
-    .await
-    .unwrap();
-    rejected_within_bound(&app, &auth, "source-a", Code::PermissionDenied).await;
+    app.revoke(Permission::View, "viewer-a", Some("source-a"))
+        .await;
+    rejected_within_bound(&app, &key, "source-a", Code::PermissionDenied).await;
 }
 
 async fn global_and_role_permissions_see_every_source(backend: Backend) {
     let Some(app) = app_with_sources(backend).await else {
         return;
     };
-    let global = bearer(&create_caller(&app.db, "global-viewer", false).await);
-    grant(&app, Permission::View, "global-viewer", None).await;
+    let global = app
+        .caller("global-viewer", &[(Permission::View, None)])
+        .await;
     for slug in ["source-a", "source-b"] {
-        assert_eq!(
-            app.retrieve_as(Some(&global), slug).await.unwrap().slug,
-            slug
-        );
+        assert_eq!(app.retrieve(&global, slug).await.unwrap().slug, slug);
     }
-    let missing = app
-        .retrieve_as(Some(&global), "no-such-source")
-        .await
-        .unwrap_err();
+    let missing = app.retrieve(&global, "no-such-source").await.unwrap_err();
     assert_eq!(
         missing.code(),
         Code::NotFound,
@@ -286,51 +234,26 @@ async fn global_and_role_permissions_see_every_source(backend: Backend) {
     );
 
     // Through a role: global grant, then an object grant on another role.
-    let member = bearer(&create_caller(&app.db, "member", false).await);
-    access::create_role(&app.db, "plex-readers").await.unwrap();
-    access::create_role(&app.db, "b-readers").await.unwrap();
-    access::grant(
-        &app.db,
-        Permission::View,
-        &Principal::Role("b-readers".into()),
-        Some("source-b"),
+    let member = app.caller("member", &[]).await;
+    app.role(
+        "b-readers",
+        &[(Permission::View, Some("source-b"))],
+        &["member"],
     )
-    .await
-    .unwrap();
-    access::assign_role(&app.db, "b-readers", "member")
-        .await
-        .unwrap();
-    app.settle().await;
-    assert!(app.retrieve_as(Some(&member), "source-b").await.is_ok());
+    .await;
+    assert!(app.retrieve(&member, "source-b").await.is_ok());
     assert_eq!(
-        app.retrieve_as(Some(&member), "source-a")
-            .await
-            .unwrap_err()
-            .code(),
+        app.retrieve(&member, "source-a").await.unwrap_err().code(),
         Code::PermissionDenied
     );
-    access::grant(
-        &app.db,
-        Permission::View,
-        &Principal::Role("plex-readers".into()),
-        None,
-    )
-    .await
-    .unwrap();
-    access::assign_role(&app.db, "plex-readers", "member")
-        .await
-        .unwrap();
-    app.settle().await;
-    assert!(app.retrieve_as(Some(&member), "source-a").await.is_ok());
+    app.role("plex-readers", &[(Permission::View, None)], &["member"])
+        .await;
+    assert!(app.retrieve(&member, "source-a").await.is_ok());
 
     // Other permissions do not imply view.
-    let changer = bearer(&create_caller(&app.db, "changer", false).await);
-    grant(&app, Permission::Change, "changer", None).await;
+    let changer = app.caller("changer", &[(Permission::Change, None)]).await;
     assert_eq!(
-        app.retrieve_as(Some(&changer), "source-a")
-            .await
-            .unwrap_err()
-            .code(),
+        app.retrieve(&changer, "source-a").await.unwrap_err().code(),
         Code::PermissionDenied
     );
 }
@@ -340,34 +263,25 @@ async fn the_plex_token_goes_only_to_those_allowed_and_is_audited(backend: Backe
         return;
     };
     // Superuser: gets it.
-    let got = app.retrieve("source-a").await.unwrap();
+    let got = app.retrieve(app.admin(), "source-a").await.unwrap();
     assert_eq!(got.plex_token, "token-of-a");
 
     // Global view only: empty.
-    let viewer = bearer(&create_caller(&app.db, "viewer", false).await);
-    grant(&app, Permission::View, "viewer", None).await;
+    let viewer = app.caller("viewer", &[(Permission::View, None)]).await;
     assert_eq!(
-        app.retrieve_as(Some(&viewer), "source-a")
-            .await
-            .unwrap()
-            .plex_token,
+        app.retrieve(&viewer, "source-a").await.unwrap().plex_token,
         ""
     );
 
     // Token permission on a only: a's token, b's hidden.
-    grant(&app, Permission::ViewPlexToken, "viewer", Some("source-a")).await;
+    app.grant(Permission::ViewPlexToken, "viewer", Some("source-a"))
+        .await;
     assert_eq!(
-        app.retrieve_as(Some(&viewer), "source-a")
-            .await
-            .unwrap()
-            .plex_token,
+        app.retrieve(&viewer, "source-a").await.unwrap().plex_token,
         "token-of-a"
     );
     assert_eq!(
-        app.retrieve_as(Some(&viewer), "source-b")
-            .await
-            .unwrap()
-            .plex_token,
+        app.retrieve(&viewer, "source-b").await.unwrap().plex_token,
         ""
     );
 
@@ -420,7 +334,7 @@ async fn stored_tokens_reveal_no_key(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let key = create_caller(&app.db, "dumped", false).await;
+    let key = app.caller("dumped", &[]).await;
     let dump = dump_tables(&app, &["tokens", "users"]).await;
     assert!(
         dump.contains("dumped-token"),
@@ -457,7 +371,7 @@ async fn bootstrap_is_idempotent_across_restarts(backend: Backend) {
     );
     app.import(TWO_SOURCES).await.unwrap();
     let got = app
-        .retrieve_as(Some(&bearer(key)), "source-a")
+        .retrieve(key, "source-a")
         .await
         .expect("bootstrap key works");
     assert_eq!(got.plex_token, "token-of-a", "akadmin is a superuser");

@@ -3,14 +3,17 @@
 //! SIGTERM.
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::mpsc,
     time::Duration,
 };
 
-use crate::helpers::pb::{self, plex_source_service_client::PlexSourceServiceClient};
+use crate::helpers::{
+    lines,
+    pb::{self, plex_source_service_client::PlexSourceServiceClient},
+    read_until, request_as,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_plex-source-service");
 
@@ -26,20 +29,6 @@ fn command(dir: &Path) -> Command {
     cmd
 }
 
-/// Collects a child's stderr lines on a thread.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// The next JSON log line satisfying `pred`, within 20 s; every line read
 /// is kept in `seen`.
 fn wait_for_line(
@@ -47,20 +36,10 @@ fn wait_for_line(
     seen: &mut Vec<String>,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("expected log line did not come");
-        let parsed = serde_json::from_str::<serde_json::Value>(&line);
-        seen.push(line);
-        if let Ok(json) = parsed
-            && pred(&json)
-        {
-            return json;
-        }
-    }
+    let line = read_until(lines, seen, Duration::from_secs(20), |line| {
+        serde_json::from_str(line).is_ok_and(|json| pred(&json))
+    });
+    serde_json::from_str(&line).expect("JSON log line")
 }
 
 /// Key the tests hand to `BOOTSTRAP_TOKEN`; it must never reach a log line.
@@ -79,7 +58,7 @@ async fn serve_once(dir: &Path, check_call_logs: bool) -> Vec<String> {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = stderr_lines(&mut child);
+    let lines = lines(child.stderr.take().expect("piped stderr"));
     let mut seen = Vec::new();
     let started = wait_for_line(&lines, &mut seen, |j| {
         j["fields"]["message"] == "serving plexsource.v1.PlexSourceService"
@@ -93,12 +72,10 @@ async fn serve_once(dir: &Path, check_call_logs: bool) -> Vec<String> {
         .await
         .unwrap();
     let request = |slug: &str| {
-        let mut r = tonic::Request::new(pb::RetrievePlexSourceRequest { slug: slug.into() });
-        r.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {BOOTSTRAP_KEY}").parse().unwrap(),
-        );
-        r
+        request_as(
+            BOOTSTRAP_KEY,
+            pb::RetrievePlexSourceRequest { slug: slug.into() },
+        )
     };
     let got = client
         .retrieve_plex_source(request("plex-login"))

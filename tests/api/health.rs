@@ -10,8 +10,8 @@ use tonic_health::pb::{
 
 use crate::{
     backend_tests,
-    helpers::{Backend, spawn_app, spawn_app_on, test_settings},
-    proxy::postgres_behind_proxy,
+    helpers::{Backend, spawn_app},
+    proxy::app_behind_proxy,
 };
 
 const SERVICE: &str = "plexsource.v1.PlexSourceService";
@@ -105,11 +105,9 @@ async fn shutdown_reports_not_serving_before_it_stops(backend: Backend) {
 /// calls during the outage get UNAVAILABLE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_turns_not_serving_and_back() {
-    let Some((test_db, proxy, via_proxy)) = postgres_behind_proxy().await else {
+    let Some((app, proxy)) = app_behind_proxy().await else {
         return;
     };
-
-    let app = spawn_app_on(test_db, &via_proxy, test_settings()).await;
     let mut health = HealthClient::new(app.channel.clone());
     wait_for(&mut health, ServingStatus::Serving, Duration::from_secs(5)).await;
 
@@ -121,7 +119,7 @@ async fn postgres_outage_turns_not_serving_and_back() {
     )
     .await;
     let status = app
-        .retrieve("any-slug")
+        .retrieve(app.admin(), "any-slug")
         .await
         .expect_err("database is down");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -133,7 +131,10 @@ async fn postgres_outage_turns_not_serving_and_back() {
 
     proxy.restore().await;
     wait_for(&mut health, ServingStatus::Serving, Duration::from_secs(15)).await;
-    let status = app.retrieve("any-slug").await.expect_err("no such source");
+    let status = app
+        .retrieve(app.admin(), "any-slug")
+        .await
+        .expect_err("no such source");
     assert_eq!(status.code(), Code::NotFound);
 }
 

@@ -1,23 +1,35 @@
 //! Test harness: a fresh, migrated database per test (SQLite file or a new
-//! PostgreSQL database), the real server on 127.0.0.1:0 and a typed client.
+//! PostgreSQL database), the real server on 127.0.0.1:0 and one method per
+//! RPC on [`TestApp`], so that tests read like calls to the API.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    sync::mpsc,
+    time::Duration,
+};
 
 use plex_source_service::{
-    app::{Application, ServerSettings},
-    feed::ChangeFeed,
-    proto::plex_source_service_client::PlexSourceServiceClient,
-    store,
+    domain::access::TokenKey,
+    store::{self, access},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
 
 pub use plex_source_service::proto as pb;
+
+mod app;
+mod requests;
+
+pub use app::*;
+pub use requests::*;
 
 /// Server that tests start when they don't need anything special.
 pub const ADMIN_URL_ENV: &str = "TEST_POSTGRES_URL";
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// How soon a change made elsewhere (another replica, the CLI) must reach
+/// every server (README); tests measure against it rather than settling.
+pub const REPLICA_BOUND: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -94,6 +106,15 @@ impl TestDb {
         }
     }
 
+    /// An empty database with every migration applied.
+    pub async fn migrated(backend: Backend) -> Option<TestDb> {
+        let test_db = TestDb::empty(backend).await?;
+        let db = test_db.connect().await;
+        store::migrate(&db).await.expect("migrations apply");
+        db.close().await.ok();
+        Some(test_db)
+    }
+
     /// A handle on a database another test value owns (never dropped here).
     fn shared(url: &str) -> TestDb {
         TestDb {
@@ -134,179 +155,6 @@ impl Drop for TestDb {
     }
 }
 
-/// A running server with its own database.
-pub struct TestApp {
-    pub addr: SocketAddr,
-    /// Key of a superuser's token, used by [`TestApp::retrieve`].
-    pub admin_key: String,
-    pub db: DatabaseConnection,
-    pub client: PlexSourceServiceClient<Channel>,
-    pub channel: Channel,
-    /// The server's change feed (see [`TestApp::settle`]).
-    pub feed: ChangeFeed,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-    /// Kept so the database outlives the server.
-    _test_db: TestDb,
-}
-
-pub fn test_settings() -> ServerSettings {
-    ServerSettings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        shutdown_grace_period: Duration::from_secs(2),
-        health_check_interval: Duration::from_millis(100),
-        change_poll_interval: Duration::from_millis(100),
-        change_retention: Duration::from_secs(3600),
-    }
-}
-
-/// A server on a fresh migrated database; `None` when the backend is not
-/// available locally (never under CI).
-pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    let test_db = TestDb::empty(backend).await?;
-    let db = test_db.connect().await;
-    store::migrate(&db).await.expect("migrations apply");
-    let url = test_db.url.clone();
-    Some(spawn_app_on(test_db, &url, test_settings()).await)
-}
-
-/// A server reaching its database through `server_url` (which may differ
-/// from the test's own URL, e.g. through a proxy the test controls).
-pub async fn spawn_app_on(test_db: TestDb, server_url: &str, settings: ServerSettings) -> TestApp {
-    let server_db = store::connect(server_url).await.expect("server connects");
-    let app = Application::build(server_db, settings).await.expect("bind");
-    let addr = app.local_addr().expect("local addr");
-    let feed = app.feed();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("client connects");
-    let db = test_db.connect().await;
-    let admin_key = create_caller(&db, "test-admin", true).await;
-    TestApp {
-        addr,
-        admin_key,
-        db,
-        client: PlexSourceServiceClient::new(channel.clone()),
-        channel,
-        feed,
-        shutdown: Some(tx),
-        server: Some(server),
-        _test_db: test_db,
-    }
-}
-
-impl TestApp {
-    /// Imports a blueprint given as YAML text through the real importer,
-    /// then waits until the server has noticed (as the CLI's imports are
-    /// noticed by every replica).
-    pub async fn import(
-        &self,
-        yaml: &str,
-    ) -> Result<
-        plex_source_service::blueprint::ImportReport,
-        plex_source_service::blueprint::ImportError,
-    > {
-        let report = import_yaml(&self.db, yaml).await;
-        self.settle().await;
-        report
-    }
-
-    /// Waits until the server reflects every change committed so far,
-    /// however it was made (direct store calls in tests, like the CLI).
-    pub async fn settle(&self) {
-        tokio::time::timeout(Duration::from_secs(10), self.feed.settle())
-            .await
-            .expect("the server polls the database");
-    }
-
-    /// A request carrying `authorization: Bearer <key>`.
-    pub fn authed<T>(&self, key: &str, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {key}").parse().expect("ascii key"),
-        );
-        request
-    }
-
-    /// A request as the test superuser.
-    pub fn admin<T>(&self, message: T) -> tonic::Request<T> {
-        self.authed(&self.admin_key, message)
-    }
-
-    /// A second server on the same database (another replica).
-    pub async fn replica(&self) -> TestApp {
-        let settings = test_settings();
-        let server_db = store::connect(&self._test_db.url)
-            .await
-            .expect("replica connects");
-        let app = Application::build(server_db, settings).await.expect("bind");
-        let addr = app.local_addr().expect("local addr");
-        let feed = app.feed();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("client connects");
-        TestApp {
-            addr,
-            admin_key: self.admin_key.clone(),
-            db: self._test_db.connect().await,
-            client: PlexSourceServiceClient::new(channel.clone()),
-            channel,
-            feed,
-            shutdown: Some(tx),
-            server: Some(server),
-            _test_db: TestDb::shared(&self._test_db.url),
-        }
-    }
-
-    /// RetrievePlexSource as a superuser.
-    pub async fn retrieve(&self, slug: &str) -> Result<pb::PlexSource, tonic::Status> {
-        self.retrieve_as(Some(&format!("Bearer {}", self.admin_key)), slug)
-            .await
-    }
-
-    /// RetrievePlexSource with this `authorization` value (or none).
-    pub async fn retrieve_as(
-        &self,
-        authorization: Option<&str>,
-        slug: &str,
-    ) -> Result<pb::PlexSource, tonic::Status> {
-        let mut request = tonic::Request::new(pb::RetrievePlexSourceRequest {
-            slug: slug.to_owned(),
-        });
-        if let Some(value) = authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", value.parse().expect("ascii header"));
-        }
-        self.client
-            .clone()
-            .retrieve_plex_source(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    /// Signals shutdown; returns the server task to await.
-    pub fn begin_shutdown(&mut self) -> Option<JoinHandle<anyhow::Result<()>>> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.server.take()
-    }
-}
-
 /// Writes `yaml` to a temporary file and imports it.
 pub async fn import_yaml(
     db: &DatabaseConnection,
@@ -317,6 +165,11 @@ pub async fn import_yaml(
     let path: PathBuf = dir.path().join("blueprint.yaml");
     std::fs::write(&path, yaml).expect("write blueprint");
     plex_source_service::blueprint::import_file(db, &path).await
+}
+
+/// The example blueprint shipped with the service.
+pub fn example_blueprint() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml")
 }
 
 /// Runs each listed `async fn name(backend: Backend)` on SQLite and on
@@ -356,9 +209,47 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The lines of a child's output, read on a thread so that a test can
+/// wait for one with a deadline (`recv_timeout`).
+pub fn lines(output: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `lines` until one satisfies `found` and returns it; every line
+/// read is kept in `seen`. Fails when none does within `patience`, or when
+/// the output ends first.
+pub fn read_until(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    patience: Duration,
+    found: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|err| {
+            panic!(
+                "expected line not read within {patience:?} ({err}):\n{}",
+                seen.join("\n")
+            )
+        });
+        seen.push(line.clone());
+        if found(&line) {
+            return line;
+        }
+    }
+}
+
 /// Creates a user with one token and returns the token's key.
 pub async fn create_caller(db: &DatabaseConnection, username: &str, superuser: bool) -> String {
-    use plex_source_service::{domain::access::TokenKey, store::access};
     access::create_user(db, username, superuser)
         .await
         .expect("create user");

@@ -5,7 +5,7 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, spawn_app},
+    helpers::{Backend, example_blueprint, spawn_app},
 };
 
 const FLOWS_AND_SOURCE: &str = r#"
@@ -66,7 +66,10 @@ entries:
         );
     }
     // The good entry before it was not written either.
-    let status = app.retrieve("first-good").await.expect_err("rolled back");
+    let status = app
+        .retrieve(app.admin(), "first-good")
+        .await
+        .expect_err("rolled back");
     assert_eq!(status.code(), Code::NotFound);
 }
 
@@ -76,14 +79,20 @@ async fn importing_the_same_file_twice_changes_nothing(backend: Backend) {
     };
     let first = app.import(FLOWS_AND_SOURCE).await.expect("first import");
     assert_eq!(first.created, 3);
-    let before = app.retrieve("imported").await.expect("retrieve");
+    let before = app
+        .retrieve(app.admin(), "imported")
+        .await
+        .expect("retrieve");
 
     let second = app.import(FLOWS_AND_SOURCE).await.expect("second import");
     assert_eq!(
         (second.created, second.updated, second.unchanged),
         (0, 0, 3)
     );
-    let after = app.retrieve("imported").await.expect("retrieve");
+    let after = app
+        .retrieve(app.admin(), "imported")
+        .await
+        .expect("retrieve");
     assert_eq!(before, after, "client_id and every other field kept");
 }
 
@@ -92,7 +101,10 @@ async fn tags_resolve_to_keys_finds_and_environment(backend: Backend) {
         return;
     };
     app.import(FLOWS_AND_SOURCE).await.expect("import");
-    let got = app.retrieve("imported").await.expect("retrieve");
+    let got = app
+        .retrieve(app.admin(), "imported")
+        .await
+        .expect("retrieve");
     let flow = got.authentication_flow.clone().expect("!KeyOf resolved");
     assert_eq!(
         got.enrollment_flow.as_deref(),
@@ -111,7 +123,10 @@ async fn an_update_changes_only_what_it_names(backend: Backend) {
         return;
     };
     app.import(FLOWS_AND_SOURCE).await.expect("import");
-    let before = app.retrieve("imported").await.expect("retrieve");
+    let before = app
+        .retrieve(app.admin(), "imported")
+        .await
+        .expect("retrieve");
     let report = app
         .import(
             r#"
@@ -125,7 +140,10 @@ entries:
         .await
         .expect("update");
     assert_eq!(report.updated, 1);
-    let after = app.retrieve("imported").await.expect("retrieve");
+    let after = app
+        .retrieve(app.admin(), "imported")
+        .await
+        .expect("retrieve");
     assert_eq!(after.allow_friends, Some(false));
     assert_eq!(after.allowed_servers, vec!["abc"]);
     assert_eq!(after.client_id, before.client_id);
@@ -155,7 +173,10 @@ entries:
         .await
         .expect("created + unsupported");
     assert_eq!((report.unchanged, report.skipped), (1, 1));
-    assert_eq!(app.retrieve("imported").await.unwrap().name, "Imported");
+    assert_eq!(
+        app.retrieve(app.admin(), "imported").await.unwrap().name,
+        "Imported"
+    );
 
     let err = app
         .import(
@@ -186,7 +207,10 @@ entries:
         .expect("absent");
     assert_eq!(report.deleted, 1);
     assert_eq!(
-        app.retrieve("imported").await.unwrap_err().code(),
+        app.retrieve(app.admin(), "imported")
+            .await
+            .unwrap_err()
+            .code(),
         Code::NotFound
     );
 }
@@ -236,13 +260,12 @@ async fn the_shipped_example_imports_and_serves(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml");
-    let report = plex_source_service::blueprint::import_file(&app.db, &path)
+    let report = plex_source_service::blueprint::import_file(&app.db, &example_blueprint())
         .await
         .expect("example imports");
     assert!(report.created >= 1);
     let got = app
-        .retrieve("plex-login")
+        .retrieve(app.admin(), "plex-login")
         .await
         .expect("example source served");
     assert_eq!(got.name, "Sign in with Plex");

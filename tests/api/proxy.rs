@@ -11,7 +11,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::helpers::{Backend, TestDb, admin_url};
+use crate::helpers::{Backend, TestApp, TestDb, admin_url, spawn_app_on, test_settings};
 
 pub struct Proxy {
     pub addr: SocketAddr,
@@ -70,16 +70,11 @@ impl Drop for Proxy {
     }
 }
 
-/// A fresh, migrated PostgreSQL database and a proxy in front of it: the
-/// database, and the URL that reaches it through the proxy. `None` when
-/// PostgreSQL is unavailable locally (never under CI).
-pub async fn postgres_behind_proxy() -> Option<(TestDb, Proxy, String)> {
-    let test_db = TestDb::empty(Backend::Postgres).await?;
-    let db = test_db.connect().await;
-    plex_source_service::store::migrate(&db)
-        .await
-        .expect("migrate");
-    db.close().await.ok();
+/// A server on a fresh, migrated PostgreSQL database that it reaches
+/// through a proxy the test can cut; the test's own connection goes
+/// direct. `None` when PostgreSQL is unavailable locally (never under CI).
+pub async fn app_behind_proxy() -> Option<(TestApp, Proxy)> {
+    let test_db = TestDb::migrated(Backend::Postgres).await?;
     let admin = url::Url::parse(&admin_url()).expect("admin url");
     let target = format!(
         "{}:{}",
@@ -92,5 +87,6 @@ pub async fn postgres_behind_proxy() -> Option<(TestDb, Proxy, String)> {
     let mut via_proxy = url::Url::parse(&test_db.url).expect("db url");
     via_proxy.set_host(Some("127.0.0.1")).expect("host");
     via_proxy.set_port(Some(proxy.addr.port())).expect("port");
-    Some((test_db, proxy, via_proxy.to_string()))
+    let app = spawn_app_on(test_db, via_proxy.as_str(), test_settings()).await;
+    Some((app, proxy))
 }

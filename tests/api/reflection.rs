@@ -2,9 +2,13 @@
 //! v1alpha) and `buf curl` (reflection v1). Both are installed by `.ci/run`;
 //! locally they are skipped when missing.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
 
-use crate::helpers::{Backend, TestApp, spawn_app, tool};
+use crate::helpers::{Backend, TestApp, example_blueprint, lines, read_until, spawn_app, tool};
 
 fn run(program: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new(program)
@@ -19,10 +23,14 @@ fn run(program: &Path, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// The superuser's credentials as a client's `-H` argument.
+fn auth_header(app: &TestApp) -> String {
+    format!("authorization: Bearer {}", app.admin_key)
+}
+
 async fn app_with_example() -> Option<TestApp> {
     let app = spawn_app(Backend::Sqlite).await?;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plex-login.yaml");
-    plex_source_service::blueprint::import_file(&app.db, &path)
+    plex_source_service::blueprint::import_file(&app.db, &example_blueprint())
         .await
         .expect("example imports");
     Some(app)
@@ -84,7 +92,7 @@ async fn grpcurl_lists_describes_and_calls_every_method() {
     );
     assert!(ok, "error detail types are served too: {described}");
 
-    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let auth = auth_header(&app);
     let (ok, body) = run(
         &grpcurl,
         &[
@@ -158,7 +166,7 @@ async fn buf_curl_uses_reflection_v1() {
     assert!(methods.contains("grpc.health.v1.Health/Check"), "{methods}");
 
     let url = format!("{base}/plexsource.v1.PlexSourceService/RetrievePlexSource");
-    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let auth = auth_header(&app);
     let mut args = common.to_vec();
     args.extend(["-H", &auth, "-d", r#"{"slug": "plex-login"}"#, &url]);
     let (ok, body) = run(&buf, &args);
@@ -178,7 +186,7 @@ async fn grpcurl_runs_the_readme_write_and_watch_examples() {
         return;
     };
     let addr = app.addr.to_string();
-    let auth = format!("authorization: Bearer {}", app.admin_key);
+    let auth = auth_header(&app);
     let call = |method: &str, body: &str| {
         let method = format!("plexsource.v1.PlexSourceService/{method}");
         run(
@@ -187,28 +195,29 @@ async fn grpcurl_runs_the_readme_write_and_watch_examples() {
         )
     };
 
-    // A watcher started first sees the writes below.
-    let watch_args: Vec<String> = [
-        "-plaintext",
-        "-max-time",
-        "6",
-        "-H",
-        &auth,
-        "-d",
-        r#"{"initial_snapshot": true}"#,
-        &addr,
-        "plexsource.v1.PlexSourceService/WatchPlexSources",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let watch_bin = grpcurl.clone();
-    let watcher = std::thread::spawn(move || {
-        std::process::Command::new(watch_bin)
-            .args(watch_args)
-            .output()
+    // A watcher started first sees the writes below: they follow the end
+    // of its snapshot, so they come as live events.
+    let mut watcher = Command::new(&grpcurl)
+        .args([
+            "-plaintext",
+            "-max-time",
+            "6",
+            "-H",
+            &auth,
+            "-d",
+            r#"{"initial_snapshot": true}"#,
+            &addr,
+            "plexsource.v1.PlexSourceService/WatchPlexSources",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("grpcurl watch");
+    let watched = lines(watcher.stdout.take().expect("piped stdout"));
+    let mut events = Vec::new();
+    read_until(&watched, &mut events, Duration::from_secs(10), |line| {
+        line.contains("EVENT_KIND_SNAPSHOT_COMPLETE")
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
 
     let (ok, created) = call(
         "CreatePlexSource",
@@ -245,15 +254,17 @@ async fn grpcurl_runs_the_readme_write_and_watch_examples() {
     let (ok, deleted) = call("DeletePlexSource", r#"{"slug": "family"}"#);
     assert!(ok, "{deleted}");
     assert_eq!(
-        app.retrieve("family").await.unwrap_err().code(),
+        app.retrieve(app.admin(), "family")
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::NotFound
     );
 
-    let output = watcher
-        .join()
-        .expect("watcher thread")
-        .expect("grpcurl watch");
-    let events = String::from_utf8_lossy(&output.stdout);
+    // The rest of its output, up to its exit at -max-time.
+    events.extend(watched.iter());
+    watcher.wait().expect("grpcurl watch");
+    let events = events.join("\n");
     for kind in [
         "EVENT_KIND_SNAPSHOT_COMPLETE",
         "EVENT_KIND_CREATED",

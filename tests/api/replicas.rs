@@ -4,24 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use plex_source_service::{
-    domain::access::Permission,
-    store::access::{self, Principal},
-};
-use prost_types::FieldMask;
+use plex_source_service::{domain::access::Permission, store::access};
 use sea_orm::ConnectionTrait;
 use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{
-        Backend, TestApp, create_caller, pb, spawn_app, spawn_app_on, test_settings, within,
-    },
-    proxy::postgres_behind_proxy,
+    helpers::{Backend, REPLICA_BOUND as BOUND, TestApp, rename, spawn_app, within},
+    proxy::app_behind_proxy,
 };
-
-/// The bound the README promises for other replicas.
-const BOUND: Duration = Duration::from_secs(1);
 
 const SOURCE: &str = r#"
 version: 1
@@ -31,25 +22,27 @@ entries:
     attrs: {name: Before, plex_token: t}
 "#;
 
-async fn rename(app: &TestApp, name: &str) {
-    app.client
-        .clone()
-        .update_plex_source(app.admin(pb::UpdatePlexSourceRequest {
-            slug: "shared".into(),
-            plex_source: Some(pb::PlexSource {
-                name: name.into(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["name".into()],
-            }),
-        }))
+/// Renames the shared source as `key`.
+async fn rename_shared(app: &TestApp, key: &str, name: &str) {
+    app.update(key, rename("shared", name))
         .await
         .expect("update");
 }
 
-async fn name_seen(app: &TestApp, auth: &str) -> Result<String, tonic::Status> {
-    app.retrieve_as(Some(auth), "shared").await.map(|s| s.name)
+async fn name_seen(app: &TestApp, key: &str) -> Result<String, tonic::Status> {
+    app.retrieve(key, "shared").await.map(|s| s.name)
+}
+
+/// Waits (at most [`BOUND`]) until `key` gets `code` from every server.
+async fn refused_everywhere(servers: [&TestApp; 2], key: &str, code: Code, what: &str) {
+    for server in servers {
+        within(BOUND, what, || async {
+            name_seen(server, key)
+                .await
+                .is_err_and(|s| s.code() == code)
+        })
+        .await;
+    }
 }
 
 async fn changes_made_through_one_replica_reach_the_other_within_a_second(backend: Backend) {
@@ -59,16 +52,7 @@ async fn changes_made_through_one_replica_reach_the_other_within_a_second(backen
     let b = a.replica().await;
     a.import(SOURCE).await.unwrap();
     b.settle().await;
-    let viewer = format!("Bearer {}", create_caller(&a.db, "viewer", false).await);
-    access::grant(
-        &a.db,
-        Permission::View,
-        &Principal::User("viewer".into()),
-        None,
-    )
-    .await
-    .unwrap();
-    a.settle().await;
+    let viewer = a.caller("viewer", &[(Permission::View, None)]).await;
     b.settle().await;
     // Warm both caches: caller and source.
     for server in [&a, &b] {
@@ -78,7 +62,7 @@ async fn changes_made_through_one_replica_reach_the_other_within_a_second(backen
     }
 
     // An update through a: a sees it at once, b within the bound.
-    rename(&a, "After").await;
+    rename_shared(&a, &a.admin_key, "After").await;
     assert_eq!(name_seen(&a, &viewer).await.unwrap(), "After");
     let took = within(BOUND, "update seen through b", || async {
         name_seen(&b, &viewer).await.is_ok_and(|n| n == "After")
@@ -87,49 +71,31 @@ async fn changes_made_through_one_replica_reach_the_other_within_a_second(backen
     eprintln!("update reached the other replica in {took:?}");
 
     // A permission revocation by the CLI: both replicas deny within the bound.
-    access::revoke(
-        &a.db,
-        Permission::View,
-        &Principal::User("viewer".into()),
-        None,
+    a.revoke(Permission::View, "viewer", None).await;
+    refused_everywhere(
+        [&a, &b],
+        &viewer,
+        Code::PermissionDenied,
+        "permission revocation",
     )
-    .await
-    .unwrap();
-    for server in [&a, &b] {
-        within(BOUND, "permission revocation", || async {
-            name_seen(server, &viewer)
-                .await
-                .is_err_and(|s| s.code() == Code::PermissionDenied)
-        })
-        .await;
-    }
+    .await;
 
     // A token revocation by the CLI.
-    let admin = format!("Bearer {}", a.admin_key);
-    assert!(name_seen(&b, &admin).await.is_ok());
+    assert!(name_seen(&b, &a.admin_key).await.is_ok());
     access::revoke_token(&a.db, "test-admin-token")
         .await
         .unwrap();
-    for server in [&a, &b] {
-        within(BOUND, "token revocation", || async {
-            name_seen(server, &admin)
-                .await
-                .is_err_and(|s| s.code() == Code::Unauthenticated)
-        })
-        .await;
-    }
+    refused_everywhere(
+        [&a, &b],
+        &a.admin_key,
+        Code::Unauthenticated,
+        "token revocation",
+    )
+    .await;
 
     // A delete through b, seen through a.
-    let deleter = format!("Bearer {}", create_caller(&a.db, "deleter", true).await);
-    let mut request = tonic::Request::new(pb::DeletePlexSourceRequest {
-        slug: "shared".into(),
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", deleter.parse().unwrap());
-    b.client
-        .clone()
-        .delete_plex_source(request)
+    let deleter = a.superuser("deleter").await;
+    b.delete(&deleter, "shared")
         .await
         .expect("delete through b");
     within(BOUND, "delete seen through a", || async {
@@ -155,8 +121,8 @@ async fn killed_connections_do_not_leave_stale_reads(backend: Backend) {
     let b = a.replica().await;
     a.import(SOURCE).await.unwrap();
     b.settle().await;
-    let admin = format!("Bearer {}", a.admin_key);
-    assert_eq!(name_seen(&b, &admin).await.unwrap(), "Before");
+    let admin = &a.admin_key;
+    assert_eq!(name_seen(&b, admin).await.unwrap(), "Before");
 
     a.db.execute_unprepared(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -164,11 +130,11 @@ async fn killed_connections_do_not_leave_stale_reads(backend: Backend) {
     )
     .await
     .expect("terminate the replicas' connections");
-    rename(&a, "After kill").await;
+    rename_shared(&a, admin, "After kill").await;
     within(
         BOUND,
         "update seen through b after its connections died",
-        || async { name_seen(&b, &admin).await.is_ok_and(|n| n == "After kill") },
+        || async { name_seen(&b, admin).await.is_ok_and(|n| n == "After kill") },
     )
     .await;
 }
@@ -179,51 +145,28 @@ async fn killed_connections_do_not_leave_stale_reads(backend: Backend) {
 /// database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_cut_off_from_postgres_serves_nothing_stale() {
-    let Some((test_db, proxy, via_proxy)) = postgres_behind_proxy().await else {
+    // b reaches the database through the proxy; a directly.
+    let Some((b, proxy)) = app_behind_proxy().await else {
         return;
     };
-    let direct_url = test_db.url.clone();
-
-    // b reaches the database through the proxy; a directly.
-    let b = spawn_app_on(test_db, &via_proxy, test_settings()).await;
     let a = b.replica().await;
-    let a_db = plex_source_service::store::connect(&direct_url)
-        .await
-        .unwrap();
-    crate::helpers::import_yaml(&a_db, SOURCE).await.unwrap();
+    a.import(SOURCE).await.unwrap();
     b.settle().await;
-    let admin = format!("Bearer {}", b.admin_key);
-    assert_eq!(name_seen(&b, &admin).await.unwrap(), "Before");
+    let admin = &b.admin_key;
+    assert_eq!(name_seen(&b, admin).await.unwrap(), "Before");
 
     proxy.cut();
     let cut_at = Instant::now();
     // The change, made where b cannot see it.
-    let key = create_caller(&a_db, "writer", true).await;
-    let mut request = tonic::Request::new(pb::UpdatePlexSourceRequest {
-        slug: "shared".into(),
-        plex_source: Some(pb::PlexSource {
-            name: "Changed".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(FieldMask {
-            paths: vec!["name".into()],
-        }),
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    a.client
-        .clone()
-        .update_plex_source(request)
-        .await
-        .expect("update through a");
+    let writer = a.superuser("writer").await;
+    rename_shared(&a, &writer, "Changed").await;
 
     // Past the bound, b never answers with the old name.
     tokio::time::sleep_until((cut_at + BOUND).into()).await;
     let until = Instant::now() + Duration::from_millis(1500);
     let mut answers = 0;
     while Instant::now() < until {
-        match name_seen(&b, &admin).await {
+        match name_seen(&b, admin).await {
             Ok(name) => assert_ne!(
                 name,
                 "Before",
@@ -240,7 +183,7 @@ async fn a_replica_cut_off_from_postgres_serves_nothing_stale() {
     within(
         Duration::from_secs(15),
         "b back with the new value",
-        || async { name_seen(&b, &admin).await.is_ok_and(|n| n == "Changed") },
+        || async { name_seen(&b, admin).await.is_ok_and(|n| n == "Changed") },
     )
     .await;
 }

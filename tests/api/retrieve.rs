@@ -53,7 +53,10 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
         return;
     };
     app.import(FULL).await.expect("import");
-    let got = app.retrieve("plex-full").await.expect("retrieve");
+    let got = app
+        .retrieve(app.admin(), "plex-full")
+        .await
+        .expect("retrieve");
 
     let stored = store::find_source(
         &app.db,
@@ -65,41 +68,6 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
     .await
     .unwrap()
     .remove(0);
-    let flow_pk = |slug: &str| {
-        let db = app.db.clone();
-        let slug = slug.to_owned();
-        async move {
-            store::flows::find(
-                &db,
-                &Lookup {
-                    pk: None,
-                    fields: vec![("slug", slug)],
-                },
-            )
-            .await
-            .unwrap()[0]
-                .pk
-                .to_string()
-        }
-    };
-    let mapping_pk = |name: &str| {
-        let db = app.db.clone();
-        let name = name.to_owned();
-        async move {
-            store::mappings::find(
-                &db,
-                &Lookup {
-                    pk: None,
-                    fields: vec![("name", name)],
-                },
-            )
-            .await
-            .unwrap()[0]
-                .pk
-                .to_string()
-        }
-    };
-
     let pb::PlexSource {
         pk,
         name,
@@ -130,15 +98,15 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
     assert_eq!(name, "Full Plex");
     assert_eq!(slug, "plex-full");
     assert_eq!(enabled, Some(false));
-    assert_eq!(authentication_flow, Some(flow_pk("plex-auth").await));
-    assert_eq!(enrollment_flow, Some(flow_pk("plex-enroll").await));
+    assert_eq!(authentication_flow, Some(app.flow_pk("plex-auth").await));
+    assert_eq!(enrollment_flow, Some(app.flow_pk("plex-enroll").await));
     assert_eq!(
         user_property_mappings,
-        vec![mapping_pk("Plex: username").await]
+        vec![app.mapping_pk("Plex: username").await]
     );
     assert_eq!(
         group_property_mappings,
-        vec![mapping_pk("Plex: groups").await]
+        vec![app.mapping_pk("Plex: groups").await]
     );
     assert_eq!(component, "ak-source-plex-form");
     assert_eq!(verbose_name, "Plex Source");
@@ -174,7 +142,10 @@ entries:
     )
     .await
     .expect("import");
-    let got = app.retrieve("minimal").await.expect("retrieve");
+    let got = app
+        .retrieve(app.admin(), "minimal")
+        .await
+        .expect("retrieve");
     assert_eq!(got.enabled, Some(true));
     assert_eq!(got.authentication_flow, None);
     assert_eq!(got.enrollment_flow, None);
@@ -235,7 +206,7 @@ async fn each_invalid_slug_rule_is_reported(backend: Backend) {
         ),
     ];
     for (slug, reason, message, why) in cases {
-        let status = app.retrieve(slug).await.expect_err(why);
+        let status = app.retrieve(app.admin(), slug).await.expect_err(why);
         assert_eq!(status.code(), Code::InvalidArgument, "{why}");
         assert!(
             status.message().starts_with("slug: "),
@@ -258,7 +229,10 @@ async fn each_invalid_slug_rule_is_reported(backend: Backend) {
         assert_eq!(details.len(), 2, "{why}: {details:?}");
     }
     // 50 characters is the limit, not past it: a valid slug that is absent.
-    let status = app.retrieve(&"a".repeat(50)).await.expect_err("absent");
+    let status = app
+        .retrieve(app.admin(), &"a".repeat(50))
+        .await
+        .expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
 }
 
@@ -266,7 +240,10 @@ async fn an_unknown_slug_is_not_found(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let status = app.retrieve("nobody-here").await.expect_err("not found");
+    let status = app
+        .retrieve(app.admin(), "nobody-here")
+        .await
+        .expect_err("not found");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "No PlexSource matches the given query.");
     assert_eq!(status.get_details_error_info().unwrap().reason, "NOT_FOUND");
@@ -291,7 +268,10 @@ entries:
     )
     .await
     .expect("import deletions");
-    let got = app.retrieve("plex-full").await.expect("retrieve");
+    let got = app
+        .retrieve(app.admin(), "plex-full")
+        .await
+        .expect("retrieve");
     assert_eq!(got.authentication_flow, None);
     assert!(got.enrollment_flow.is_some());
     assert!(got.group_property_mappings.is_empty());
