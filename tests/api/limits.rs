@@ -3,16 +3,13 @@
 //! serving (one ListPlexSources call with tens of thousands of search terms
 //! once overflowed a worker's stack).
 
-use plex_source_service::{
-    domain::access::Permission,
-    store::access::{self, Principal},
-};
+use plex_source_service::domain::access::Permission;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, create_caller, pb, spawn_app},
+    helpers::{Backend, TestApp, pb, spawn_app},
 };
 
 const SOURCE: &str = "version: 1
@@ -42,23 +39,11 @@ fn violation(status: &Status, field: &str) -> String {
     found[0].description.clone()
 }
 
-/// A caller with the global view permission only.
-async fn viewer(app: &TestApp) -> String {
-    let key = create_caller(&app.db, "viewer", false).await;
-    access::grant(
-        &app.db,
-        Permission::View,
-        &Principal::User("viewer".into()),
-        None,
-    )
-    .await
-    .expect("grant");
-    app.settle().await;
-    key
-}
-
 async fn still_serving(app: &TestApp) {
-    let source = app.retrieve("plex").await.expect("server still answers");
+    let source = app
+        .retrieve(app.admin(), "plex")
+        .await
+        .expect("server still answers");
     assert_eq!(source.slug, "plex");
 }
 
@@ -67,27 +52,22 @@ async fn search_terms_are_capped(backend: Backend) {
         return;
     };
     app.import(SOURCE).await.expect("import");
-    let key = viewer(&app).await;
+    let key = app.caller("viewer", &[(Permission::View, None)]).await;
     let list = |search: String| {
-        let request = app.authed(
+        app.list(
             &key,
             pb::ListPlexSourcesRequest {
                 search,
                 ..Default::default()
             },
-        );
-        let mut client = app.client.clone();
-        async move { client.list_plex_sources(request).await }
+        )
     };
     let status = list("plex ".repeat(70_000)).await.unwrap_err();
     let message = violation(&status, "search");
     assert!(message.contains("20 search terms"), "{message}");
     still_serving(&app).await;
     // Twenty terms are still a search.
-    let page = list("plex ".repeat(20))
-        .await
-        .expect("20 terms")
-        .into_inner();
+    let page = list("plex ".repeat(20)).await.expect("20 terms");
     assert_eq!(page.total_size, 1);
 }
 
@@ -96,13 +76,7 @@ async fn list_fields_are_capped_on_create(backend: Backend) {
         return;
     };
     app.import(SOURCE).await.expect("import");
-    let create = |source: pb::PlexSource| {
-        let request = app.admin(pb::CreatePlexSourceRequest {
-            plex_source: Some(source),
-        });
-        let mut client = app.client.clone();
-        async move { client.create_plex_source(request).await }
-    };
+    let create = |source: pb::PlexSource| app.create(app.admin(), source);
     let base = pb::PlexSource {
         name: "Big".into(),
         slug: "big".into(),
@@ -129,7 +103,7 @@ async fn list_fields_are_capped_on_create(backend: Backend) {
     assert!(message.contains("1000 elements"), "{message}");
     // Nothing was written.
     assert_eq!(
-        app.retrieve("big").await.unwrap_err().code(),
+        app.retrieve(app.admin(), "big").await.unwrap_err().code(),
         Code::NotFound
     );
     still_serving(&app).await;
@@ -141,22 +115,15 @@ async fn violations_are_bounded(backend: Backend) {
     };
     app.import(SOURCE).await.expect("import");
     let long = "y".repeat(2_000);
-    let request = app.admin(pb::CreatePlexSourceRequest {
-        plex_source: Some(pb::PlexSource {
-            name: "Many".into(),
-            slug: "many".into(),
-            plex_token: "t".into(),
-            allowed_servers: vec![" ".into(); 900],
-            group_property_mappings: vec![long; 900],
-            ..Default::default()
-        }),
-    });
-    let status = app
-        .client
-        .clone()
-        .create_plex_source(request)
-        .await
-        .unwrap_err();
+    let source = pb::PlexSource {
+        name: "Many".into(),
+        slug: "many".into(),
+        plex_token: "t".into(),
+        allowed_servers: vec![" ".into(); 900],
+        group_property_mappings: vec![long; 900],
+        ..Default::default()
+    };
+    let status = app.create(app.admin(), source).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().len() < 4096);
     let bad = status.get_details_bad_request().expect("BadRequest");
@@ -184,39 +151,30 @@ async fn update_masks_are_capped(backend: Backend) {
         return;
     };
     app.import(SOURCE).await.expect("import");
-    let request = app.admin(pb::UpdatePlexSourceRequest {
+    let request = pb::UpdatePlexSourceRequest {
         slug: "plex".into(),
         plex_source: Some(pb::PlexSource::default()),
         update_mask: Some(prost_types::FieldMask {
             paths: vec!["allow_friends".into(); 10_000],
         }),
-    });
-    let status = app
-        .client
-        .clone()
-        .update_plex_source(request)
-        .await
-        .unwrap_err();
+    };
+    let status = app.update(app.admin(), request).await.unwrap_err();
     let message = violation(&status, "update_mask");
     assert!(message.contains("64 paths"), "{message}");
     // Unknown paths each get a violation, bounded in count.
-    let request = app.admin(pb::UpdatePlexSourceRequest {
+    let request = pb::UpdatePlexSourceRequest {
         slug: "plex".into(),
         plex_source: Some(pb::PlexSource::default()),
         update_mask: Some(prost_types::FieldMask {
             paths: (0..64).map(|i| format!("colour{i}")).collect(),
         }),
-    });
-    let status = app
-        .client
-        .clone()
-        .update_plex_source(request)
-        .await
-        .unwrap_err();
+    };
+    let status = app.update(app.admin(), request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let bad = status.get_details_bad_request().expect("BadRequest");
     assert_eq!(bad.field_violations.len(), 64);
-    assert!(app.retrieve("plex").await.unwrap().allow_friends == Some(true));
+    let stored = app.retrieve(app.admin(), "plex").await.unwrap();
+    assert_eq!(stored.allow_friends, Some(true));
 }
 
 backend_tests!(
