@@ -30,8 +30,9 @@ pub enum ServiceError {
     OutOfRange(String),
     #[error("not found")]
     NotFound,
+    /// The database cannot be reached or is too busy; worth a retry.
     #[error("store unavailable")]
-    Unavailable(#[source] StoreError),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -39,7 +40,7 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => ServiceError::Unavailable(err),
+            StoreError::Unavailable(_) => ServiceError::Unavailable(Box::new(err)),
             // The slug is the only unique column a client writes; a race
             // past the explicit check ends here.
             StoreError::Duplicate(_) => ServiceError::AlreadyExists(Violations::single(
@@ -49,5 +50,31 @@ impl From<StoreError> for ServiceError {
             )),
             other => ServiceError::Internal(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DbErr;
+
+    #[test]
+    fn store_failures_map_by_kind() {
+        let down =
+            StoreError::Unavailable(DbErr::Conn(sea_orm::RuntimeErr::Internal("down".into())));
+        assert!(matches!(
+            ServiceError::from(down),
+            ServiceError::Unavailable(_)
+        ));
+        assert!(matches!(
+            ServiceError::from(StoreError::Corrupt("x".into())),
+            ServiceError::Internal(_)
+        ));
+        let ServiceError::AlreadyExists(v) =
+            ServiceError::from(StoreError::Duplicate(DbErr::Custom("unique".into())))
+        else {
+            panic!("a duplicate is ALREADY_EXISTS");
+        };
+        assert_eq!(v.iter().next().unwrap().field, "slug");
     }
 }

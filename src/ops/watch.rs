@@ -238,9 +238,7 @@ impl Watcher {
             return Ok(Ok(()));
         }
         // The source as this change left it.
-        let Some(source) = change.source else {
-            return Ok(Ok(()));
-        };
+        let source = change.source;
         if !self.caller.may(Permission::View, Some(pk)) {
             self.seen.remove(&pk);
             return Ok(Ok(()));

@@ -13,9 +13,9 @@ use uuid::Uuid;
 use super::{
     StoreError,
     entities::{plex_source, source_event},
-    sources,
+    snapshot::Snapshot,
 };
-use crate::domain::PlexSource;
+use crate::domain::{PlexSource, PlexToken};
 
 /// Key of the PostgreSQL advisory lock that orders writers.
 const WRITE_LOCK: i64 = 0x504c_4558_5352_4331; // "PLEXSRC1"
@@ -37,6 +37,8 @@ impl ChangeKind {
     }
 
     fn parse(value: &str) -> Option<Self> {
+        // Kinds are written by this service only; anything else is a row
+        // this version cannot read.
         match value {
             "created" => Some(ChangeKind::Created),
             "updated" => Some(ChangeKind::Updated),
@@ -53,21 +55,13 @@ pub struct SourceChange {
     pub kind: ChangeKind,
     pub source_pk: Uuid,
     pub slug: String,
-    /// The source after the change (before it, for a delete).
-    pub source: Option<PlexSource>,
+    /// The source after the change (before it, for a delete), with the
+    /// token it has now (empty once the source is gone: the log keeps no
+    /// token).
+    pub source: PlexSource,
     /// For a delete: users who held the object view permission on it then
     /// (the grants go with the source).
     pub viewers: Vec<Uuid>,
-}
-
-/// What a log row keeps of the source.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Snapshot {
-    row: plex_source::Model,
-    user: Vec<Uuid>,
-    group: Vec<Uuid>,
-    #[serde(default)]
-    viewers: Vec<Uuid>,
 }
 
 /// Starts a transaction that may change sources. On PostgreSQL it first
@@ -106,14 +100,7 @@ pub async fn append<C: ConnectionTrait>(
     source: &PlexSource,
     viewers: &[Uuid],
 ) -> Result<(), StoreError> {
-    let snapshot = Snapshot {
-        row: sources::model_of(source),
-        user: source.fields.user_property_mappings.clone(),
-        group: source.fields.group_property_mappings.clone(),
-        viewers: viewers.to_vec(),
-    };
-    let snapshot = serde_json::to_string(&snapshot)
-        .map_err(|err| StoreError::Corrupt(format!("change snapshot: {err}")))?;
+    let snapshot = Snapshot::of(source, viewers).encode();
     source_event::Entity::insert(source_event::ActiveModel {
         revision: NotSet,
         kind: Set(kind.as_str().to_owned()),
@@ -127,7 +114,9 @@ pub async fn append<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Changes after `revision`, oldest first, at most `limit`.
+/// Changes after `revision`, oldest first, at most `limit`. A row this
+/// version cannot read is an error, never skipped: a watcher must not miss
+/// a change silently.
 pub async fn changes_after<C: ConnectionTrait>(
     db: &C,
     revision: i64,
@@ -139,28 +128,56 @@ pub async fn changes_after<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
-    Ok(rows
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let unreadable =
+            |why: &str| StoreError::Corrupt(format!("change log revision {}: {why}", row.revision));
+        let kind = ChangeKind::parse(&row.kind).ok_or_else(|| unreadable("unknown kind"))?;
+        let snapshot = row
+            .snapshot
+            .as_deref()
+            .ok_or_else(|| unreadable("no snapshot"))?;
+        let snapshot = Snapshot::decode(snapshot).map_err(|why| unreadable(&why))?;
+        changes.push((row.revision, kind, row.source_pk, row.slug, snapshot));
+    }
+    let tokens = current_tokens(db, changes.iter().map(|c| c.4.pk())).await?;
+    changes
         .into_iter()
-        .filter_map(|r| {
-            let kind = ChangeKind::parse(&r.kind)?;
-            let snapshot = r
-                .snapshot
-                .as_deref()
-                .and_then(|s| serde_json::from_str::<Snapshot>(s).ok());
-            let (source, viewers) = match snapshot {
-                Some(s) => (sources::to_domain(s.row, s.user, s.group).ok(), s.viewers),
-                None => (None, Vec::new()),
-            };
-            Some(SourceChange {
-                revision: r.revision,
+        .map(|(revision, kind, source_pk, slug, mut snapshot)| {
+            let token = tokens.get(&source_pk).cloned().unwrap_or_default();
+            let viewers = std::mem::take(&mut snapshot.viewers);
+            Ok(SourceChange {
+                revision,
                 kind,
-                source_pk: r.source_pk,
-                slug: r.slug,
-                source,
+                source_pk,
+                slug,
+                source: snapshot.into_source(PlexToken::new(token))?,
                 viewers,
             })
         })
-        .collect())
+        .collect()
+}
+
+/// The Plex token each of these sources has now.
+async fn current_tokens<C: ConnectionTrait>(
+    db: &C,
+    pks: impl Iterator<Item = Uuid>,
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let mut pks: Vec<Uuid> = pks.collect();
+    pks.sort_unstable();
+    pks.dedup();
+    if pks.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Uuid, String)> = plex_source::Entity::find()
+        .select_only()
+        .column(plex_source::Column::Pk)
+        .column(plex_source::Column::PlexToken)
+        .filter(plex_source::Column::Pk.is_in(pks))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The newest revision, 0 before any change.

@@ -1,8 +1,8 @@
 //! Queries on Plex sources.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::ExprTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, sea_query::ExprTrait,
 };
 use uuid::Uuid;
 
@@ -72,9 +72,7 @@ pub async fn insert_source<C: ConnectionTrait>(
     pk: Uuid,
     fields: &PlexSourceFields,
 ) -> Result<PlexSource, StoreError> {
-    let mut row = active_model(fields);
-    row.pk = Set(pk);
-    row.managed = Set(None);
+    let row = row_of(pk, None, fields).into_active_model().reset_all();
     Entity::insert(row).exec_without_returning(db).await?;
     // A new source has no links to replace.
     links::insert(db, MappingKind::User, pk, &fields.user_property_mappings).await?;
@@ -94,8 +92,12 @@ pub async fn update_source<C: ConnectionTrait>(
     pk: Uuid,
     fields: &PlexSourceFields,
 ) -> Result<PlexSource, StoreError> {
+    let mut row = row_of(pk, None, fields).into_active_model().reset_all();
+    // Neither the key nor authentik's `managed` marker is written here.
+    row.pk = NotSet;
+    row.managed = NotSet;
     Entity::update_many()
-        .set(active_model(fields))
+        .set(row)
         .filter(Column::Pk.eq(pk))
         .exec(db)
         .await?;
@@ -167,28 +169,6 @@ async fn write_links<C: ConnectionTrait>(
     links::replace(db, MappingKind::Group, pk, &fields.group_property_mappings).await
 }
 
-/// Every writable column; `pk` and `managed` are left unset.
-fn active_model(f: &PlexSourceFields) -> plex_source::ActiveModel {
-    plex_source::ActiveModel {
-        name: Set(f.name.clone()),
-        slug: Set(f.slug.as_str().to_owned()),
-        enabled: Set(f.enabled),
-        authentication_flow_id: Set(f.authentication_flow),
-        enrollment_flow_id: Set(f.enrollment_flow),
-        policy_engine_mode: Set(f.policy_engine_mode.as_str().to_owned()),
-        user_matching_mode: Set(f.user_matching_mode.as_str().to_owned()),
-        user_path_template: Set(f.user_path_template.clone()),
-        icon: Set(f.icon.clone()),
-        group_matching_mode: Set(f.group_matching_mode.as_str().to_owned()),
-        client_id: Set(f.client_id.clone()),
-        allowed_servers: Set(serde_json::Value::from(f.allowed_servers.clone())),
-        allow_friends: Set(f.allow_friends),
-        plex_token: Set(f.plex_token.expose().to_owned()),
-        search_text: Set(f.search_text()),
-        ..Default::default()
-    }
-}
-
 async fn load<C: ConnectionTrait>(
     db: &C,
     row: plex_source::Model,
@@ -215,33 +195,52 @@ pub(super) async fn load_all<C: ConnectionTrait>(
         .collect()
 }
 
-/// The row of a source, as stored.
-pub(super) fn model_of(source: &PlexSource) -> plex_source::Model {
-    let f = &source.fields;
+/// The row of a source. Every field is named, so a new field fails to
+/// compile until it is stored.
+fn row_of(pk: Uuid, managed: Option<String>, fields: &PlexSourceFields) -> plex_source::Model {
+    let PlexSourceFields {
+        name,
+        slug,
+        enabled,
+        authentication_flow,
+        enrollment_flow,
+        // Stored in their link tables (see `links`).
+        user_property_mappings: _,
+        group_property_mappings: _,
+        policy_engine_mode,
+        user_matching_mode,
+        user_path_template,
+        icon,
+        group_matching_mode,
+        client_id,
+        allowed_servers,
+        allow_friends,
+        plex_token,
+    } = fields;
     plex_source::Model {
-        pk: source.pk,
-        name: f.name.clone(),
-        slug: f.slug.as_str().to_owned(),
-        enabled: f.enabled,
-        authentication_flow_id: f.authentication_flow,
-        enrollment_flow_id: f.enrollment_flow,
-        policy_engine_mode: f.policy_engine_mode.as_str().to_owned(),
-        user_matching_mode: f.user_matching_mode.as_str().to_owned(),
-        managed: source.managed.clone(),
-        user_path_template: f.user_path_template.clone(),
-        icon: f.icon.clone(),
-        group_matching_mode: f.group_matching_mode.as_str().to_owned(),
-        client_id: f.client_id.clone(),
-        allowed_servers: serde_json::Value::from(f.allowed_servers.clone()),
-        allow_friends: f.allow_friends,
-        plex_token: f.plex_token.expose().to_owned(),
-        search_text: f.search_text(),
+        pk,
+        name: name.clone(),
+        slug: slug.as_str().to_owned(),
+        enabled: *enabled,
+        authentication_flow_id: *authentication_flow,
+        enrollment_flow_id: *enrollment_flow,
+        policy_engine_mode: policy_engine_mode.as_str().to_owned(),
+        user_matching_mode: user_matching_mode.as_str().to_owned(),
+        managed,
+        user_path_template: user_path_template.clone(),
+        icon: icon.clone(),
+        group_matching_mode: group_matching_mode.as_str().to_owned(),
+        client_id: client_id.clone(),
+        allowed_servers: serde_json::Value::from(allowed_servers.clone()),
+        allow_friends: *allow_friends,
+        plex_token: plex_token.expose().to_owned(),
+        search_text: fields.search_text(),
     }
 }
 
 /// Rebuilds the domain value from a row. Every column is named, so a new
 /// column fails to compile until it is handled.
-pub(super) fn to_domain(
+fn to_domain(
     row: plex_source::Model,
     user_property_mappings: Vec<Uuid>,
     group_property_mappings: Vec<Uuid>,

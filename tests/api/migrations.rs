@@ -1,6 +1,8 @@
 //! The migrations run up, down and up again on both databases.
 
 use migrations::{Migrator, MigratorTrait, SchemaManager};
+use plex_source_service::store::entities::source_event;
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use crate::{
     backend_tests,
@@ -61,4 +63,41 @@ async fn migrations_run_up_down_and_up_again(backend: Backend) {
     assert_eq!(tables_present(&db).await, [true; TABLES.len()]);
 }
 
-backend_tests!(migrations_run_up_down_and_up_again);
+/// Upgrading removes the Plex token from change-log rows written in the
+/// first format, and leaves the rest of each row readable.
+async fn upgrades_remove_tokens_from_the_change_log(backend: Backend) {
+    let Some(test_db) = TestDb::empty(backend).await else {
+        return;
+    };
+    let db = test_db.connect().await;
+    // The schema as the first release left it.
+    Migrator::up(&db, Some(4)).await.expect("first release");
+    let pk = uuid::Uuid::new_v4();
+    let row = format!(
+        r#"{{"row":{{"pk":"{pk}","name":"Old","slug":"old","plex_token":"legacy-secret-7f3a"}},"user":[],"group":[],"viewers":[]}}"#
+    );
+    source_event::Entity::insert(source_event::ActiveModel {
+        kind: Set("updated".into()),
+        source_pk: Set(pk),
+        slug: Set("old".into()),
+        snapshot: Set(Some(row)),
+        created: Set(chrono::Utc::now()),
+        ..Default::default()
+    })
+    .exec_without_returning(&db)
+    .await
+    .expect("first-format row");
+
+    Migrator::up(&db, None).await.expect("upgrade");
+    let rows = source_event::Entity::find().all(&db).await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    let text = rows[0].snapshot.as_deref().expect("snapshot");
+    assert!(!text.contains("legacy-secret-7f3a"), "{text}");
+    let value: serde_json::Value = serde_json::from_str(text).expect("still JSON");
+    assert_eq!(value["row"]["name"], "Old");
+}
+
+backend_tests!(
+    migrations_run_up_down_and_up_again,
+    upgrades_remove_tokens_from_the_change_log,
+);

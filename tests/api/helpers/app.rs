@@ -142,6 +142,11 @@ async fn serve(
 
 /// The RPCs, as `caller`.
 impl TestApp {
+    /// The URL of the server's database.
+    pub fn database_url(&self) -> &str {
+        &self.test_db.url
+    }
+
     /// The superuser every app starts with.
     pub fn admin(&self) -> Caller<'_> {
         Caller::Key(&self.admin_key)

@@ -1,6 +1,7 @@
 //! WatchPlexSources: live events in order, the initial snapshot, resuming
 //! from a revision, visibility, revocation, blueprint writes and replicas.
 
+mod change_log;
 mod events;
 mod resume;
 mod visibility;
