@@ -29,6 +29,17 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// Longest a write waits for another write's lock (a large import holds
+    /// it for its whole transaction) before failing with UNAVAILABLE.
+    #[arg(
+        long,
+        env = "LOCK_TIMEOUT",
+        default_value = "5s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub lock_timeout: Duration,
+
     /// Log output: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

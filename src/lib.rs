@@ -9,6 +9,8 @@
 //! - [`grpc`]: the gRPC transport: proto conversion, the error → status
 //!   mapping, the auth layer and the tonic service.
 //! - [`blueprint`]: importing authentik blueprint files.
+//! - [`audit`]: the audit trail of Plex token hand-outs, written in
+//!   batches off the request path.
 //! - [`cache`]: cached hot reads, dropped on any change.
 //! - [`feed`]: polls for changes of any replica: wakes watchers, drops caches.
 //! - [`app`]: assembling and running the server (health, reflection,
@@ -18,6 +20,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod blueprint;
 pub mod cache;
 pub mod config;

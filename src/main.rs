@@ -1,6 +1,6 @@
 //! Entry point: parses settings, sets up logging and runs one subcommand.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
 use plex_source_service::{
@@ -26,28 +26,28 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => serve(&cli.database_url, cli.serve).await,
-        Some(Command::Serve(args)) => serve(&cli.database_url, args).await,
+        None => serve(&cli.database_url, cli.lock_timeout, cli.serve).await,
+        Some(Command::Serve(args)) => serve(&cli.database_url, cli.lock_timeout, args).await,
         Some(Command::Migrate) => {
-            let db = connect(&cli.database_url).await?;
+            let db = connect(&cli.database_url, cli.lock_timeout).await?;
             migrate(&db).await?;
             println!("migrations applied");
             Ok(())
         }
         Some(Command::Users(command)) => {
-            admin::users(&ready(&cli.database_url).await?, command).await
+            admin::users(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
         Some(Command::Roles(command)) => {
-            admin::roles(&ready(&cli.database_url).await?, command).await
+            admin::roles(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
         Some(Command::Tokens(command)) => {
-            admin::tokens(&ready(&cli.database_url).await?, command).await
+            admin::tokens(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
         Some(Command::Permissions(command)) => {
-            admin::permissions(&ready(&cli.database_url).await?, command).await
+            admin::permissions(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
         Some(Command::Import { files, no_migrate }) => {
-            let db = connect(&cli.database_url).await?;
+            let db = connect(&cli.database_url, cli.lock_timeout).await?;
             if !no_migrate {
                 migrate(&db).await?;
             }
@@ -68,8 +68,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
-    let db = connect(database_url).await?;
+async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> anyhow::Result<()> {
+    let db = connect(database_url, lock_timeout).await?;
     if !args.no_migrate {
         migrate(&db).await?;
     }
@@ -92,8 +92,8 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Connects; the error never repeats the URL, which may carry a password.
-async fn connect(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    store::connect(url)
+async fn connect(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    store::connect_with(url, lock_timeout)
         .await
         .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(url, &err)))
 }
@@ -106,8 +106,8 @@ async fn migrate(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// A connection to a migrated database, for the management commands.
-async fn ready(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = connect(url).await?;
+async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = connect(url, lock_timeout).await?;
     migrate(&db).await?;
     Ok(db)
 }

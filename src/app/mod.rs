@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
+    audit::AuditTrail,
     cache::ReadCache,
     feed::ChangeFeed,
     grpc::{AuthLayer, PlexSources, trace_layer},
@@ -42,16 +43,19 @@ pub struct Application {
     db: DatabaseConnection,
     settings: ServerSettings,
     feed: ChangeFeed,
+    audit: AuditTrail,
 }
 
 impl Application {
     pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> io::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
+        let db_for_audit = db.clone();
         Ok(Self {
             listener,
             db,
             settings,
             feed: ChangeFeed::new(Arc::new(ReadCache::new())),
+            audit: AuditTrail::start(db_for_audit),
         })
     }
 
@@ -63,6 +67,12 @@ impl Application {
     /// writing to the database directly.
     pub fn feed(&self) -> ChangeFeed {
         self.feed.clone()
+    }
+
+    /// The server's audit trail, e.g. to [`AuditTrail::flush`] before
+    /// reading `audit_events`.
+    pub fn audit(&self) -> AuditTrail {
+        self.audit.clone()
     }
 
     /// Serves until `shutdown` resolves. Then health turns `NOT_SERVING`,
@@ -80,7 +90,7 @@ impl Application {
             self.settings.change_retention,
         ));
 
-        let ops = Operations::new(self.db.clone(), feed);
+        let ops = Operations::new(self.db.clone(), feed, self.audit.clone());
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
@@ -104,6 +114,7 @@ impl Application {
             result = &mut server => {
                 watcher.abort();
                 feed_task.abort();
+                self.audit.flush().await;
                 return Ok(result?);
             }
             () = shutdown => {}
@@ -113,7 +124,10 @@ impl Application {
         feed_task.abort();
         checker.set_not_serving().await;
         let _ = stop_accepting.send(());
-        match tokio::time::timeout(self.settings.shutdown_grace_period, server).await {
+        let stopped = tokio::time::timeout(self.settings.shutdown_grace_period, server).await;
+        // Every hand-out answered so far is written before the process ends.
+        self.audit.flush().await;
+        match stopped {
             Ok(result) => Ok(result?),
             Err(_) => {
                 tracing::warn!(

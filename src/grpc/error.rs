@@ -28,6 +28,8 @@ pub const PERMISSION_DENIED_MESSAGE: &str = "You do not have permission to perfo
 pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
 const INTERNAL_MESSAGE: &str = "Internal server error.";
+/// Message of UNAVAILABLE when a write waited too long for another's lock.
+pub const BUSY_MESSAGE: &str = "Another change is being written and holds the lock; retry shortly.";
 /// Longest status message, in bytes: every violation is in the details; the
 /// message is the readable summary, and with the details it stays inside
 /// the 16 KiB that HTTP/2 clients commonly allow for trailers.
@@ -61,6 +63,10 @@ impl From<ServiceError> for Status {
                 "PERMISSION_DENIED",
             ),
             ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
+            ServiceError::Busy(cause) => {
+                tracing::warn!(error = %chain(cause.as_ref()), "lock wait timed out");
+                with_reason(Code::Unavailable, BUSY_MESSAGE, "LOCK_TIMEOUT")
+            }
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = %chain(cause.as_ref()), "store unavailable");
                 with_reason(Code::Unavailable, UNAVAILABLE_MESSAGE, "UNAVAILABLE")
@@ -162,6 +168,11 @@ mod tests {
                 ServiceError::PermissionDenied,
                 Code::PermissionDenied,
                 "PERMISSION_DENIED",
+            ),
+            (
+                ServiceError::Busy(cause("locked")),
+                Code::Unavailable,
+                "LOCK_TIMEOUT",
             ),
             (
                 ServiceError::Unavailable(cause("down")),

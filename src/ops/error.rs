@@ -30,7 +30,10 @@ pub enum ServiceError {
     OutOfRange(String),
     #[error("not found")]
     NotFound,
-    /// The database cannot be reached or is too busy; worth a retry.
+    /// Another write held the lock past the lock timeout; worth a retry.
+    #[error("store busy")]
+    Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached; worth a retry.
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -41,6 +44,7 @@ impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => ServiceError::Unavailable(Box::new(err)),
+            StoreError::Busy(_) => ServiceError::Busy(Box::new(err)),
             // The slug is the only unique column a client writes; a race
             // past the explicit check ends here.
             StoreError::Duplicate(_) => ServiceError::AlreadyExists(Violations::single(

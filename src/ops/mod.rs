@@ -22,7 +22,7 @@ mod watch;
 
 use sea_orm::DatabaseConnection;
 
-use crate::feed::ChangeFeed;
+use crate::{audit::AuditTrail, feed::ChangeFeed};
 
 pub use authenticate::bearer_key;
 pub use error::{AuthFailure, ServiceError};
@@ -34,16 +34,17 @@ pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
 #[allow(unused_imports)]
 use crate::domain::access::Caller;
 
-/// Everything an operation needs: the store's connection pool and the
-/// change feed (which also owns the read cache).
+/// Everything an operation needs: the store's connection pool, the change
+/// feed (which also owns the read cache) and the audit trail.
 #[derive(Clone)]
 pub struct Operations {
     db: DatabaseConnection,
     feed: ChangeFeed,
+    audit: AuditTrail,
 }
 
 impl Operations {
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
-        Self { db, feed }
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed, audit: AuditTrail) -> Self {
+        Self { db, feed, audit }
     }
 }

@@ -1,18 +1,15 @@
 //! What of a source a caller receives: the Plex token only with
 //! `view_plexsource_plex_token` (globally or on that source), and every
-//! hand-out is audited before the answer leaves.
+//! hand-out is queued on the audit trail (see [`crate::audit`]).
 
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::{Operations, ServiceError};
-use crate::{
-    domain::{
-        PlexSource, Slug,
-        access::{Caller, Permission},
-    },
-    store,
+use crate::domain::{
+    PlexSource, Slug,
+    access::{Caller, Permission},
 };
 
 /// Whether the Plex token goes out with a source.
@@ -53,16 +50,9 @@ impl Operations {
             .map(|s| (s.pk, &s.fields.slug))
             .collect();
         if !shown.is_empty() {
-            store::access::record_token_views(&self.db, caller, &shown, chrono::Utc::now()).await?;
-            for (_, slug) in &shown {
-                tracing::info!(
-                    target: "audit",
-                    action = store::access::SECRET_VIEW,
-                    user = %caller.username,
-                    source = %slug,
-                    "plex token handed out"
-                );
-            }
+            self.audit
+                .token_views(caller, &shown, chrono::Utc::now())
+                .await;
         }
         Ok(sources
             .into_iter()

@@ -7,6 +7,10 @@ pub enum StoreError {
     /// The database cannot be reached now; retrying later may work.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// Another write held the lock past the lock timeout; retrying soon
+    /// may work.
+    #[error("database busy: lock wait timed out")]
+    Busy(#[source] DbErr),
     /// A unique column already holds the value.
     #[error("unique constraint violated")]
     Duplicate(#[source] DbErr),
@@ -19,13 +23,34 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
+        if is_busy(&err) {
+            StoreError::Busy(err)
+        } else if is_unavailable(&err) {
             StoreError::Unavailable(err)
         } else if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
             StoreError::Duplicate(err)
         } else {
             StoreError::Other(err)
         }
+    }
+}
+
+/// A lock wait that ran out: SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED`
+/// ("database is locked", after the busy timeout) or PostgreSQL's
+/// `lock_not_available` (after `lock_timeout`).
+fn is_busy(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = &**e else {
+        return false;
+    };
+    match db.code().as_deref() {
+        Some("55P03") => true,
+        // SQLite reports extended codes; the primary code is the low byte.
+        Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+        None => false,
     }
 }
 

@@ -30,22 +30,36 @@ pub use sources::{
 };
 pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};
 
-/// Opens a connection pool. SQLite files are created when missing and run in
-/// WAL mode so readers never wait for the writer. Statement logging is off:
-/// SQL text stays out of the logs.
+/// How long a write waits for another write's lock before giving up with
+/// [`StoreError::Busy`], unless configured otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a connection pool with [`DEFAULT_LOCK_TIMEOUT`].
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, DEFAULT_LOCK_TIMEOUT).await
+}
+
+/// Opens a connection pool. SQLite files are created when missing and run in
+/// WAL mode so readers never wait for the writer. Every lock wait is bounded
+/// by `lock_timeout` (SQLite's busy timeout, PostgreSQL's `lock_timeout`),
+/// so a long write (a large import) makes other writers fail fast and
+/// retryably instead of piling up. Statement logging is off: SQL text stays
+/// out of the logs.
+pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
+    let lock_timeout_ms = lock_timeout.as_millis().max(1).to_string();
     options
         .sqlx_logging(false)
         .max_connections(16)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
-        });
+                .busy_timeout(lock_timeout)
+        })
+        .map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout_ms.as_str())]));
     Database::connect(options).await
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod blueprint;
 mod cli;
+mod contention;
 mod health;
 mod import;
 mod limits;

@@ -7,10 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{
-    domain::{Slug, access::Caller},
-    store::{StoreError, entities::audit_event},
-};
+use crate::store::{StoreError, entities::audit_event};
 
 /// Audit action recorded whenever a Plex owner's token is handed out.
 pub const SECRET_VIEW: &str = "secret_view";
@@ -24,25 +21,32 @@ pub struct AuditRow {
     pub created: DateTime<Utc>,
 }
 
-/// Records that `caller` was handed the Plex tokens of these sources, in
-/// one statement.
+/// One hand-out of a Plex token, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub user_id: Uuid,
+    pub username: String,
+    pub source_pk: Uuid,
+    pub slug: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Records hand-outs of Plex tokens, in one statement.
 pub async fn record_token_views<C: ConnectionTrait>(
     db: &C,
-    caller: &Caller,
-    sources: &[(Uuid, &Slug)],
-    at: DateTime<Utc>,
+    views: &[TokenView],
 ) -> Result<(), StoreError> {
-    if sources.is_empty() {
+    if views.is_empty() {
         return Ok(());
     }
-    let rows = sources.iter().map(|(pk, slug)| audit_event::ActiveModel {
+    let rows = views.iter().map(|v| audit_event::ActiveModel {
         id: NotSet,
         action: Set(SECRET_VIEW.to_owned()),
-        username: Set(caller.username.clone()),
-        user_id: Set(Some(caller.user_id)),
-        object_pk: Set(Some(*pk)),
-        object_slug: Set(slug.as_str().to_owned()),
-        created: Set(at),
+        username: Set(v.username.clone()),
+        user_id: Set(Some(v.user_id)),
+        object_pk: Set(Some(v.source_pk)),
+        object_slug: Set(v.slug.clone()),
+        created: Set(v.at),
     });
     audit_event::Entity::insert_many(rows)
         .exec_without_returning(db)

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use plex_source_service::{
     app::{Application, ServerSettings},
+    audit::AuditTrail,
     domain::access::Permission,
     feed::ChangeFeed,
     proto::plex_source_service_client::PlexSourceServiceClient,
@@ -68,6 +69,8 @@ pub struct TestApp {
     pub channel: Channel,
     /// The server's change feed (see [`TestApp::settle`]).
     pub feed: ChangeFeed,
+    /// The server's audit trail (flush it before reading `audit_events`).
+    pub audit: AuditTrail,
     /// For requests the RPC methods below do not make.
     pub client: PlexSourceServiceClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -113,6 +116,7 @@ async fn serve(
     let app = Application::build(server_db, settings).await.expect("bind");
     let addr = app.local_addr().expect("local addr");
     let feed = app.feed();
+    let audit = app.audit();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -134,6 +138,7 @@ async fn serve(
         client: PlexSourceServiceClient::new(channel.clone()),
         channel,
         feed,
+        audit,
         shutdown: Some(tx),
         server: Some(server),
         test_db,
