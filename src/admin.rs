@@ -10,12 +10,11 @@ use crate::{
 };
 
 /// Provisions `akadmin` and its token from `BOOTSTRAP_TOKEN`; running it
-/// again with the same key changes nothing.
+/// again with the same key changes nothing. The key is trimmed, as callers'
+/// keys are, and must be at least 32 characters.
 pub async fn bootstrap(db: &DatabaseConnection, key: &str) -> anyhow::Result<access::Bootstrap> {
-    if key.trim().is_empty() {
-        anyhow::bail!("BOOTSTRAP_TOKEN is set but empty");
-    }
-    let outcome = access::ensure_bootstrap(db, TokenKey::new(key).hash()).await?;
+    let key = TokenKey::bootstrap(key)?;
+    let outcome = access::ensure_bootstrap(db, key.hash()).await?;
     tracing::info!(
         ?outcome,
         user = access::BOOTSTRAP_USERNAME,

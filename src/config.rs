@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::domain::access::Permission;
+use crate::{cache::FRESH_FOR, domain::access::Permission};
 
 /// SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plex-sources.db";
@@ -159,6 +159,16 @@ pub struct GrantArgs {
     pub slug: Option<String>,
 }
 
+/// Help of `--change-poll-interval`: cached reads are used only while the
+/// last poll is younger than [`FRESH_FOR`], so polls must come well within it.
+fn change_poll_help() -> String {
+    format!(
+        "How often the database is polled for other replicas' changes \
+         (watch events; cached reads are dropped). Keep it well under {}",
+        humantime::format_duration(FRESH_FOR)
+    )
+}
+
 fn parse_rfc3339(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -189,9 +199,14 @@ pub struct ServeArgs {
     #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
 
-    /// How often the database is polled for other replicas' changes
-    /// (watch events; cached reads are dropped). Keep it well under 750ms.
-    #[arg(long, env = "CHANGE_POLL_INTERVAL", default_value = "200ms", value_parser = humantime::parse_duration)]
+    // The help quotes the cache's freshness bound from its one definition.
+    #[arg(
+        long,
+        env = "CHANGE_POLL_INTERVAL",
+        default_value = "200ms",
+        value_parser = humantime::parse_duration,
+        help = change_poll_help()
+    )]
     pub change_poll_interval: Duration,
 
     /// How long changes stay available to watchers that resume.
@@ -203,22 +218,10 @@ pub struct ServeArgs {
     pub bootstrap_token: Option<String>,
 }
 
-impl Default for ServeArgs {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], 50051)),
-            no_migrate: false,
-            shutdown_grace_period: Duration::from_secs(10),
-            health_check_interval: Duration::from_secs(2),
-            change_poll_interval: Duration::from_millis(200),
-            change_retention: Duration::from_secs(24 * 3600),
-            bootstrap_token: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     #[test]
@@ -247,6 +250,12 @@ mod tests {
         assert_eq!(args.listen.port(), 0);
         assert_eq!(args.shutdown_grace_period, Duration::from_millis(250));
         assert!(args.no_migrate);
+    }
+
+    #[test]
+    fn poll_help_quotes_the_freshness_bound() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Keep it well under 750ms"), "{help}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use plex_source_service::{
     app::{Application, ServerSettings, shutdown_signal},
     blueprint,
     config::{Cli, Command, ServeArgs},
+    domain::access::TokenKey,
     store, telemetry,
 };
 
@@ -69,6 +70,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> anyhow::Result<()> {
+    // A bad bootstrap key is refused before anything touches the database.
+    if let Some(key) = &args.bootstrap_token {
+        TokenKey::bootstrap(key)?;
+    }
     let db = connect(database_url, lock_timeout).await?;
     if !args.no_migrate {
         migrate(&db).await?;

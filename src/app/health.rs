@@ -1,7 +1,13 @@
 //! Health reporting: the Plex source service (and the server as a whole,
 //! `""`) is `SERVING` only while its database answers.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::DatabaseConnection;
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -12,19 +18,33 @@ use crate::store;
 /// Longest a database check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// [`HealthChecker::last`] before the first check.
+const UNKNOWN: u8 = 0;
+const SERVING: u8 = 1;
+const NOT_SERVING: u8 = 2;
+
 /// Checks the database and sets both health entries accordingly.
 #[derive(Clone)]
 pub struct HealthChecker {
     reporter: HealthReporter,
     db: DatabaseConnection,
+    /// The status last reported, shared by every clone, so a transition is
+    /// logged once whichever clone saw it.
+    last: Arc<AtomicU8>,
 }
 
 impl HealthChecker {
     pub fn new(reporter: HealthReporter, db: DatabaseConnection) -> Self {
-        Self { reporter, db }
+        Self {
+            reporter,
+            db,
+            last: Arc::new(AtomicU8::new(UNKNOWN)),
+        }
     }
 
-    /// One check; logs only when the state changes.
+    /// One check. Logs only when the status changes: `NOT_SERVING` at WARN
+    /// (including a first check that finds the database down), back to
+    /// `SERVING` at INFO; a healthy first check is silent.
     pub async fn check_once(&self) -> bool {
         let healthy = matches!(
             tokio::time::timeout(CHECK_TIMEOUT, store::ping(&self.db)).await,
@@ -36,27 +56,28 @@ impl HealthChecker {
             ServingStatus::NotServing
         };
         self.set(status).await;
+        let now = if healthy { SERVING } else { NOT_SERVING };
+        match (self.last.swap(now, Ordering::Relaxed), now) {
+            (UNKNOWN | SERVING, NOT_SERVING) => {
+                tracing::warn!("database unreachable: NOT_SERVING");
+            }
+            (NOT_SERVING, SERVING) => tracing::info!("database reachable again: SERVING"),
+            _ => {}
+        }
         healthy
     }
 
     /// Checks forever at `interval`; run as a task and abort it to stop.
     pub async fn watch(self, interval: Duration) {
-        let mut last = None;
         loop {
             tokio::time::sleep(interval).await;
-            let healthy = self.check_once().await;
-            if last != Some(healthy) {
-                if healthy {
-                    tracing::info!("database reachable: SERVING");
-                } else {
-                    tracing::warn!("database unreachable: NOT_SERVING");
-                }
-                last = Some(healthy);
-            }
+            self.check_once().await;
         }
     }
 
+    /// At shutdown: `NOT_SERVING` for good (the caller logs why).
     pub async fn set_not_serving(&self) {
+        self.last.store(NOT_SERVING, Ordering::Relaxed);
         self.set(ServingStatus::NotServing).await;
     }
 

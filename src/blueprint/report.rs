@@ -76,16 +76,6 @@ impl ImportError {
             ImportError::Io { .. } => None,
         }
     }
-
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            ImportError::Io { path, .. }
-            | ImportError::Parse { path, .. }
-            | ImportError::Entry { path, .. }
-            | ImportError::Store { path, .. } => path,
-        }
-    }
 }
 
 /// `entry 3: ` when an entry is known, nothing otherwise.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     models::{Model, Target, check_unique, finished, identifier, ignore},
-    values::{assign, bounded_text, text},
+    values::{assign, required_name, text},
 };
 use crate::{
     domain::{Field, RoleName, Violations},
@@ -51,22 +51,25 @@ pub(crate) fn role_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> Rol
 }
 
 impl RoleDraft {
+    /// The name this draft would write, to check for uniqueness.
     fn new_name(&self) -> Option<String> {
         match &self.name {
-            Field::Set(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Field::Set(s) => RoleName::parse(s).ok().map(|n| n.as_str().to_owned()),
             _ => None,
         }
     }
 
     pub(crate) fn finish(self, base: Option<&RoleRecord>) -> Result<RoleFields, Violations> {
         let mut v = Violations::new();
-        let name = bounded_text(
+        let name = required_name(
             &mut v,
             "name",
             self.name,
             base.map(|b| b.name.as_str()),
+            |s| RoleName::parse(s).map_err(|e| e.0),
             RoleName::MAX_LEN,
-        );
+        )
+        .map(|name| name.as_str().to_owned());
         match name {
             Some(name) if v.is_empty() => Ok(RoleFields { name }),
             _ => Err(v),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     models::{Model, Target, check_unique, finished, identifier, ids, ignore, report_missing},
-    values::{assign, bounded_text, flag, pk_list, text},
+    values::{assign, flag, pk_list, required_name, text},
 };
 use crate::{
     domain::{Field, Reference, UserName, Violations},
@@ -87,7 +87,7 @@ impl UserDraft {
     /// The username this draft would write, to check for uniqueness.
     fn new_username(&self) -> Option<String> {
         match &self.username {
-            Field::Set(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Field::Set(s) => UserName::parse(s).ok().map(|n| n.as_str().to_owned()),
             _ => None,
         }
     }
@@ -113,13 +113,15 @@ impl UserDraft {
     /// Applies the rules; missing fields come from `base` (an update).
     pub(crate) fn finish(self, base: Option<&UserRecord>) -> Result<UserFields, Violations> {
         let mut v = Violations::new();
-        let username = bounded_text(
+        let username = required_name(
             &mut v,
             "username",
             self.username,
             base.map(|b| b.username.as_str()),
+            |s| UserName::parse(s).map_err(|e| e.0),
             UserName::MAX_LEN,
-        );
+        )
+        .map(|name| name.as_str().to_owned());
         let is_active = crate::domain::draft_flag(
             &mut v,
             "is_active",

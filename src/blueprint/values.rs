@@ -6,7 +6,7 @@
 
 use serde_yaml_ng::Value;
 
-use crate::domain::{Field, Violations, violations::messages};
+use crate::domain::{Field, NameProblem, Violations, violations::messages};
 
 /// The Python type name authentik puts in its messages.
 pub(crate) fn type_name(value: &Value) -> &'static str {
@@ -170,21 +170,40 @@ pub(super) fn required_text(
     }
 }
 
-/// [`required_text`] with authentik's `max_length` on top (usernames and
-/// role names are 150 characters at most).
-pub(super) fn bounded_text(
+/// A required user or role name, checked by its domain type's `parse` (the
+/// rule the command line uses too); missing keeps `base`. A refusal becomes
+/// authentik's message: null, required, blank, or `max_length` with `max`.
+pub(super) fn required_name<N>(
     v: &mut Violations,
     field: &str,
     value: Field<String>,
     base: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<N, NameProblem>,
     max: usize,
-) -> Option<String> {
-    let text = required_text(v, field, value, base)?;
-    if text.chars().count() > max {
-        v.add(field, "max_length", messages::max_length(max));
-        return None;
+) -> Option<N> {
+    let raw = match (value, base) {
+        (Field::Set(s), _) => s,
+        (Field::Null, _) => {
+            v.null(field);
+            return None;
+        }
+        (Field::Missing, Some(b)) => b.to_owned(),
+        (Field::Missing, None) => {
+            v.add(field, "required", messages::REQUIRED);
+            return None;
+        }
+    };
+    match parse(&raw) {
+        Ok(name) => Some(name),
+        Err(NameProblem::Blank) => {
+            v.blank(field);
+            None
+        }
+        Err(NameProblem::TooLong) => {
+            v.add(field, "max_length", messages::max_length(max));
+            None
+        }
     }
-    Some(text)
 }
 
 /// An `attrs` or `identifiers` mapping written as YAML, for unit tests.

@@ -136,6 +136,18 @@ pub struct TokenKey(SecretString);
 /// bits), far beyond guessing.
 pub const TOKEN_KEY_LEN: usize = 64;
 
+/// Fewest characters a `BOOTSTRAP_TOKEN` may have. Operators choose that
+/// key themselves, and it opens a superuser: a short one could be guessed.
+pub const BOOTSTRAP_KEY_MIN_LEN: usize = 32;
+
+/// A `BOOTSTRAP_TOKEN` too short to keep a superuser safe. The message never
+/// repeats the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "BOOTSTRAP_TOKEN must be at least {BOOTSTRAP_KEY_MIN_LEN} characters long, not counting surrounding whitespace"
+)]
+pub struct ShortBootstrapKey;
+
 impl TokenKey {
     pub fn generate() -> Self {
         let key: String = rand::rng()
@@ -148,6 +160,17 @@ impl TokenKey {
 
     pub fn new(value: impl Into<String>) -> Self {
         Self(SecretString::from(value.into()))
+    }
+
+    /// The key an operator chose for `BOOTSTRAP_TOKEN`, without surrounding
+    /// whitespace, as callers' `Bearer` keys are read; refused when shorter
+    /// than [`BOOTSTRAP_KEY_MIN_LEN`] characters.
+    pub fn bootstrap(value: &str) -> Result<Self, ShortBootstrapKey> {
+        let value = value.trim();
+        if value.chars().count() < BOOTSTRAP_KEY_MIN_LEN {
+            return Err(ShortBootstrapKey);
+        }
+        Ok(Self::new(value))
     }
 
     pub fn expose(&self) -> &str {
@@ -219,6 +242,21 @@ mod tests {
             ..caller
         };
         assert!(admin.may(Permission::Delete, Some(b)));
+    }
+
+    #[test]
+    fn bootstrap_keys_are_trimmed_and_at_least_32_characters() {
+        let key = "k".repeat(BOOTSTRAP_KEY_MIN_LEN);
+        let padded = TokenKey::bootstrap(&format!(" \t{key}\n")).unwrap();
+        assert_eq!(padded.expose(), key);
+        assert_eq!(padded.hash(), hash_key(&key));
+        let short = format!("  {}  ", "k".repeat(BOOTSTRAP_KEY_MIN_LEN - 1));
+        assert_eq!(TokenKey::bootstrap(&short).err(), Some(ShortBootstrapKey));
+        assert_eq!(TokenKey::bootstrap("").err(), Some(ShortBootstrapKey));
+        // The quickstart's example key passes.
+        assert!(TokenKey::bootstrap("replace-me-with-a-long-random-string").is_ok());
+        let message = ShortBootstrapKey.to_string();
+        assert!(message.contains("BOOTSTRAP_TOKEN") && message.contains("32"));
     }
 
     #[test]

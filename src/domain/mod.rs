@@ -16,7 +16,7 @@ pub use draft::{Field, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDra
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
 };
-pub use names::{RoleName, RoleNameError, UserName, UserNameError};
+pub use names::{NameProblem, RoleName, RoleNameError, UserName, UserNameError};
 pub use plex_source::{PlexSource, PlexSourceFields};
 pub use plex_token::PlexToken;
 pub use slug::{Slug, SlugError};

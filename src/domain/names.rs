@@ -9,10 +9,20 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserName(String);
 
+/// Why a user or role name was refused: blueprints report each case with
+/// authentik's own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// Nothing but whitespace.
+    Blank,
+    /// More than `MAX_LEN` characters once trimmed.
+    TooLong,
+}
+
 /// A blank or too long username.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("username must be 1 to {max} characters", max = UserName::MAX_LEN)]
-pub struct UserNameError;
+pub struct UserNameError(pub NameProblem);
 
 impl UserName {
     /// Longest username authentik stores (`varchar(150)`).
@@ -21,7 +31,7 @@ impl UserName {
     pub fn parse(value: &str) -> Result<Self, UserNameError> {
         trimmed_within(value, Self::MAX_LEN)
             .map(|name| Self(name.to_owned()))
-            .ok_or(UserNameError)
+            .map_err(UserNameError)
     }
 
     pub fn as_str(&self) -> &str {
@@ -37,7 +47,7 @@ pub struct RoleName(String);
 /// A blank or too long role name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("role name must be 1 to {max} characters", max = RoleName::MAX_LEN)]
-pub struct RoleNameError;
+pub struct RoleNameError(pub NameProblem);
 
 impl RoleName {
     /// Longest role name authentik stores (`varchar(150)`).
@@ -46,7 +56,7 @@ impl RoleName {
     pub fn parse(value: &str) -> Result<Self, RoleNameError> {
         trimmed_within(value, Self::MAX_LEN)
             .map(|name| Self(name.to_owned()))
-            .ok_or(RoleNameError)
+            .map_err(RoleNameError)
     }
 
     pub fn as_str(&self) -> &str {
@@ -56,9 +66,15 @@ impl RoleName {
 
 /// `value` without surrounding whitespace, if that is 1 to `max`
 /// characters (not bytes).
-fn trimmed_within(value: &str, max: usize) -> Option<&str> {
+fn trimmed_within(value: &str, max: usize) -> Result<&str, NameProblem> {
     let value = value.trim();
-    (!value.is_empty() && value.chars().count() <= max).then_some(value)
+    if value.is_empty() {
+        Err(NameProblem::Blank)
+    } else if value.chars().count() > max {
+        Err(NameProblem::TooLong)
+    } else {
+        Ok(value)
+    }
 }
 
 impl AsRef<str> for UserName {
@@ -110,8 +126,9 @@ mod tests {
     #[test]
     fn blank_names_are_rejected() {
         for blank in ["", " ", "\t\n"] {
-            assert_eq!(UserName::parse(blank), Err(UserNameError), "{blank:?}");
-            assert_eq!(RoleName::parse(blank), Err(RoleNameError), "{blank:?}");
+            let problem = NameProblem::Blank;
+            assert_eq!(UserName::parse(blank), Err(UserNameError(problem)));
+            assert_eq!(RoleName::parse(blank), Err(RoleNameError(problem)));
         }
     }
 
@@ -124,18 +141,19 @@ mod tests {
             longest
         );
         let too_long = "é".repeat(151);
-        assert_eq!(UserName::parse(&too_long), Err(UserNameError));
-        assert_eq!(RoleName::parse(&too_long), Err(RoleNameError));
+        let problem = NameProblem::TooLong;
+        assert_eq!(UserName::parse(&too_long), Err(UserNameError(problem)));
+        assert_eq!(RoleName::parse(&too_long), Err(RoleNameError(problem)));
     }
 
     #[test]
     fn messages_quote_the_limit() {
         assert_eq!(
-            UserNameError.to_string(),
+            UserNameError(NameProblem::TooLong).to_string(),
             "username must be 1 to 150 characters"
         );
         assert_eq!(
-            RoleNameError.to_string(),
+            RoleNameError(NameProblem::Blank).to_string(),
             "role name must be 1 to 150 characters"
         );
     }

@@ -299,10 +299,14 @@ async fn management_commands_work_and_refuse_bad_input() {
     ))
     .await
     .unwrap();
-    let caller = plex_source_service::store::access::authenticate(&db, &key, chrono::Utc::now())
-        .await
-        .unwrap()
-        .expect("the printed key works");
+    let caller = plex_source_service::store::access::authenticate_hash(
+        &db,
+        &plex_source_service::domain::access::hash_key(&key),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .expect("the printed key works");
     assert_eq!(caller.username, "svc-reader");
     assert_eq!(caller.grants.len(), 1);
     db.close().await.unwrap();
@@ -410,4 +414,86 @@ async fn management_commands_work_and_refuse_bad_input() {
     assert!(run_cli(d, &["tokens", "revoke", "reader-token"]).0);
     let (_, listed, _) = run_cli(d, &["tokens", "list"]);
     assert!(!listed.contains("reader-token"));
+}
+
+/// `BOOTSTRAP_TOKEN` with surrounding whitespace (as a secrets file often
+/// has) provisions the trimmed key, the one callers send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_padded_bootstrap_token_works_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("BOOTSTRAP_TOKEN", format!("  {BOOTSTRAP_KEY}\n"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines(child.stderr.take().expect("piped stderr"));
+    let mut seen = Vec::new();
+    let started = wait_for_line(&lines, &mut seen, |j| {
+        j["fields"]["message"] == "serving plexsource.v1.PlexSourceService"
+    });
+    let addr = started["fields"]["address"].as_str().expect("address");
+    let mut client = PlexSourceServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let answer = client
+        .retrieve_plex_source(request_as(
+            BOOTSTRAP_KEY,
+            pb::RetrievePlexSourceRequest {
+                slug: "missing".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    // Authenticated as the superuser: the source is simply not there.
+    assert_eq!(answer.code(), tonic::Code::NotFound, "{answer:?}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// A bootstrap key shorter than 32 characters once trimmed stops `serve`
+/// before it touches the database, with a message that names the rule and
+/// never the key.
+#[test]
+fn a_short_bootstrap_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = "k".repeat(31);
+    let mut child = command(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        // 35 characters with the padding, 31 without.
+        .env("BOOTSTRAP_TOKEN", format!("  {short}  "))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("serve accepted a 31-character BOOTSTRAP_TOKEN");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BOOTSTRAP_TOKEN") && stderr.contains("at least 32 characters"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&short),
+        "the key is never printed: {stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&short));
+    assert!(
+        !dir.path().join("plex-sources.db").exists(),
+        "refused before opening the database"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access_changes;
 mod auth;
 mod blueprint;
 mod cli;

@@ -1,14 +1,18 @@
 //! Account administration from the command line: users, roles and API
-//! tokens by name, and the bootstrap superuser.
+//! tokens by name, and the bootstrap superuser. Each change commits in one
+//! transaction with its access-epoch bump, so a replica never caches a
+//! caller across a change it has not been told about.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TryInsertResult,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
-use super::{AccessError, bump_access_epoch};
+use super::{AccessError, bump_access_epoch, epoch::begin_change};
 use crate::{
     domain::{RoleName, UserName},
     store::{
@@ -38,40 +42,39 @@ pub struct TokenRow {
     pub description: String,
 }
 
-pub async fn create_user<C: ConnectionTrait>(
-    db: &C,
+/// Creates an active user; its epoch bump commits with it.
+pub async fn create_user(
+    db: &DatabaseConnection,
     username: &str,
     is_superuser: bool,
 ) -> Result<(), AccessError> {
     let username = UserName::parse(username).map_err(|e| AccessError::Invalid(e.to_string()))?;
-    if find_user(db, username.as_str()).await?.is_some() {
+    let txn = begin_change(db).await?;
+    if find_user(&txn, username.as_str()).await?.is_some() {
         return Err(AccessError::Exists(format!("user \"{username}\"")));
     }
-    user::Entity::insert(user::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        username: Set(username.as_str().to_owned()),
-        is_active: Set(true),
-        is_superuser: Set(is_superuser),
-    })
-    .exec_without_returning(db)
-    .await?;
-    bump_access_epoch(db).await?;
+    user::Entity::insert(new_user(&username, is_superuser))
+        .exec_without_returning(&txn)
+        .await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
-pub async fn deactivate_user<C: ConnectionTrait>(
-    db: &C,
-    username: &str,
-) -> Result<(), AccessError> {
-    let user = require_user(db, username).await?;
+/// Deactivates a user: its tokens stop working on every replica's next
+/// poll, since the epoch bump commits with the change.
+pub async fn deactivate_user(db: &DatabaseConnection, username: &str) -> Result<(), AccessError> {
+    let txn = begin_change(db).await?;
+    let user = require_user(&txn, username).await?;
     user::Entity::update(user::ActiveModel {
         id: Set(user.id),
         is_active: Set(false),
         ..Default::default()
     })
-    .exec(db)
+    .exec(&txn)
     .await?;
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -102,33 +105,36 @@ pub async fn list_users<C: ConnectionTrait>(db: &C) -> Result<Vec<UserRow>, Acce
         .collect())
 }
 
-pub async fn create_role<C: ConnectionTrait>(db: &C, name: &str) -> Result<(), AccessError> {
+pub async fn create_role(db: &DatabaseConnection, name: &str) -> Result<(), AccessError> {
     let name = RoleName::parse(name).map_err(|e| AccessError::Invalid(e.to_string()))?;
-    if find_role(db, name.as_str()).await?.is_some() {
+    let txn = begin_change(db).await?;
+    if find_role(&txn, name.as_str()).await?.is_some() {
         return Err(AccessError::Exists(format!("role \"{name}\"")));
     }
     role::Entity::insert(role::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(name.as_str().to_owned()),
     })
-    .exec_without_returning(db)
+    .exec_without_returning(&txn)
     .await?;
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
 /// Gives a user a role; assigning it twice changes nothing.
-pub async fn assign_role<C: ConnectionTrait>(
-    db: &C,
+pub async fn assign_role(
+    db: &DatabaseConnection,
     role: &str,
     username: &str,
 ) -> Result<(), AccessError> {
-    let role = require_role(db, role).await?;
-    let user = require_user(db, username).await?;
+    let txn = begin_change(db).await?;
+    let role = require_role(&txn, role).await?;
+    let user = require_user(&txn, username).await?;
     let exists = user_role::Entity::find()
         .filter(user_role::Column::UserId.eq(user.id))
         .filter(user_role::Column::RoleId.eq(role.id))
-        .one(db)
+        .one(&txn)
         .await?
         .is_some();
     if !exists {
@@ -137,56 +143,55 @@ pub async fn assign_role<C: ConnectionTrait>(
             user_id: Set(user.id),
             role_id: Set(role.id),
         })
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await?;
+        bump_access_epoch(&txn).await?;
     }
-    bump_access_epoch(db).await?;
+    txn.commit().await?;
     Ok(())
 }
 
 /// Stores a new token for `username` under the hash of its key.
-pub async fn create_token<C: ConnectionTrait>(
-    db: &C,
+pub async fn create_token(
+    db: &DatabaseConnection,
     identifier: &str,
     username: &str,
     key_hash: String,
     expires: Option<DateTime<Utc>>,
     description: &str,
 ) -> Result<(), AccessError> {
-    let identifier = identifier.trim();
-    if identifier.is_empty() || identifier.chars().count() > 255 {
-        return Err(AccessError::Invalid(
-            "token identifier must be 1 to 255 characters".into(),
-        ));
-    }
-    let user = require_user(db, username).await?;
-    if find_token(db, identifier).await?.is_some() {
+    let identifier = token_identifier(identifier)?;
+    let txn = begin_change(db).await?;
+    let user = require_user(&txn, username).await?;
+    if find_token(&txn, identifier).await?.is_some() {
         return Err(AccessError::Exists(format!("token \"{identifier}\"")));
     }
-    token::Entity::insert(token::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        identifier: Set(identifier.to_owned()),
-        user_id: Set(user.id),
-        key_hash: Set(key_hash),
-        expires: Set(expires),
-        description: Set(description.to_owned()),
-    })
-    .exec_without_returning(db)
+    token::Entity::insert(new_token(
+        identifier,
+        user.id,
+        key_hash,
+        expires,
+        description,
+    ))
+    .exec_without_returning(&txn)
     .await?;
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
 /// Revokes a token by deleting it: its key stops working at once.
-pub async fn revoke_token<C: ConnectionTrait>(db: &C, identifier: &str) -> Result<(), AccessError> {
+pub async fn revoke_token(db: &DatabaseConnection, identifier: &str) -> Result<(), AccessError> {
+    let txn = begin_change(db).await?;
     let result = token::Entity::delete_many()
         .filter(token::Column::Identifier.eq(identifier))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(AccessError::UnknownToken(identifier.to_owned()));
     }
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -221,43 +226,98 @@ pub enum Bootstrap {
 }
 
 /// Makes sure the superuser `akadmin` exists and holds a token with this
-/// key hash, as authentik's `AUTHENTIK_BOOTSTRAP_TOKEN` does.
-pub async fn ensure_bootstrap<C: ConnectionTrait>(
-    db: &C,
+/// key hash, as authentik's `AUTHENTIK_BOOTSTRAP_TOKEN` does. Replicas
+/// starting together on a fresh database may all run this at once: the
+/// inserts skip a row another replica inserted first, and every one of
+/// them succeeds.
+pub async fn ensure_bootstrap(
+    db: &DatabaseConnection,
     key_hash: String,
 ) -> Result<Bootstrap, AccessError> {
+    let username = UserName::parse(BOOTSTRAP_USERNAME).expect("a valid username");
+    let txn = begin_change(db).await?;
     let mut outcome = Bootstrap::Unchanged;
-    if find_user(db, BOOTSTRAP_USERNAME).await?.is_none() {
-        create_user(db, BOOTSTRAP_USERNAME, true).await?;
+    let inserted = user::Entity::insert(new_user(&username, true))
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .try_insert()
+        .exec_without_returning(&txn)
+        .await?;
+    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
         outcome = Bootstrap::Created;
     }
-    match find_token(db, BOOTSTRAP_TOKEN_IDENTIFIER).await? {
-        None => {
-            create_token(
-                db,
-                BOOTSTRAP_TOKEN_IDENTIFIER,
-                BOOTSTRAP_USERNAME,
-                key_hash,
-                None,
-                "Created from BOOTSTRAP_TOKEN",
-            )
-            .await?;
-            outcome = Bootstrap::Created;
-        }
-        Some(existing) if existing.key_hash != key_hash => {
+    let user = require_user(&txn, BOOTSTRAP_USERNAME).await?;
+    let inserted = token::Entity::insert(new_token(
+        BOOTSTRAP_TOKEN_IDENTIFIER,
+        user.id,
+        key_hash.clone(),
+        None,
+        "Created from BOOTSTRAP_TOKEN",
+    ))
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .try_insert()
+    .exec_without_returning(&txn)
+    .await?;
+    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        outcome = Bootstrap::Created;
+    } else {
+        let existing = find_token(&txn, BOOTSTRAP_TOKEN_IDENTIFIER)
+            .await?
+            .ok_or_else(|| {
+                AccessError::Invalid("BOOTSTRAP_TOKEN is the key of another token".into())
+            })?;
+        if existing.key_hash != key_hash {
             token::Entity::update(token::ActiveModel {
                 id: Set(existing.id),
                 key_hash: Set(key_hash),
                 ..Default::default()
             })
-            .exec(db)
+            .exec(&txn)
             .await?;
-            bump_access_epoch(db).await?;
             outcome = Bootstrap::KeyReplaced;
         }
-        Some(_) => {}
     }
+    if outcome != Bootstrap::Unchanged {
+        bump_access_epoch(&txn).await?;
+    }
+    txn.commit().await?;
     Ok(outcome)
+}
+
+fn new_user(username: &UserName, is_superuser: bool) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        username: Set(username.as_str().to_owned()),
+        is_active: Set(true),
+        is_superuser: Set(is_superuser),
+    }
+}
+
+fn new_token(
+    identifier: &str,
+    user_id: Uuid,
+    key_hash: String,
+    expires: Option<DateTime<Utc>>,
+    description: &str,
+) -> token::ActiveModel {
+    token::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        identifier: Set(identifier.to_owned()),
+        user_id: Set(user_id),
+        key_hash: Set(key_hash),
+        expires: Set(expires),
+        description: Set(description.to_owned()),
+    }
+}
+
+/// A token identifier without surrounding whitespace, 1 to 255 characters.
+fn token_identifier(identifier: &str) -> Result<&str, AccessError> {
+    let identifier = identifier.trim();
+    if identifier.is_empty() || identifier.chars().count() > 255 {
+        return Err(AccessError::Invalid(
+            "token identifier must be 1 to 255 characters".into(),
+        ));
+    }
+    Ok(identifier)
 }
 
 async fn find_user<C: ConnectionTrait>(

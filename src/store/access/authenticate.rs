@@ -9,24 +9,16 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    domain::access::{Caller, Grant, hash_key},
+    domain::access::{Caller, Grant},
     store::{
         StoreError,
         entities::{permission_grant, token, user, user_role},
     },
 };
 
-/// The caller a key belongs to, or `None` for an unknown or expired key or
-/// an inactive user.
-pub async fn authenticate<C: ConnectionTrait>(
-    db: &C,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Caller>, StoreError> {
-    authenticate_hash(db, &hash_key(key), now).await
-}
-
-/// As [`authenticate`], for a key already hashed.
+/// The caller whose key hashes to `key_hash` (see
+/// [`crate::domain::access::hash_key`]), or `None` for an unknown or
+/// expired key or an inactive user.
 pub async fn authenticate_hash<C: ConnectionTrait>(
     db: &C,
     key_hash: &str,

@@ -3,7 +3,8 @@
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -11,6 +12,7 @@ use super::{
     AccessError,
     accounts::{require_role, require_user},
     bump_access_epoch,
+    epoch::begin_change,
 };
 use crate::{
     domain::{Slug, access::Permission},
@@ -36,47 +38,51 @@ pub struct GrantRow {
 }
 
 /// Grants a permission globally or on one source; granting twice changes
-/// nothing.
-pub async fn grant<C: ConnectionTrait>(
-    db: &C,
+/// nothing. The grant and its epoch bump commit together.
+pub async fn grant(
+    db: &DatabaseConnection,
     permission: Permission,
     principal: &Principal,
     slug: Option<&str>,
 ) -> Result<(), AccessError> {
-    let filter = grant_filter(db, permission, principal, slug).await?;
+    let txn = begin_change(db).await?;
+    let filter = grant_filter(&txn, permission, principal, slug).await?;
     if permission_grant::Entity::find()
         .filter(filter.clone())
-        .one(db)
+        .one(&txn)
         .await?
         .is_some()
     {
         return Ok(());
     }
-    let (user_id, role_id) = principal_ids(db, principal).await?;
+    let (user_id, role_id) = principal_ids(&txn, principal).await?;
     permission_grant::Entity::insert(permission_grant::ActiveModel {
         id: NotSet,
         codename: Set(permission.codename()),
         user_id: Set(user_id),
         role_id: Set(role_id),
-        object_pk: Set(object_pk(db, slug).await?),
+        object_pk: Set(object_pk(&txn, slug).await?),
     })
-    .exec_without_returning(db)
+    .exec_without_returning(&txn)
     .await?;
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
-/// Withdraws a grant made with the same arguments.
-pub async fn revoke<C: ConnectionTrait>(
-    db: &C,
+/// Withdraws a grant made with the same arguments; the removal and its
+/// epoch bump commit together.
+pub async fn revoke(
+    db: &DatabaseConnection,
     permission: Permission,
     principal: &Principal,
     slug: Option<&str>,
 ) -> Result<(), AccessError> {
-    let filter = grant_filter(db, permission, principal, slug).await?;
+    let txn = begin_change(db).await?;
+    let filter = grant_filter(&txn, permission, principal, slug).await?;
     let result = permission_grant::Entity::delete_many()
         .filter(filter)
-        .exec(db)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(AccessError::Invalid(format!(
@@ -90,7 +96,8 @@ pub async fn revoke<C: ConnectionTrait>(
                 .unwrap_or_else(|| "globally".into())
         )));
     }
-    bump_access_epoch(db).await?;
+    bump_access_epoch(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 

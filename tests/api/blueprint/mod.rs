@@ -123,7 +123,7 @@ impl Fixture {
     }
 
     pub async fn caller(&self, key: &str) -> Option<Caller> {
-        store::access::authenticate(&self.db, key, chrono::Utc::now())
+        store::access::authenticate_hash(&self.db, &hash_key(key), chrono::Utc::now())
             .await
             .unwrap()
     }
