@@ -5,16 +5,19 @@ mod health;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
+use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     cache::ReadCache,
+    domain::listing::PageTokenKey,
     feed::ChangeFeed,
     grpc::{AuthLayer, PlexSources, trace_layer},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
+    store,
 };
 
 pub use health::HealthChecker;
@@ -33,6 +36,8 @@ pub struct ServerSettings {
     pub change_poll_interval: Duration,
     /// How long changes stay available for resuming watchers.
     pub change_retention: Duration,
+    /// Memory the read caches may hold, estimated.
+    pub cache_max_bytes: u64,
 }
 
 /// A server bound to its port but not yet serving, so callers (tests
@@ -42,16 +47,24 @@ pub struct Application {
     db: DatabaseConnection,
     settings: ServerSettings,
     feed: ChangeFeed,
+    page_tokens: PageTokenKey,
 }
 
 impl Application {
-    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> io::Result<Self> {
+    /// Reads the deployment's page token key (made by the migrations) and
+    /// binds the listener.
+    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
+        let key = store::secrets::page_token_key(&db)
+            .await
+            .context("cannot read the page token key")?
+            .context("the page token key is missing: apply the migrations (`migrate`)")?;
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Self {
             listener,
             db,
+            feed: ChangeFeed::new(Arc::new(ReadCache::new(settings.cache_max_bytes))),
             settings,
-            feed: ChangeFeed::new(Arc::new(ReadCache::new())),
+            page_tokens: PageTokenKey::new(&key),
         })
     }
 
@@ -80,7 +93,7 @@ impl Application {
             self.settings.change_retention,
         ));
 
-        let ops = Operations::new(self.db.clone(), feed);
+        let ops = Operations::new(self.db.clone(), feed, self.page_tokens);
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 

@@ -22,7 +22,7 @@ mod watch;
 
 use sea_orm::DatabaseConnection;
 
-use crate::feed::ChangeFeed;
+use crate::{domain::listing::PageTokenKey, feed::ChangeFeed};
 
 pub use authenticate::bearer_key;
 pub use error::{AuthFailure, ServiceError};
@@ -34,16 +34,22 @@ pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
 #[allow(unused_imports)]
 use crate::domain::access::Caller;
 
-/// Everything an operation needs: the store's connection pool and the
-/// change feed (which also owns the read cache).
+/// Everything an operation needs: the store's connection pool, the
+/// change feed (which also owns the read cache) and the deployment's page
+/// token key.
 #[derive(Clone)]
 pub struct Operations {
     db: DatabaseConnection,
     feed: ChangeFeed,
+    page_tokens: PageTokenKey,
 }
 
 impl Operations {
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
-        Self { db, feed }
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed, page_tokens: PageTokenKey) -> Self {
+        Self {
+            db,
+            feed,
+            page_tokens,
+        }
     }
 }
