@@ -213,7 +213,9 @@ impl ReadCache {
     }
 
     /// Remembers that a key authenticated nobody, until the next change.
+    /// Its caller, if cached (a token that has since expired), goes.
     pub fn put_unknown(&self, ticket: u64, key_hash: String) {
+        self.callers.remove(&key_hash);
         self.put(&self.unknown_keys, ticket, key_hash, ());
     }
 
@@ -334,6 +336,13 @@ mod tests {
         assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
         cache.put_unknown(ticket, "bogus".into());
         assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
+        // An expired caller's key is then unknown, not its stale caller.
+        cache.put_caller(cache.ticket(), "expired".into(), caller());
+        cache.put_unknown(cache.ticket(), "expired".into());
+        assert!(matches!(
+            cache.lookup_caller("expired"),
+            CallerLookup::Unknown
+        ));
     }
 
     fn source(n: usize, text: usize) -> Arc<PlexSource> {
