@@ -1,5 +1,6 @@
-//! Cached reads for the hot path: callers by token key, sources by slug,
-//! and list pages.
+//! Cached reads for the hot path: callers by token key (and keys that
+//! authenticate nobody), sources by slug, and list pages. Bounded by an
+//! estimate of the memory held (`--cache-max-bytes`), not by entries.
 //!
 //! Correctness first: the cache is used only while the change feed has
 //! polled the database successfully within [`FRESH_FOR`]; any change seen
@@ -12,6 +13,7 @@
 
 use std::{
     hash::Hash,
+    mem::size_of,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -19,17 +21,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-use quick_cache::sync::Cache;
+use quick_cache::{Weighter, sync::Cache};
 
-use crate::domain::{PlexSource, access::Caller};
+use crate::domain::{
+    PlexSource,
+    access::{Caller, Grant},
+};
 
 /// How long a successful poll vouches for the cache. Keeps the worst-case
 /// staleness across replicas under one second.
 pub const FRESH_FOR: Duration = Duration::from_millis(750);
 
-/// Entries per kind: bounds memory whatever the table size.
-const CAPACITY: usize = 20_000;
-const PAGE_CAPACITY: usize = 1_000;
+/// Memory the caches may hold by default: a few thousand full pages.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Key hashes known to authenticate nobody. Each entry is one hash of
+/// fixed size, so the count bounds the memory (about 1 MiB).
+const UNKNOWN_KEYS: usize = 10_000;
+
+/// Per-entry bookkeeping on top of key and value (table slot, key and
+/// value headers, reference counts): an estimate, erring high.
+const ENTRY_OVERHEAD: u64 = 96;
 
 /// A list result before per-caller rendering.
 #[derive(Debug, Clone)]
@@ -39,32 +51,111 @@ pub struct CachedPage {
     pub more: bool,
 }
 
+/// Weighs an entry by an estimate of the memory it holds, so the caches
+/// are bounded in bytes: list keys and pages are chosen by callers, and a
+/// page may hold up to 1,000 sources.
+#[derive(Debug, Clone, Copy, Default)]
+struct ByHeapSize;
+
+impl<V: HeapSize> Weighter<String, V> for ByHeapSize {
+    fn weight(&self, key: &String, value: &V) -> u64 {
+        ENTRY_OVERHEAD + key.capacity() as u64 + value.heap_size()
+    }
+}
+
+/// Bytes a value holds beyond its own inline size, as estimated for
+/// [`ByHeapSize`].
+trait HeapSize {
+    fn heap_size(&self) -> u64;
+}
+
+impl<T: HeapSize> HeapSize for Option<T> {
+    fn heap_size(&self) -> u64 {
+        self.as_ref().map_or(0, HeapSize::heap_size)
+    }
+}
+
+impl HeapSize for Arc<Caller> {
+    fn heap_size(&self) -> u64 {
+        (size_of::<Caller>()
+            + self.username.capacity()
+            + self.grants.capacity() * size_of::<Grant>()) as u64
+    }
+}
+
+impl HeapSize for Arc<PlexSource> {
+    fn heap_size(&self) -> u64 {
+        let f = &self.fields;
+        let strings = [
+            f.name.capacity(),
+            f.slug.as_str().len(),
+            f.user_path_template.capacity(),
+            f.icon.as_ref().map_or(0, String::capacity),
+            f.client_id.capacity(),
+            f.plex_token.expose().len(),
+            self.managed.as_ref().map_or(0, String::capacity),
+        ];
+        let servers: usize = f.allowed_servers.iter().map(String::capacity).sum();
+        let vecs = (f.allowed_servers.capacity() * size_of::<String>())
+            + (f.user_property_mappings.capacity() + f.group_property_mappings.capacity())
+                * size_of::<uuid::Uuid>();
+        (size_of::<PlexSource>() + strings.iter().sum::<usize>() + servers + vecs) as u64
+    }
+}
+
+impl HeapSize for Arc<CachedPage> {
+    fn heap_size(&self) -> u64 {
+        let rows = self.sources.capacity() * size_of::<Arc<PlexSource>>();
+        (size_of::<CachedPage>() + rows) as u64
+            + self.sources.iter().map(HeapSize::heap_size).sum::<u64>()
+    }
+}
+
+/// What the cache knows about a key hash.
+pub enum CallerLookup {
+    Known(Arc<Caller>),
+    /// The key authenticated nobody, and nothing changed since.
+    Unknown,
+    /// Not cached: ask the store.
+    Miss,
+}
+
 pub struct ReadCache {
     origin: Instant,
     /// Nanoseconds after `origin` until which the cache may be used.
     fresh_until: AtomicU64,
     /// Bumped by every invalidation, so a read that raced one is not stored.
     generation: AtomicU64,
-    callers: Cache<String, Arc<Caller>>,
-    sources: Cache<String, Option<Arc<PlexSource>>>,
-    pages: Cache<String, Arc<CachedPage>>,
+    /// Key lookups the cache could not answer (each one a store query).
+    caller_misses: AtomicU64,
+    callers: Cache<String, Arc<Caller>, ByHeapSize>,
+    /// Key hashes that authenticated nobody: a flood of bogus keys costs
+    /// one query per distinct key, not one per call.
+    unknown_keys: Cache<String, ()>,
+    sources: Cache<String, Option<Arc<PlexSource>>, ByHeapSize>,
+    pages: Cache<String, Arc<CachedPage>, ByHeapSize>,
 }
 
 impl Default for ReadCache {
     fn default() -> Self {
-        Self::new()
+        Self::new(DEFAULT_MAX_BYTES)
     }
 }
 
 impl ReadCache {
-    pub fn new() -> Self {
+    /// Caches holding about `max_bytes` in all: half for list pages, a
+    /// quarter each for callers and sources (plus the fixed-size set of
+    /// unknown keys).
+    pub fn new(max_bytes: u64) -> Self {
         Self {
             origin: Instant::now(),
             fresh_until: AtomicU64::new(0),
             generation: AtomicU64::new(0),
-            callers: Cache::new(CAPACITY),
-            sources: Cache::new(CAPACITY),
-            pages: Cache::new(PAGE_CAPACITY),
+            caller_misses: AtomicU64::new(0),
+            callers: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
+            unknown_keys: Cache::new(UNKNOWN_KEYS),
+            sources: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
+            pages: Cache::with_weighter(100, max_bytes / 2, ByHeapSize),
         }
     }
 
@@ -72,6 +163,7 @@ impl ReadCache {
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.callers.clear();
+        self.unknown_keys.clear();
         self.sources.clear();
         self.pages.clear();
     }
@@ -93,12 +185,38 @@ impl ReadCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    pub fn caller(&self, key_hash: &str) -> Option<Arc<Caller>> {
-        self.get(&self.callers, key_hash)
+    /// The caller behind a key hash, or that there is none.
+    pub fn lookup_caller(&self, key_hash: &str) -> CallerLookup {
+        if let Some(caller) = self.get(&self.callers, key_hash) {
+            return CallerLookup::Known(caller);
+        }
+        if self.get(&self.unknown_keys, key_hash).is_some() {
+            return CallerLookup::Unknown;
+        }
+        CallerLookup::Miss
+    }
+
+    /// The ticket of a key lookup that goes to the store; counted.
+    pub fn caller_miss(&self) -> u64 {
+        self.caller_misses.fetch_add(1, Ordering::Relaxed);
+        self.ticket()
+    }
+
+    /// Key lookups so far that the cache could not answer, i.e. store
+    /// queries for a caller.
+    pub fn caller_misses(&self) -> u64 {
+        self.caller_misses.load(Ordering::Relaxed)
     }
 
     pub fn put_caller(&self, ticket: u64, key_hash: String, caller: Arc<Caller>) {
         self.put(&self.callers, ticket, key_hash, caller);
+    }
+
+    /// Remembers that a key authenticated nobody, until the next change.
+    /// Its caller, if cached (a token that has since expired), goes.
+    pub fn put_unknown(&self, ticket: u64, key_hash: String) {
+        self.callers.remove(&key_hash);
+        self.put(&self.unknown_keys, ticket, key_hash, ());
     }
 
     /// `Some(None)`: known absent.
@@ -118,17 +236,22 @@ impl ReadCache {
         self.put(&self.pages, ticket, key, page);
     }
 
-    fn get<V: Clone>(&self, cache: &Cache<String, V>, key: &str) -> Option<V> {
+    fn get<V, W>(&self, cache: &Cache<String, V, W>, key: &str) -> Option<V>
+    where
+        V: Clone,
+        W: Weighter<String, V> + Clone,
+    {
         if !self.usable() {
             return None;
         }
         cache.get(key)
     }
 
-    fn put<K, V>(&self, cache: &Cache<K, V>, ticket: u64, key: K, value: V)
+    fn put<K, V, W>(&self, cache: &Cache<K, V, W>, ticket: u64, key: K, value: V)
     where
         K: Eq + Hash + Clone,
         V: Clone,
+        W: Weighter<K, V> + Clone,
     {
         if !self.usable() || self.ticket() != ticket {
             return;
@@ -162,27 +285,29 @@ mod tests {
 
     #[test]
     fn nothing_is_served_before_a_successful_poll() {
-        let cache = ReadCache::new();
+        let cache = ReadCache::default();
         cache.put_caller(cache.ticket(), "k".into(), caller());
-        assert!(cache.caller("k").is_none());
+        assert!(matches!(cache.lookup_caller("k"), CallerLookup::Miss));
         cache.mark_fresh(Instant::now());
         cache.put_caller(cache.ticket(), "k".into(), caller());
-        assert!(cache.caller("k").is_some());
+        assert!(matches!(cache.lookup_caller("k"), CallerLookup::Known(_)));
     }
 
     #[test]
     fn an_old_poll_does_not_vouch() {
-        let cache = ReadCache::new();
+        let cache = ReadCache::default();
         cache.mark_fresh(Instant::now());
         cache.put_caller(cache.ticket(), "k".into(), caller());
+        cache.put_unknown(cache.ticket(), "u".into());
         // Pretend the last successful poll is older than FRESH_FOR.
         cache.fresh_until.store(0, Ordering::SeqCst);
-        assert!(cache.caller("k").is_none());
+        assert!(matches!(cache.lookup_caller("k"), CallerLookup::Miss));
+        assert!(matches!(cache.lookup_caller("u"), CallerLookup::Miss));
     }
 
     #[test]
     fn invalidation_drops_entries_and_stale_tickets() {
-        let cache = ReadCache::new();
+        let cache = ReadCache::default();
         cache.mark_fresh(Instant::now());
         let ticket = cache.ticket();
         cache.put_source(ticket, "a".into(), None);
@@ -192,5 +317,98 @@ mod tests {
         // A read that started before the invalidation is not stored.
         cache.put_source(ticket, "a".into(), None);
         assert_eq!(cache.source("a"), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_remembered_until_any_change() {
+        let cache = ReadCache::default();
+        cache.mark_fresh(Instant::now());
+        assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
+        let ticket = cache.caller_miss();
+        cache.put_unknown(ticket, "bogus".into());
+        assert!(matches!(
+            cache.lookup_caller("bogus"),
+            CallerLookup::Unknown
+        ));
+        assert_eq!(cache.caller_misses(), 1);
+        // A token may have been made for it since.
+        cache.invalidate();
+        assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
+        cache.put_unknown(ticket, "bogus".into());
+        assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
+        // An expired caller's key is then unknown, not its stale caller.
+        cache.put_caller(cache.ticket(), "expired".into(), caller());
+        cache.put_unknown(cache.ticket(), "expired".into());
+        assert!(matches!(
+            cache.lookup_caller("expired"),
+            CallerLookup::Unknown
+        ));
+    }
+
+    fn source(n: usize, text: usize) -> Arc<PlexSource> {
+        use crate::domain::{
+            GroupMatchingMode, PlexSourceFields, PlexToken, PolicyEngineMode, Slug,
+            UserMatchingMode,
+        };
+        Arc::new(PlexSource {
+            pk: uuid::Uuid::new_v4(),
+            managed: None,
+            fields: PlexSourceFields {
+                name: "n".repeat(text),
+                slug: Slug::parse(&format!("s-{n}")).unwrap(),
+                enabled: true,
+                authentication_flow: None,
+                enrollment_flow: None,
+                user_property_mappings: vec![],
+                group_property_mappings: vec![],
+                policy_engine_mode: PolicyEngineMode::Any,
+                user_matching_mode: UserMatchingMode::Identifier,
+                user_path_template: String::new(),
+                icon: None,
+                group_matching_mode: GroupMatchingMode::Identifier,
+                client_id: String::new(),
+                allowed_servers: vec!["x".repeat(text)],
+                allow_friends: false,
+                plex_token: PlexToken::new("t"),
+            },
+        })
+    }
+
+    #[test]
+    fn pages_are_weighed_by_size_and_bounded_in_bytes() {
+        let max_bytes = 4 * 1024 * 1024;
+        let cache = ReadCache::new(max_bytes);
+        cache.mark_fresh(Instant::now());
+        let page = |rows: usize| {
+            Arc::new(CachedPage {
+                sources: (0..rows).map(|n| source(n, 1_000)).collect(),
+                total: rows as u64,
+                more: false,
+            })
+        };
+        let one = ByHeapSize.weight(&"k".to_owned(), &page(1));
+        let hundred = ByHeapSize.weight(&"k".to_owned(), &page(100));
+        assert!(one > 2_000, "{one}");
+        assert!(hundred > 90 * one, "{one} {hundred}");
+
+        // Far more pages than fit: ~200 KiB each, 40 MiB in all.
+        let big = page(100);
+        for n in 0..200 {
+            cache.put_page(cache.ticket(), format!("page {n}"), big.clone());
+            assert!(cache.pages.weight() <= max_bytes / 2, "after {n}");
+        }
+        assert!(cache.pages.len() > 1, "pages that fit are kept");
+        assert!(cache.pages.len() < 200);
+        // Long keys weigh too.
+        let key = "k".repeat(1024 * 1024);
+        for n in 0..10 {
+            cache.put_page(cache.ticket(), format!("{key}{n}"), page(1));
+        }
+        assert!(cache.pages.weight() <= max_bytes / 2);
+        for n in 0..2_000 {
+            cache.put_source(cache.ticket(), format!("s-{n}"), Some(source(n, 1_000)));
+        }
+        assert!(cache.sources.weight() <= max_bytes / 4);
+        assert!(!cache.sources.is_empty());
     }
 }

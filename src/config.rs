@@ -181,6 +181,31 @@ fn parse_permission(value: &str) -> Result<Permission, String> {
         .map_err(|err: crate::domain::access::UnknownPermission| err.to_string())
 }
 
+/// A size: plain bytes, or a number with `KiB`, `MiB` or `GiB` (or `KB`,
+/// `MB`, `GB`, decimal), e.g. `64MiB`.
+fn parse_bytes(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown unit \"{other}\"; e.g. 64MiB or 67108864")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("not a size: \"{value}\"; e.g. 64MiB or 67108864"))
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -212,6 +237,11 @@ pub struct ServeArgs {
     /// How long changes stay available to watchers that resume.
     #[arg(long, env = "CHANGE_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub change_retention: Duration,
+
+    /// Memory the read caches (callers, sources, list pages) may hold, as
+    /// estimated: bytes, or with a unit such as `64MiB`.
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub cache_max_bytes: u64,
 
     /// Key of the superuser `akadmin`'s token, created at start if missing.
     #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
@@ -256,6 +286,34 @@ mod tests {
     fn poll_help_quotes_the_freshness_bound() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("Keep it well under 750ms"), "{help}");
+    }
+
+    #[test]
+    fn cache_sizes_take_bytes_or_units() {
+        let cli = Cli::try_parse_from(["plex-source-service"]).unwrap();
+        assert_eq!(cli.serve.cache_max_bytes, 64 << 20);
+        for (text, bytes) in [
+            ("1048576", 1 << 20),
+            ("16MiB", 16 << 20),
+            ("2 GiB", 2 << 30),
+            ("512kib", 512 << 10),
+            ("10MB", 10_000_000),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "MiB",
+            "64 parsecs",
+            "-1",
+            "1.5MiB",
+            "99999999999999999999GiB",
+        ] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        let cli =
+            Cli::try_parse_from(["plex-source-service", "--cache-max-bytes", "8MiB"]).unwrap();
+        assert_eq!(cli.serve.cache_max_bytes, 8 << 20);
     }
 
     #[test]

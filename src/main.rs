@@ -89,6 +89,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
             health_check_interval: args.health_check_interval,
             change_poll_interval: args.change_poll_interval,
             change_retention: args.change_retention,
+            cache_max_bytes: args.cache_max_bytes,
         },
     )
     .await?;

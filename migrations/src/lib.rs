@@ -9,6 +9,7 @@ mod m20261129_000001_create_plex_sources;
 mod m20261129_000002_create_access_control;
 mod m20261129_000003_create_source_events;
 mod m20261129_000004_create_store_epochs;
+mod m20261129_000005_create_service_secrets;
 mod m20261129_000006_drop_tokens_from_change_log;
 
 /// Every migration, oldest first.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_access_control::Migration),
             Box::new(m20261129_000003_create_source_events::Migration),
             Box::new(m20261129_000004_create_store_epochs::Migration),
+            Box::new(m20261129_000005_create_service_secrets::Migration),
             Box::new(m20261129_000006_drop_tokens_from_change_log::Migration),
         ]
     }

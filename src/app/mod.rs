@@ -5,6 +5,7 @@ mod health;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
+use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
@@ -12,10 +13,12 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     audit::AuditTrail,
     cache::ReadCache,
+    domain::listing::PageTokenKey,
     feed::ChangeFeed,
     grpc::{AuthLayer, PlexSources, trace_layer},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
+    store,
 };
 
 pub use health::HealthChecker;
@@ -34,6 +37,8 @@ pub struct ServerSettings {
     pub change_poll_interval: Duration,
     /// How long changes stay available for resuming watchers.
     pub change_retention: Duration,
+    /// Memory the read caches may hold, estimated.
+    pub cache_max_bytes: u64,
 }
 
 /// A server bound to its port but not yet serving, so callers (tests
@@ -44,18 +49,26 @@ pub struct Application {
     settings: ServerSettings,
     feed: ChangeFeed,
     audit: AuditTrail,
+    page_tokens: PageTokenKey,
 }
 
 impl Application {
-    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> io::Result<Self> {
+    /// Reads the deployment's page token key (made by the migrations) and
+    /// binds the listener.
+    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
+        let key = store::secrets::page_token_key(&db)
+            .await
+            .context("cannot read the page token key")?
+            .context("the page token key is missing: apply the migrations (`migrate`)")?;
         let listener = TcpListener::bind(settings.listen).await?;
         let db_for_audit = db.clone();
         Ok(Self {
             listener,
             db,
+            feed: ChangeFeed::new(Arc::new(ReadCache::new(settings.cache_max_bytes))),
             settings,
-            feed: ChangeFeed::new(Arc::new(ReadCache::new())),
             audit: AuditTrail::start(db_for_audit),
+            page_tokens: PageTokenKey::new(&key),
         })
     }
 
@@ -90,7 +103,7 @@ impl Application {
             self.settings.change_retention,
         ));
 
-        let ops = Operations::new(self.db.clone(), feed, self.audit.clone());
+        let ops = Operations::new(self.db.clone(), feed, self.audit.clone(), self.page_tokens);
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 

@@ -1,7 +1,10 @@
 //! Listing rules: ordering as authentik's `?ordering=`, page sizes, and the
 //! opaque page token that carries the keyset cursor.
 
+use std::fmt;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -147,21 +150,65 @@ pub struct PageToken {
 
 const BAD_TOKEN: &str = "Invalid page token.";
 
-impl PageToken {
-    pub fn encode(&self) -> String {
-        // Serializing plain strings and bools cannot fail.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+/// The key page tokens are sealed with. One per deployment (kept in the
+/// database), so any replica accepts any other's tokens, and a token a
+/// client edited or made up is refused before its cursor is read.
+#[derive(Clone)]
+pub struct PageTokenKey(Hmac<Sha256>);
+
+impl PageTokenKey {
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC takes keys of any length.
+        Self(Hmac::new_from_slice(secret).expect("HMAC accepts any key length"))
     }
 
-    /// Decodes a token and checks it was issued for the same filters and
-    /// that every cursor value fits its sort key (a token is client input).
+    fn seal(&self, payload: &str) -> Vec<u8> {
+        let mut mac = self.0.clone();
+        mac.update(payload.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time comparison with the expected seal.
+    fn verify(&self, payload: &str, seal: &[u8]) -> bool {
+        let mut mac = self.0.clone();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(seal).is_ok()
+    }
+}
+
+impl fmt::Debug for PageTokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PageTokenKey([REDACTED])")
+    }
+}
+
+impl PageToken {
+    /// `<payload>.<seal>`: base64url JSON, then its HMAC-SHA256 under `key`.
+    pub fn encode(&self, key: &PageTokenKey) -> String {
+        // Serializing plain strings and bools cannot fail.
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let seal = URL_SAFE_NO_PAD.encode(key.seal(&payload));
+        format!("{payload}.{seal}")
+    }
+
+    /// Decodes a token: first its seal (a token this deployment did not
+    /// issue is refused whatever it holds), then that it was issued for the
+    /// same filters and that every cursor value fits its sort key.
     pub fn decode(
         token: &str,
+        key: &PageTokenKey,
         fingerprint: &str,
         ordering: &[SortKey],
     ) -> Result<PageToken, Violations> {
         let bad = |message: &str| Violations::single("page_token", "invalid", message);
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad(BAD_TOKEN))?;
+        let (payload, seal) = token.split_once('.').ok_or_else(|| bad(BAD_TOKEN))?;
+        let seal = URL_SAFE_NO_PAD.decode(seal).map_err(|_| bad(BAD_TOKEN))?;
+        if !key.verify(payload, &seal) {
+            return Err(bad(BAD_TOKEN));
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| bad(BAD_TOKEN))?;
         let parsed: PageToken = serde_json::from_slice(&bytes).map_err(|_| bad(BAD_TOKEN))?;
         if parsed.fingerprint != fingerprint {
             return Err(bad(
@@ -257,11 +304,12 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_refuse_other_filters() {
+        let key = PageTokenKey::new(b"k");
         let token = PageToken {
             fingerprint: fingerprint(&["a"]),
             after: vec![CursorValue::Text("x".into()), CursorValue::Bool(true)],
         };
-        let encoded = token.encode();
+        let encoded = token.encode(&key);
         let keys = [
             SortKey {
                 field: SortField::Name,
@@ -273,11 +321,11 @@ mod tests {
             },
         ];
         let f = fingerprint(&["a"]);
-        assert_eq!(PageToken::decode(&encoded, &f, &keys).unwrap(), token);
-        assert!(PageToken::decode(&encoded, &fingerprint(&["b"]), &keys).is_err());
-        assert!(PageToken::decode("garbage!", &f, &keys).is_err());
+        assert_eq!(PageToken::decode(&encoded, &key, &f, &keys).unwrap(), token);
+        assert!(PageToken::decode(&encoded, &key, &fingerprint(&["b"]), &keys).is_err());
+        assert!(PageToken::decode("garbage!", &key, &f, &keys).is_err());
         // Values that do not fit their keys.
-        assert!(PageToken::decode(&encoded, &f, &[keys[1], keys[0]]).is_err());
+        assert!(PageToken::decode(&encoded, &key, &f, &[keys[1], keys[0]]).is_err());
         let by_pk = [
             SortKey {
                 field: SortField::Pk,
@@ -285,8 +333,52 @@ mod tests {
             },
             keys[1],
         ];
-        assert!(PageToken::decode(&encoded, &f, &by_pk).is_err());
-        assert!(PageToken::decode(&encoded, &f, &keys[..1]).is_err());
+        assert!(PageToken::decode(&encoded, &key, &f, &by_pk).is_err());
+        assert!(PageToken::decode(&encoded, &key, &f, &keys[..1]).is_err());
+    }
+
+    fn message(err: Violations) -> String {
+        err.iter().next().unwrap().message.clone()
+    }
+
+    #[test]
+    fn only_tokens_sealed_with_the_key_are_read() {
+        let key = PageTokenKey::new(b"deployment key");
+        let keys = [SortKey {
+            field: SortField::Name,
+            descending: false,
+        }];
+        let f = fingerprint(&["a"]);
+        let token = PageToken {
+            fingerprint: f.clone(),
+            after: vec![CursorValue::Text("x".into())],
+        };
+        let encoded = token.encode(&key);
+        let (payload, seal) = encoded.split_once('.').unwrap();
+
+        // Another deployment's key, no seal, an edited payload or seal.
+        let other = token.encode(&PageTokenKey::new(b"another key"));
+        let edited = PageToken {
+            fingerprint: f.clone(),
+            after: vec![CursorValue::Text("y".into())],
+        };
+        let edited_payload = edited.encode(&key).split_once('.').unwrap().0.to_owned();
+        let mut flipped = URL_SAFE_NO_PAD.decode(seal).unwrap();
+        flipped[0] ^= 1;
+        for refused in [
+            other,
+            payload.to_owned(),
+            format!("{payload}."),
+            format!("{edited_payload}.{seal}"),
+            format!("{payload}.{}", URL_SAFE_NO_PAD.encode(flipped)),
+            format!("{payload}.{}", &seal[..10]),
+        ] {
+            let err = PageToken::decode(&refused, &key, &f, &keys).unwrap_err();
+            assert_eq!(message(err), BAD_TOKEN, "{refused}");
+        }
+        // A sealed token of other arguments says so.
+        let err = PageToken::decode(&encoded, &key, &fingerprint(&["b"]), &keys).unwrap_err();
+        assert!(message(err).contains("other filter"));
     }
 
     #[test]

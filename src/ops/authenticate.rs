@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use super::{AuthFailure, Operations, ServiceError};
 use crate::{
+    cache::CallerLookup,
     domain::access::{Caller, hash_key},
     store,
 };
 
 impl Operations {
     /// The caller behind an `authorization` header value (`Bearer <key>`),
-    /// through the read cache. No value, another scheme or an empty key is
-    /// "no credentials"; a key that does not work is "invalid".
+    /// through the read cache, which also remembers keys that work for
+    /// nobody. No value, another scheme or an empty key is "no
+    /// credentials"; a key that does not work is "invalid".
     pub async fn authenticate(
         &self,
         authorization: Option<&str>,
@@ -22,18 +24,30 @@ impl Operations {
         let key_hash = hash_key(key);
         let now = chrono::Utc::now();
         let cache = self.feed.cache();
-        if let Some(caller) = cache.caller(&key_hash)
-            && caller.expires.is_none_or(|expires| now < expires)
-        {
-            return Ok(caller);
+        match cache.lookup_caller(&key_hash) {
+            CallerLookup::Known(caller) if caller.expires.is_none_or(|expires| now < expires) => {
+                return Ok(caller);
+            }
+            CallerLookup::Unknown => {
+                return Err(ServiceError::Unauthenticated(AuthFailure::Invalid));
+            }
+            // An expired token: the store says whether it still exists.
+            CallerLookup::Known(_) | CallerLookup::Miss => {}
         }
-        let ticket = cache.ticket();
-        let caller = store::access::authenticate_hash(&self.db, &key_hash, now)
-            .await?
-            .map(Arc::new)
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))?;
-        cache.put_caller(ticket, key_hash, caller.clone());
-        Ok(caller)
+        let ticket = cache.caller_miss();
+        match store::access::authenticate_hash(&self.db, &key_hash, now).await? {
+            Some(caller) => {
+                let caller = Arc::new(caller);
+                cache.put_caller(ticket, key_hash, caller.clone());
+                Ok(caller)
+            }
+            None => {
+                // Until tokens change (which drops this), the same key
+                // costs no query.
+                cache.put_unknown(ticket, key_hash);
+                Err(ServiceError::Unauthenticated(AuthFailure::Invalid))
+            }
+        }
     }
 
     /// The caller as the store has it now (a watcher re-checks before each

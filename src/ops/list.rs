@@ -70,7 +70,7 @@ impl Operations {
         let after = match params.page_token.as_str() {
             "" => None,
             token => Some(
-                PageToken::decode(token, &args.fingerprint, &args.ordering)
+                PageToken::decode(token, &self.page_tokens, &args.fingerprint, &args.ordering)
                     .map_err(ServiceError::InvalidArgument)?
                     .after,
             ),
@@ -90,7 +90,7 @@ impl Operations {
                 fingerprint: args.fingerprint.clone(),
                 after: store::cursor_of(last, &args.ordering),
             }
-            .encode(),
+            .encode(&self.page_tokens),
             _ => String::new(),
         };
         Ok(ListPage {

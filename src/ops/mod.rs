@@ -22,7 +22,7 @@ mod watch;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{audit::AuditTrail, feed::ChangeFeed};
+use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
 
 pub use authenticate::bearer_key;
 pub use error::{AuthFailure, ServiceError};
@@ -35,16 +35,28 @@ pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
 use crate::domain::access::Caller;
 
 /// Everything an operation needs: the store's connection pool, the change
-/// feed (which also owns the read cache) and the audit trail.
+/// feed (which also owns the read cache), the audit trail and the
+/// deployment's page token key.
 #[derive(Clone)]
 pub struct Operations {
     db: DatabaseConnection,
     feed: ChangeFeed,
     audit: AuditTrail,
+    page_tokens: PageTokenKey,
 }
 
 impl Operations {
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed, audit: AuditTrail) -> Self {
-        Self { db, feed, audit }
+    pub fn new(
+        db: DatabaseConnection,
+        feed: ChangeFeed,
+        audit: AuditTrail,
+        page_tokens: PageTokenKey,
+    ) -> Self {
+        Self {
+            db,
+            feed,
+            audit,
+            page_tokens,
+        }
     }
 }

@@ -167,6 +167,47 @@ async fn unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call(back
     failed(app.retrieve(short, "source-a").await.unwrap_err());
 }
 
+/// A flood of one bogus key costs one token lookup, not one per call; a
+/// token made for that key afterwards works within the usual bound.
+async fn failed_authentication_is_answered_without_the_database(backend: Backend) {
+    let Some(app) = app_with_sources(backend).await else {
+        return;
+    };
+    let key = TokenKey::generate();
+    let lookups = || app.feed.cache().caller_misses();
+    let before = lookups();
+    for _ in 0..1000 {
+        let status = app
+            .retrieve(key.expose(), "source-a")
+            .await
+            .expect_err("unknown key");
+        assert_status(
+            &status,
+            Code::Unauthenticated,
+            "AUTHENTICATION_FAILED",
+            "Token invalid/expired",
+        );
+    }
+    let spent = lookups() - before;
+    // One, plus one more whenever the cache was bypassed (a late poll).
+    assert!(
+        (1..=5).contains(&spent),
+        "1000 calls cost {spent} token lookups"
+    );
+
+    // The key becomes a token: the change drops what was remembered.
+    access::create_user(&app.db, "late-user", true)
+        .await
+        .unwrap();
+    access::create_token(&app.db, "late", "late-user", key.hash(), None, "")
+        .await
+        .unwrap();
+    within(BOUND, "a token made for a failed key", || async {
+        app.retrieve(key.expose(), "source-a").await.is_ok()
+    })
+    .await;
+}
+
 async fn object_permission_allows_only_its_source_and_hides_which_exist(backend: Backend) {
     let Some(app) = app_with_sources(backend).await else {
         return;
@@ -420,6 +461,7 @@ async fn dump_tables(app: &TestApp, tables: &[&str]) -> String {
 backend_tests!(
     missing_or_malformed_credentials_are_not_authenticated,
     unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call,
+    failed_authentication_is_answered_without_the_database,
     object_permission_allows_only_its_source_and_hides_which_exist,
     global_and_role_permissions_see_every_source,
     the_plex_token_goes_only_to_those_allowed_and_is_audited,

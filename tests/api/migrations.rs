@@ -9,7 +9,7 @@ use crate::{
     helpers::{Backend, TestDb},
 };
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "flows",
     "property_mappings",
     "plex_sources",
@@ -23,6 +23,7 @@ const TABLES: [&str; 13] = [
     "audit_events",
     "plex_source_events",
     "store_epochs",
+    "service_secrets",
 ];
 
 async fn tables_present(db: &sea_orm::DatabaseConnection) -> Vec<bool> {

@@ -86,6 +86,7 @@ pub fn test_settings() -> ServerSettings {
         health_check_interval: Duration::from_millis(100),
         change_poll_interval: Duration::from_millis(100),
         change_retention: Duration::from_secs(3600),
+        cache_max_bytes: plex_source_service::cache::DEFAULT_MAX_BYTES,
     }
 }
 

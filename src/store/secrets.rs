@@ -1,0 +1,66 @@
+//! Secrets kept in the database (created by the migrations), so that every
+//! replica and every restart of a deployment uses the same ones.
+
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::store::StoreError;
+
+/// The key page tokens are sealed with: 32 random bytes made when the
+/// database was migrated. `None` when the migration has not run.
+pub async fn page_token_key<C: ConnectionTrait>(db: &C) -> Result<Option<Vec<u8>>, StoreError> {
+    let sql = "SELECT value FROM service_secrets WHERE name = 'page_token_key'";
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let hex: String = row.try_get("", "value")?;
+    decode_hex(&hex)
+        .filter(|key| key.len() >= 32)
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt("the page token key is not 32 hex-encoded bytes".into()))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store;
+
+    async fn migrated(dir: &tempfile::TempDir, name: &str) -> sea_orm::DatabaseConnection {
+        let url = format!("sqlite://{}", dir.path().join(name).display());
+        let db = store::connect(&url).await.unwrap();
+        store::migrate(&db).await.unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn each_database_has_its_own_key_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = migrated(&dir, "a.db").await;
+        let key = page_token_key(&db).await.unwrap().expect("key");
+        assert_eq!(key.len(), 32);
+        db.close().await.unwrap();
+        // A restart: a new pool, migrations applied again.
+        let again = migrated(&dir, "a.db").await;
+        assert_eq!(page_token_key(&again).await.unwrap(), Some(key.clone()));
+        let other = migrated(&dir, "b.db").await;
+        assert_ne!(page_token_key(&other).await.unwrap(), Some(key));
+    }
+
+    #[test]
+    fn hex_decodes_strictly() {
+        assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
+        for bad in ["0", "zz", "0g", "é0"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+    }
+}
