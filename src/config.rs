@@ -243,6 +243,25 @@ pub struct ServeArgs {
     #[arg(long, env = "CACHE_MAX_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     pub cache_max_bytes: u64,
 
+    /// Concurrent calls (HTTP/2 streams) one client connection may have open.
+    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// Open WatchPlexSources streams the server holds in all; more are
+    /// refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "MAX_WATCH_STREAMS", default_value_t = 20_000)]
+    pub max_watch_streams: usize,
+
+    /// Idle time after which a connection is probed (HTTP/2 ping and TCP
+    /// keepalive), so streams of clients that vanished are reclaimed.
+    #[arg(long, env = "KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub keepalive_interval: Duration,
+
+    /// How long a keepalive ping may go unanswered before the connection
+    /// is closed.
+    #[arg(long, env = "KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
+
     /// Key of the superuser `akadmin`'s token, created at start if missing.
     #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,

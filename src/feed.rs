@@ -21,6 +21,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct ChangeFeed {
     latest: Arc<watch::Sender<i64>>,
+    /// The access epoch: bumped by any change to users, roles, tokens or
+    /// grants, by anyone.
+    access: Arc<watch::Sender<i64>>,
     wake: Arc<Notify>,
     cache: Arc<ReadCache>,
     /// Successful polls so far.
@@ -31,6 +34,7 @@ impl ChangeFeed {
     pub fn new(cache: Arc<ReadCache>) -> Self {
         Self {
             latest: Arc::new(watch::channel(0).0),
+            access: Arc::new(watch::channel(0).0),
             wake: Arc::new(Notify::new()),
             cache,
             polls: Arc::new(watch::channel(0).0),
@@ -74,6 +78,12 @@ impl ChangeFeed {
         self.latest.subscribe()
     }
 
+    /// Receives the access epoch whenever it changes: open streams re-check
+    /// their caller then.
+    pub fn subscribe_access(&self) -> watch::Receiver<i64> {
+        self.access.subscribe()
+    }
+
     /// Asks for a check now: this replica just committed a change.
     pub fn poke(&self) {
         self.wake.notify_one();
@@ -93,7 +103,12 @@ impl ChangeFeed {
                     }
                     self.cache.mark_fresh(started);
                     self.polls.send_modify(|n| *n += 1);
-                    let revision = state.0;
+                    let (revision, access) = state;
+                    self.access.send_if_modified(|known| {
+                        let changed = access != *known;
+                        *known = access;
+                        changed
+                    });
                     self.latest.send_if_modified(|known| {
                         let grew = revision > *known;
                         if grew {

@@ -5,7 +5,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use plex_source_service::{
     admin,
-    app::{Application, ServerSettings, shutdown_signal},
+    app::{Application, ServerSettings, StreamLimits, shutdown_signal},
     blueprint,
     config::{Cli, Command, ServeArgs},
     domain::access::TokenKey,
@@ -90,6 +90,12 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
             change_poll_interval: args.change_poll_interval,
             change_retention: args.change_retention,
             cache_max_bytes: args.cache_max_bytes,
+            streams: StreamLimits {
+                max_concurrent_streams: args.max_concurrent_streams,
+                max_watch_streams: args.max_watch_streams,
+                keepalive_interval: args.keepalive_interval,
+                keepalive_timeout: args.keepalive_timeout,
+            },
         },
     )
     .await?;

@@ -37,8 +37,34 @@ pub struct ServerSettings {
     pub change_poll_interval: Duration,
     /// How long changes stay available for resuming watchers.
     pub change_retention: Duration,
+    pub streams: StreamLimits,
     /// Memory the read caches may hold, estimated.
     pub cache_max_bytes: u64,
+}
+
+/// Bounds on streams and connections: one client cannot hold more than
+/// its share, and connections of clients that vanished are reclaimed.
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    /// HTTP/2 streams (concurrent calls) per connection.
+    pub max_concurrent_streams: u32,
+    /// Open WatchPlexSources streams on this server.
+    pub max_watch_streams: usize,
+    /// Idle time before an HTTP/2 ping and TCP keepalive probe.
+    pub keepalive_interval: Duration,
+    /// Time a ping may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            max_watch_streams: 20_000,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// A server bound to its port but not yet serving, so callers (tests
@@ -103,12 +129,22 @@ impl Application {
             self.settings.change_retention,
         ));
 
-        let ops = Operations::new(self.db.clone(), feed, self.audit.clone(), self.page_tokens);
+        let streams = self.settings.streams.clone();
+        let ops = Operations::new(
+            self.db.clone(),
+            feed,
+            self.audit.clone(),
+            self.page_tokens,
+            streams.max_watch_streams,
+        );
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
+            .max_concurrent_streams(streams.max_concurrent_streams)
+            .http2_keepalive_interval(Some(streams.keepalive_interval))
+            .http2_keepalive_timeout(Some(streams.keepalive_timeout))
             .layer(trace_layer())
             .layer(AuthLayer::new(ops.clone()))
             .add_service(health_service)
@@ -116,7 +152,9 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                TcpIncoming::from(self.listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(streams.keepalive_interval)),
                 async {
                     let _ = stopped.await;
                 },

@@ -63,6 +63,9 @@ impl From<ServiceError> for Status {
                 "PERMISSION_DENIED",
             ),
             ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
+            ServiceError::ResourceExhausted(message) => {
+                with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")
+            }
             ServiceError::Busy(cause) => {
                 tracing::warn!(error = %chain(cause.as_ref()), "lock wait timed out");
                 with_reason(Code::Unavailable, BUSY_MESSAGE, "LOCK_TIMEOUT")

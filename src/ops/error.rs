@@ -30,6 +30,9 @@ pub enum ServiceError {
     OutOfRange(String),
     #[error("not found")]
     NotFound,
+    /// A server-wide bound (open watch streams) is reached.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// Another write held the lock past the lock timeout; worth a retry.
     #[error("store busy")]
     Busy(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -20,7 +20,10 @@ mod reveal;
 mod sources;
 mod watch;
 
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
+use tokio::sync::Semaphore;
 
 use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
 
@@ -43,6 +46,8 @@ pub struct Operations {
     feed: ChangeFeed,
     audit: AuditTrail,
     page_tokens: PageTokenKey,
+    /// One permit per open watch stream.
+    watch_slots: Arc<Semaphore>,
 }
 
 impl Operations {
@@ -51,12 +56,14 @@ impl Operations {
         feed: ChangeFeed,
         audit: AuditTrail,
         page_tokens: PageTokenKey,
+        max_watch_streams: usize,
     ) -> Self {
         Self {
             db,
             feed,
             audit,
             page_tokens,
+            watch_slots: Arc::new(Semaphore::new(max_watch_streams)),
         }
     }
 }

@@ -66,6 +66,18 @@ impl Operations {
         caller: Caller,
         params: WatchParams,
     ) -> Result<WatchEvents, ServiceError> {
+        // As for a list: a caller who may view no source has nothing to watch.
+        if !caller.may_globally(Permission::View)
+            && caller.objects_with(Permission::View).is_empty()
+        {
+            return Err(ServiceError::PermissionDenied);
+        }
+        let slot = self.watch_slots.clone().try_acquire_owned().map_err(|_| {
+            ServiceError::ResourceExhausted(
+                "Too many open watch streams on this server; retry later or on another replica."
+                    .into(),
+            )
+        })?;
         let db = &self.db;
         let latest = events::latest_revision(db).await?;
         let cursor = match params.since_revision {
@@ -94,6 +106,8 @@ impl Operations {
             tx,
         };
         tokio::spawn(async move {
+            // Held for the stream's life.
+            let _slot = slot;
             if let Err(err) = stream.run(params.initial_snapshot, latest).await {
                 let _ = stream.tx.send(Err(err)).await;
             }
@@ -119,6 +133,8 @@ struct Gone;
 impl Watcher {
     async fn run(&mut self, snapshot: bool, snapshot_revision: i64) -> Result<(), ServiceError> {
         let mut latest = self.ops.feed.subscribe();
+        let mut access = self.ops.feed.subscribe_access();
+        access.mark_unchanged();
         if snapshot && self.snapshot(snapshot_revision).await.is_err() {
             return Ok(());
         }
@@ -126,8 +142,24 @@ impl Watcher {
             if self.catch_up().await?.is_err() {
                 return Ok(());
             }
+            // An idle stream still ends as soon as its token is revoked or
+            // expires or its user is deactivated: access changes (seen by
+            // the feed's poll) and the token's expiry wake it.
+            let expiry = self.caller.expires.map(|at| {
+                let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::Instant::now() + left
+            });
             tokio::select! {
                 changed = latest.changed() => if changed.is_err() { return Ok(()) },
+                changed = access.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    self.caller = self.ops.reauthenticate(&self.caller).await?;
+                }
+                () = sleep_until_some(expiry) => {
+                    self.caller = self.ops.reauthenticate(&self.caller).await?;
+                }
                 () = self.tx.closed() => return Ok(()),
             }
         }
@@ -250,6 +282,14 @@ impl Watcher {
             _ => EventKind::Updated,
         };
         Ok(self.send(event(change.revision, kind, visible)).await)
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod change_log;
 mod events;
+mod limits;
 mod resume;
 mod visibility;
 
