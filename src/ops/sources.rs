@@ -1,11 +1,14 @@
 //! Retrieve, create, update and delete one Plex source.
 //!
-//! Checks run in authentik's order: the caller is authenticated before an
-//! operation is called, then the request is validated, then the caller is
-//! authorized, then the source is looked up. A caller who may not view a
-//! source is denied the same way whether or not it exists (no probing), and
-//! writes authorize before they take the writer lock, so a caller without
-//! permissions never waits for, or holds up, anyone's write.
+//! The caller is authenticated before an operation is called. Then, as
+//! authentik orders its checks: retrieve and delete validate the slug, look
+//! the source up and authorize; create authorizes (`add_plexsource`) and
+//! then validates the body; update validates the slug (its transport has
+//! already read the mask), looks up and authorizes, then validates the
+//! body. A caller who may not view a source is denied the same way whether
+//! or not it exists (no probing). Writes authorize before they take the
+//! writer lock, so a caller without permissions never waits for, or holds
+//! up, anyone's write; under the lock the source is read and checked again.
 
 use std::sync::Arc;
 
