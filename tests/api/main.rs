@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access_changes;
+mod audit;
 mod auth;
 mod blueprint;
 mod cli;
