@@ -24,7 +24,7 @@ use std::{
 use quick_cache::{Weighter, sync::Cache};
 
 use crate::domain::{
-    PlexSource,
+    PlexSource, PlexSourceFields,
     access::{Caller, Grant},
 };
 
@@ -85,19 +85,42 @@ impl HeapSize for Arc<Caller> {
 
 impl HeapSize for Arc<PlexSource> {
     fn heap_size(&self) -> u64 {
-        let f = &self.fields;
+        // Every field is named, so a new one is weighed or knowingly not.
+        let PlexSource {
+            pk: _,
+            managed,
+            fields,
+        } = self.as_ref();
+        let PlexSourceFields {
+            name,
+            slug,
+            enabled: _,
+            authentication_flow: _,
+            enrollment_flow: _,
+            user_property_mappings,
+            group_property_mappings,
+            policy_engine_mode: _,
+            user_matching_mode: _,
+            user_path_template,
+            icon,
+            group_matching_mode: _,
+            client_id,
+            allowed_servers,
+            allow_friends: _,
+            plex_token,
+        } = fields;
         let strings = [
-            f.name.capacity(),
-            f.slug.as_str().len(),
-            f.user_path_template.capacity(),
-            f.icon.as_ref().map_or(0, String::capacity),
-            f.client_id.capacity(),
-            f.plex_token.expose().len(),
-            self.managed.as_ref().map_or(0, String::capacity),
+            name.capacity(),
+            slug.as_str().len(),
+            user_path_template.capacity(),
+            icon.as_ref().map_or(0, String::capacity),
+            client_id.capacity(),
+            plex_token.expose().len(),
+            managed.as_ref().map_or(0, String::capacity),
         ];
-        let servers: usize = f.allowed_servers.iter().map(String::capacity).sum();
-        let vecs = (f.allowed_servers.capacity() * size_of::<String>())
-            + (f.user_property_mappings.capacity() + f.group_property_mappings.capacity())
+        let servers: usize = allowed_servers.iter().map(String::capacity).sum();
+        let vecs = (allowed_servers.capacity() * size_of::<String>())
+            + (user_property_mappings.capacity() + group_property_mappings.capacity())
                 * size_of::<uuid::Uuid>();
         (size_of::<PlexSource>() + strings.iter().sum::<usize>() + servers + vecs) as u64
     }

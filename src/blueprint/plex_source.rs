@@ -134,6 +134,30 @@ impl Target for PlexSourceTarget {
 
 #[cfg(test)]
 mod tests {
+    /// Every attribute of the draft is read from a blueprint: a field added
+    /// to the draft but not here would otherwise be dropped with a warning.
+    #[test]
+    fn every_draft_attribute_is_read() {
+        for name in PlexSourceDraft::FIELDS {
+            let value = match *name {
+                "enabled" | "allow_friends" => Value::Bool(false),
+                "user_property_mappings" | "group_property_mappings" | "allowed_servers" => {
+                    Value::Sequence(vec![Value::String(uuid::Uuid::nil().to_string())])
+                }
+                _ => Value::String("x".into()),
+            };
+            let mut v = Violations::new();
+            let draft = plex_source_draft(&mut v, vec![((*name).to_owned(), value)]);
+            assert!(v.is_empty(), "{name}: {v}");
+            let kept = draft.clone().retain(|n| n == *name);
+            assert_ne!(
+                format!("{kept:?}"),
+                format!("{:?}", PlexSourceDraft::default()),
+                "the blueprint ignores {name}"
+            );
+        }
+    }
+
     use super::*;
     use crate::blueprint::{models::identity, values::pairs};
 
