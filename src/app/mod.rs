@@ -15,7 +15,7 @@ use crate::{
     cache::ReadCache,
     domain::listing::PageTokenKey,
     feed::ChangeFeed,
-    grpc::{AuthLayer, PlexSources, trace_layer},
+    grpc::{AuthLayer, DeadlineLayer, PlexSources, trace_layer},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
     store,
@@ -39,6 +39,9 @@ pub struct ServerSettings {
     pub change_retention: Duration,
     /// Memory the read caches may hold, estimated.
     pub cache_max_bytes: u64,
+    /// Deadline of calls that bring none, and the longest one a caller
+    /// may ask for (see [`DeadlineLayer`]).
+    pub request_timeout: Duration,
 }
 
 /// A server bound to its port but not yet serving, so callers (tests
@@ -110,6 +113,7 @@ impl Application {
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
             .layer(trace_layer())
+            .layer(DeadlineLayer::new(self.settings.request_timeout))
             .layer(AuthLayer::new(ops.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
