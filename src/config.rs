@@ -262,6 +262,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub keepalive_timeout: Duration,
 
+    /// Deadline of calls that bring none, and the longest a caller may ask
+    /// for; also PostgreSQL's `statement_timeout`, so the database stops
+    /// work nobody waits for.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
     /// Key of the superuser `akadmin`'s token, created at start if missing.
     #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
@@ -279,6 +285,7 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen.port(), 50051);
         assert_eq!(cli.serve.shutdown_grace_period, Duration::from_secs(10));
+        assert_eq!(cli.serve.request_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -290,6 +297,8 @@ mod tests {
             "127.0.0.1:0",
             "--shutdown-grace-period",
             "250ms",
+            "--request-timeout",
+            "2s",
             "--no-migrate",
         ])
         .unwrap();
@@ -298,6 +307,7 @@ mod tests {
         };
         assert_eq!(args.listen.port(), 0);
         assert_eq!(args.shutdown_grace_period, Duration::from_millis(250));
+        assert_eq!(args.request_timeout, Duration::from_secs(2));
         assert!(args.no_migrate);
     }
 

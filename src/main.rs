@@ -74,10 +74,17 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
     if let Some(key) = &args.bootstrap_token {
         TokenKey::bootstrap(key)?;
     }
-    let db = connect(database_url, lock_timeout).await?;
     if !args.no_migrate {
+        // On a pool of their own: a migration's statements may outlast the
+        // request timeout.
+        let db = connect(database_url, lock_timeout).await?;
         migrate(&db).await?;
+        db.close().await.ok();
     }
+    // Calls' statements end with the calls that wait for them.
+    let db = store::connect_bounded(database_url, lock_timeout, Some(args.request_timeout))
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(database_url, &err)))?;
     if let Some(key) = args.bootstrap_token {
         admin::bootstrap(&db, &key).await?;
     }
@@ -96,6 +103,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
                 keepalive_interval: args.keepalive_interval,
                 keepalive_timeout: args.keepalive_timeout,
             },
+            request_timeout: args.request_timeout,
         },
     )
     .await?;

@@ -15,7 +15,7 @@ use crate::{
     cache::ReadCache,
     domain::listing::PageTokenKey,
     feed::ChangeFeed,
-    grpc::{AuthLayer, PlexSources, trace_layer},
+    grpc::{AuthLayer, DeadlineLayer, PlexSources, trace_layer},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
     store,
@@ -40,6 +40,9 @@ pub struct ServerSettings {
     pub streams: StreamLimits,
     /// Memory the read caches may hold, estimated.
     pub cache_max_bytes: u64,
+    /// Deadline of calls that bring none, and the longest one a caller
+    /// may ask for (see [`DeadlineLayer`]).
+    pub request_timeout: Duration,
 }
 
 /// Bounds on streams and connections: one client cannot hold more than
@@ -146,6 +149,7 @@ impl Application {
             .http2_keepalive_interval(Some(streams.keepalive_interval))
             .http2_keepalive_timeout(Some(streams.keepalive_timeout))
             .layer(trace_layer())
+            .layer(DeadlineLayer::new(self.settings.request_timeout))
             .layer(AuthLayer::new(ops.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)

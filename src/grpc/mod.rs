@@ -1,16 +1,18 @@
 //! The gRPC transport: request conversion ([`input`]), response conversion
 //! ([`convert`]), the one mapping of operation errors to statuses
-//! ([`error`]), the authentication layer and the tonic service. Every
-//! check and every query lives in [`crate::ops`]; nothing here touches the
-//! database.
+//! ([`error`]), the authentication and deadline layers and the tonic
+//! service. Every check and every query lives in [`crate::ops`]; nothing
+//! here touches the database.
 
 mod auth;
 pub mod convert;
+pub mod deadline;
 pub mod error;
 mod input;
 mod service;
 mod trace;
 
 pub use auth::AuthLayer;
+pub use deadline::DeadlineLayer;
 pub use service::PlexSources;
 pub use trace::trace_layer;

@@ -40,28 +40,63 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, DEFAULT_LOCK_TIMEOUT).await
 }
 
+/// Opens a connection pool with no statement timeout (see
+/// [`connect_bounded`]).
+pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+    connect_bounded(url, lock_timeout, None).await
+}
+
 /// Opens a connection pool. SQLite files are created when missing and run in
 /// WAL mode so readers never wait for the writer. Every lock wait is bounded
 /// by `lock_timeout` (SQLite's busy timeout, PostgreSQL's `lock_timeout`),
 /// so a long write (a large import) makes other writers fail fast and
-/// retryably instead of piling up. Statement logging is off: SQL text stays
-/// out of the logs.
-pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+/// retryably instead of piling up. On PostgreSQL, `statement_timeout` (if
+/// any) makes the server abandon a statement whose caller gave up at its
+/// deadline, instead of running it to the end. Statement logging is off:
+/// SQL text stays out of the logs.
+///
+/// After the database restarts, pooled connections are dead: each is
+/// pinged before it is handed out (`test_before_acquire`) and replaced. A
+/// call waits at most [`ACQUIRE_TIMEOUT`] for a connection, retrying
+/// refused connects meanwhile: it rides out a short restart, and otherwise
+/// fails with UNAVAILABLE before common client deadlines, for the client to
+/// retry.
+pub async fn connect_bounded(
+    url: &str,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
-    let lock_timeout_ms = lock_timeout.as_millis().max(1).to_string();
+    let mut pg_settings = vec![("lock_timeout", millis(lock_timeout))];
+    if let Some(timeout) = statement_timeout {
+        pg_settings.push(("statement_timeout", millis(timeout)));
+    }
     options
         .sqlx_logging(false)
         .max_connections(16)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(true)
         .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(lock_timeout)
         })
-        .map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout_ms.as_str())]));
+        .map_sqlx_postgres_opts(move |o| o.options(pg_settings.iter().cloned()));
     Database::connect(options).await
+}
+
+/// Longest a call waits for a pooled connection, including reconnecting to
+/// a database that refuses connections (it may be restarting). Short, so
+/// that an outage is reported as UNAVAILABLE rather than as the caller's
+/// deadline; sqlx retries refused connects every `ACQUIRE_TIMEOUT / 5` at
+/// most, so a waiting call notices the database's return within 400 ms.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A PostgreSQL duration setting in milliseconds (0 would mean "none").
+fn millis(duration: Duration) -> String {
+    duration.as_millis().max(1).to_string()
 }
 
 /// Applies every pending migration.

@@ -78,8 +78,11 @@ async fn a_long_import_blocks_only_writers(backend: Backend) {
         let status = result.expect_err("denied");
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     }
+    // Had any waited for the lock, it would have taken the 5 s lock timeout;
+    // on a quiet machine all fifty take well under a second.
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "50 denials took {took:?}");
+    eprintln!("50 concurrent denials during the import: {took:?}");
+    assert!(took < Duration::from_secs(3), "50 denials took {took:?}");
 
     // Reads keep answering, for viewers and for the superuser, who also
     // receives the Plex token.

@@ -9,6 +9,7 @@ mod auth;
 mod blueprint;
 mod cli;
 mod contention;
+mod faults;
 mod health;
 mod import;
 mod limits;

@@ -88,6 +88,7 @@ pub fn test_settings() -> ServerSettings {
         change_retention: Duration::from_secs(3600),
         cache_max_bytes: plex_source_service::cache::DEFAULT_MAX_BYTES,
         streams: plex_source_service::app::StreamLimits::default(),
+        request_timeout: Duration::from_secs(30),
     }
 }
 
@@ -114,7 +115,14 @@ async fn serve(
     settings: ServerSettings,
     admin_key: Option<String>,
 ) -> TestApp {
-    let server_db = store::connect(server_url).await.expect("server connects");
+    // As `serve` connects: statements end with the calls that wait for them.
+    let server_db = store::connect_bounded(
+        server_url,
+        store::DEFAULT_LOCK_TIMEOUT,
+        Some(settings.request_timeout),
+    )
+    .await
+    .expect("server connects");
     let app = Application::build(server_db, settings).await.expect("bind");
     let addr = app.local_addr().expect("local addr");
     let feed = app.feed();
