@@ -7,6 +7,7 @@ mod auth;
 mod blueprint;
 mod cli;
 mod health;
+mod hostile;
 mod import;
 mod limits;
 mod list;
