@@ -52,7 +52,7 @@ proptest! {
     fn valid_slugs_round_trip(text in "[-a-zA-Z0-9_]{1,50}") {
         let slug = Slug::parse(&text).expect("valid slug");
         prop_assert_eq!(slug.as_str(), text.as_str());
-        prop_assert_eq!(Slug::parse(&slug.to_string()), Ok(slug));
+        prop_assert_eq!(Slug::parse(slug.as_ref()), Ok(slug));
     }
 }
 
@@ -66,7 +66,9 @@ fn ordering() -> Vec<SortKey> {
 /// A cursor value that fits `field`.
 fn cursor_value(field: SortField) -> BoxedStrategy<CursorValue> {
     match field {
-        SortField::Enabled | SortField::AllowFriends => any::<bool>().prop_map(CursorValue::Bool).boxed(),
+        SortField::Enabled | SortField::AllowFriends => {
+            any::<bool>().prop_map(CursorValue::Bool).boxed()
+        }
         SortField::Pk => any::<u128>()
             .prop_map(|n| CursorValue::Text(uuid::Uuid::from_u128(n).to_string()))
             .boxed(),
@@ -214,7 +216,9 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let template = dir.path().join("template.db");
         runtime().block_on(async {
-            let db = store::connect(&sqlite_url(&template)).await.expect("connect");
+            let db = store::connect(&sqlite_url(&template))
+                .await
+                .expect("connect");
             store::migrate(&db).await.expect("migrate");
             db.close().await.expect("close");
         });
@@ -239,7 +243,9 @@ fn import(case: &str, bytes: &[u8]) -> Result<blueprint::ImportReport, blueprint
     std::fs::copy(&f.template, &db_path).expect("copy template");
     let env = |name: &str| name.starts_with('A').then(|| format!("{name}-value"));
     runtime().block_on(async {
-        let db = store::connect(&sqlite_url(&db_path)).await.expect("connect");
+        let db = store::connect(&sqlite_url(&db_path))
+            .await
+            .expect("connect");
         let result = blueprint::import_file_with_env(&db, &file, &env).await;
         db.close().await.expect("close");
         result
@@ -250,12 +256,41 @@ fn import(case: &str, bytes: &[u8]) -> Result<blueprint::ImportReport, blueprint
 fn yaml_value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         select(vec![
-            "null", "true", "false", "0", "-1", "1", "1.5", "''", "x", "plex", "plex-login",
-            "all", "any", "identifier", "username_link", "email_deny", "name_deny",
-            "authentication", "enrollment", "!KeyOf a", "!KeyOf b", "!KeyOf [a]",
-            "!Find [authentik_flows.flow, [slug, f]]", "!Find [x]", "!Find a",
-            "!Env AVAR", "!Env BVAR", "!Env [AVAR, d]", "!Env [BVAR, d]", "!Env {}",
-            "!Unknown x", "00000000-0000-0000-0000-000000000000", "*anchor", "[]", "{}",
+            "null",
+            "true",
+            "false",
+            "0",
+            "-1",
+            "1",
+            "1.5",
+            "''",
+            "x",
+            "plex",
+            "plex-login",
+            "all",
+            "any",
+            "identifier",
+            "username_link",
+            "email_deny",
+            "name_deny",
+            "authentication",
+            "enrollment",
+            "!KeyOf a",
+            "!KeyOf b",
+            "!KeyOf [a]",
+            "!Find [authentik_flows.flow, [slug, f]]",
+            "!Find [x]",
+            "!Find a",
+            "!Env AVAR",
+            "!Env BVAR",
+            "!Env [AVAR, d]",
+            "!Env [BVAR, d]",
+            "!Env {}",
+            "!Unknown x",
+            "00000000-0000-0000-0000-000000000000",
+            "*anchor",
+            "[]",
+            "{}",
         ])
         .prop_map(str::to_owned),
         "[a-z_ -]{0,12}".prop_map(|s| format!("{s:?}")),
@@ -272,11 +307,30 @@ fn yaml_value() -> impl Strategy<Value = String> {
 }
 
 const KEYS: [&str; 24] = [
-    "slug", "name", "pk", "enabled", "authentication_flow", "enrollment_flow",
-    "user_property_mappings", "group_property_mappings", "policy_engine_mode",
-    "user_matching_mode", "user_path_template", "group_matching_mode", "client_id",
-    "allowed_servers", "allow_friends", "plex_token", "icon", "title", "designation",
-    "expression", "username", "email", "user", "role",
+    "slug",
+    "name",
+    "pk",
+    "enabled",
+    "authentication_flow",
+    "enrollment_flow",
+    "user_property_mappings",
+    "group_property_mappings",
+    "policy_engine_mode",
+    "user_matching_mode",
+    "user_path_template",
+    "group_matching_mode",
+    "client_id",
+    "allowed_servers",
+    "allow_friends",
+    "plex_token",
+    "icon",
+    "title",
+    "designation",
+    "expression",
+    "username",
+    "email",
+    "user",
+    "role",
 ];
 
 const MODELS: [&str; 7] = [
@@ -292,34 +346,46 @@ const MODELS: [&str; 7] = [
 fn entry() -> impl Strategy<Value = String> {
     (
         select(MODELS.to_vec()),
-        select(vec!["present", "created", "must_created", "absent", "gone", "[x]"]),
+        select(vec![
+            "present",
+            "created",
+            "must_created",
+            "absent",
+            "gone",
+            "[x]",
+        ]),
         prop::option::of(select(vec!["a", "b", "[a]"])),
         prop::collection::vec((select(KEYS.to_vec()), yaml_value()), 0..3),
         prop::collection::vec((select(KEYS.to_vec()), yaml_value()), 0..6),
         prop::option::of(yaml_value()),
         prop::option::of(yaml_value()),
     )
-        .prop_map(|(model, state, id, identifiers, attrs, conditions, permissions)| {
-            let map = |pairs: Vec<(&str, String)>| {
-                let pairs: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                format!("{{{}}}", pairs.join(", "))
-            };
-            let mut text = format!(
-                "  - model: {model}\n    state: {state}\n    identifiers: {}\n    attrs: {}\n",
-                map(identifiers),
-                map(attrs)
-            );
-            if let Some(id) = id {
-                text.push_str(&format!("    id: {id}\n"));
-            }
-            if let Some(conditions) = conditions {
-                text.push_str(&format!("    conditions: {conditions}\n"));
-            }
-            if let Some(permissions) = permissions {
-                text.push_str(&format!("    permissions: {permissions}\n"));
-            }
-            text
-        })
+        .prop_map(
+            |(model, state, id, identifiers, attrs, conditions, permissions)| {
+                let map = |pairs: Vec<(&str, String)>| {
+                    let pairs: Vec<String> = pairs
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect();
+                    format!("{{{}}}", pairs.join(", "))
+                };
+                let mut text = format!(
+                    "  - model: {model}\n    state: {state}\n    identifiers: {}\n    attrs: {}\n",
+                    map(identifiers),
+                    map(attrs)
+                );
+                if let Some(id) = id {
+                    text.push_str(&format!("    id: {id}\n"));
+                }
+                if let Some(conditions) = conditions {
+                    text.push_str(&format!("    conditions: {conditions}\n"));
+                }
+                if let Some(permissions) = permissions {
+                    text.push_str(&format!("    permissions: {permissions}\n"));
+                }
+                text
+            },
+        )
 }
 
 fn blueprint_text() -> impl Strategy<Value = String> {
@@ -327,7 +393,9 @@ fn blueprint_text() -> impl Strategy<Value = String> {
         select(vec!["1", "2", "'1'", "null"]),
         prop::collection::vec(entry(), 0..5),
     )
-        .prop_map(|(version, entries)| format!("version: {version}\nentries:\n{}", entries.concat()))
+        .prop_map(|(version, entries)| {
+            format!("version: {version}\nentries:\n{}", entries.concat())
+        })
 }
 
 proptest! {

@@ -31,7 +31,9 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let template = dir.path().join("template.db");
         let shared = runtime.block_on(async {
-            let db = store::connect(&sqlite_url(&template)).await.expect("connect");
+            let db = store::connect(&sqlite_url(&template))
+                .await
+                .expect("connect");
             store::migrate(&db).await.expect("migrate");
             db.close().await.expect("close");
             let shared = dir.path().join("shared.db");
@@ -74,7 +76,9 @@ fn import(bytes: &[u8]) {
     }
     std::fs::copy(&f.template, &db_path).expect("copy template");
     f.runtime.block_on(async {
-        let db = store::connect(&sqlite_url(&db_path)).await.expect("connect");
+        let db = store::connect(&sqlite_url(&db_path))
+            .await
+            .expect("connect");
         let _ = blueprint::import_file_with_env(&db, &file, &env).await;
         db.close().await.expect("close");
     });

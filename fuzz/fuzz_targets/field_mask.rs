@@ -16,6 +16,11 @@ fuzz_target!(|text: &str| {
     if let Ok(Some(paths)) = mask_paths(Some(&mask)) {
         // Accepted paths were each named in the mask, once.
         assert!(paths.iter().all(|p| mask.paths.contains(p)));
-        assert_eq!(mask_paths(Some(&prost_types::FieldMask { paths: paths.clone() })), Ok(Some(paths)));
+        assert_eq!(
+            mask_paths(Some(&prost_types::FieldMask {
+                paths: paths.clone()
+            })),
+            Ok(Some(paths))
+        );
     }
 });

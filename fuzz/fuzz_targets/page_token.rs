@@ -10,6 +10,9 @@ fuzz_target!(|token: &str| {
     let fp = fingerprint(&["fuzz"]);
     if let Ok(decoded) = PageToken::decode(token, &fp, &ordering) {
         // What decodes re-encodes to a token that decodes the same.
-        assert_eq!(PageToken::decode(&decoded.encode(), &fp, &ordering), Ok(decoded));
+        assert_eq!(
+            PageToken::decode(&decoded.encode(), &fp, &ordering),
+            Ok(decoded)
+        );
     }
 });

@@ -174,11 +174,7 @@ async fn garbage_on_the_port_leaves_others_served(backend: Backend) {
     for i in 0..EACH {
         hostile.spawn(http1(app.addr, connected.clone()));
         hostile.spawn(random_bytes(app.addr, i as u64, connected.clone()));
-        hostile.spawn(half_open_preface(
-            app.addr,
-            connected.clone(),
-            stop.clone(),
-        ));
+        hostile.spawn(half_open_preface(app.addr, connected.clone(), stop.clone()));
         hostile.spawn(slowloris(app.addr, connected.clone(), stop.clone()));
     }
     // Every hostile client has connected and sent its first bytes.
