@@ -427,3 +427,45 @@ proptest! {
         prop_assert_eq!((report.created, report.unchanged), (1, 1));
     }
 }
+
+// ---- hostile blueprint files ----------------------------------------------
+
+/// Files built to exhaust the parser: nesting far beyond any blueprint,
+/// aliases that expand exponentially, and merge keys chained through
+/// aliases. Each is refused (or read) quickly, without a panic.
+#[test]
+fn files_built_to_exhaust_the_parser_are_refused() {
+    let deep = format!(
+        "version: 1\nentries: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert!(import("deep", deep.as_bytes()).is_err());
+
+    let deep_maps: String = (0..1_000)
+        .map(|depth| format!("{}- a:\n", "  ".repeat(depth + 1)))
+        .collect();
+    let deep_maps = format!("version: 1\nentries:\n{deep_maps}");
+    assert!(import("deep-maps", deep_maps.as_bytes()).is_err());
+
+    let mut laughs = String::from("version: 1\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let previous = format!("*l{}", level - 1);
+        laughs.push_str(&format!(
+            "l{level}: &l{level} [{}]\n",
+            vec![previous; 10].join(", ")
+        ));
+    }
+    laughs.push_str("entries: [{model: authentik_core.group, attrs: {x: *l9}}]\n");
+    assert!(import("laughs", laughs.as_bytes()).is_err());
+
+    let mut merges = String::from("version: 1\nm0: &m0 {a: 1}\n");
+    for level in 1..200 {
+        merges.push_str(&format!(
+            "m{level}: &m{level} {{<<: *m{}, b{level}: 1}}\n",
+            level - 1
+        ));
+    }
+    merges.push_str("entries: []\n");
+    let _ = import("merges", merges.as_bytes());
+}
