@@ -165,9 +165,11 @@ fn draft_as(source: pb::PlexSource, presence: Presence) -> PlexSourceDraft {
     }
 }
 
-/// The paths of a patch, or `None` for a replacement. Every path must be a
-/// writable field.
-fn mask_paths(mask: Option<&prost_types::FieldMask>) -> Result<Option<Vec<String>>, Violations> {
+/// The update-mask reader: the paths of a patch, or `None` for a
+/// replacement. Every path must be a writable field.
+pub fn mask_paths(
+    mask: Option<&prost_types::FieldMask>,
+) -> Result<Option<Vec<String>>, Violations> {
     let paths: &[String] = mask.map_or(&[], |m| &m.paths);
     if paths.len() > MAX_MASK_PATHS {
         return Err(Violations::single(

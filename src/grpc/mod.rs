@@ -8,7 +8,8 @@ mod auth;
 pub mod convert;
 pub mod deadline;
 pub mod error;
-mod input;
+/// Public so the update-mask reader can be fuzzed and property-tested.
+pub mod input;
 mod service;
 mod trace;
 

@@ -11,6 +11,7 @@ mod cli;
 mod contention;
 mod faults;
 mod health;
+mod hostile;
 mod import;
 mod limits;
 mod list;
