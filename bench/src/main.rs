@@ -9,11 +9,17 @@
 //! several rounds, and prints throughput, latency percentiles, their ratios,
 //! the service's memory, start-up time, list latency and import rate.
 //!
-//! Run: `cargo run --release --bin loadbench -- --help`.
+//! `loadbench soak` instead runs one backend for a long time (default 10
+//! minutes) under a mixed load with open watchers, and reports the service's
+//! resident memory over the run and every error by gRPC code.
+//!
+//! Run: `cargo run --release --bin loadbench -- --help`, and
+//! `cargo run --release --bin loadbench -- soak --help`.
 
 mod baseline;
 mod load;
 mod setup;
+mod soak;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -76,6 +82,10 @@ enum Internal {
         #[arg(long)]
         listen: std::net::SocketAddr,
     },
+    /// Soak one backend: a long mixed load (reads, token reads, list pages,
+    /// updates) with open watchers; reports calls, errors by gRPC code,
+    /// watcher events and the service's resident memory over time.
+    Soak(Box<soak::SoakArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match args.command {
         Some(Internal::Baseline { listen }) => runtime.block_on(baseline::serve(listen)),
+        Some(Internal::Soak(soak)) => runtime.block_on(soak::run(*soak)),
         None => runtime.block_on(run(args)),
     }
 }
