@@ -56,8 +56,20 @@ pub(crate) struct Entry {
     pub permissions: Value,
 }
 
+/// Deepest nesting of flow collections (`[`, `{`) read. The YAML reader
+/// refuses anything past 128 levels anyway, but it takes time quadratic
+/// in the depth to get there, so a file of 100,000 brackets would hold an
+/// import for minutes; such a file is refused before it is parsed.
+const MAX_FLOW_DEPTH: usize = 256;
+
 /// Parses a blueprint document into its entries.
 pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
+    if flow_depth(text) > MAX_FLOW_DEPTH {
+        return Err(Failure::parse(
+            None,
+            format!("invalid YAML: collections nested deeper than {MAX_FLOW_DEPTH} levels"),
+        ));
+    }
     let mut root: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| Failure::parse(None, format!("invalid YAML: {e}")))?;
     root.apply_merge()
@@ -115,6 +127,24 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
         .enumerate()
         .map(|(index, value)| parse_entry(index, value))
         .collect()
+}
+
+/// The deepest nesting of `[`/`{` in `text`, counted byte by byte (brackets
+/// inside quoted scalars count too: a real blueprint never comes near the
+/// bound either way).
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for byte in text.bytes() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
