@@ -30,7 +30,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve(&cli.database_url, cli.lock_timeout, cli.serve).await,
         Some(Command::Serve(args)) => serve(&cli.database_url, cli.lock_timeout, args).await,
         Some(Command::Migrate) => {
-            let db = connect(&cli.database_url, cli.lock_timeout).await?;
+            let db = connect(&cli.database_url, cli.lock_timeout, None).await?;
             migrate(&db).await?;
             println!("migrations applied");
             Ok(())
@@ -48,7 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             admin::permissions(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
         Some(Command::Import { files, no_migrate }) => {
-            let db = connect(&cli.database_url, cli.lock_timeout).await?;
+            let db = connect(&cli.database_url, cli.lock_timeout, None).await?;
             if !no_migrate {
                 migrate(&db).await?;
             }
@@ -77,14 +77,12 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
     if !args.no_migrate {
         // On a pool of their own: a migration's statements may outlast the
         // request timeout.
-        let db = connect(database_url, lock_timeout).await?;
+        let db = connect(database_url, lock_timeout, None).await?;
         migrate(&db).await?;
         db.close().await.ok();
     }
     // Calls' statements end with the calls that wait for them.
-    let db = store::connect_bounded(database_url, lock_timeout, Some(args.request_timeout))
-        .await
-        .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(database_url, &err)))?;
+    let db = connect(database_url, lock_timeout, Some(args.request_timeout)).await?;
     if let Some(key) = args.bootstrap_token {
         admin::bootstrap(&db, &key).await?;
     }
@@ -112,8 +110,12 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
 }
 
 /// Connects; the error never repeats the URL, which may carry a password.
-async fn connect(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    store::connect_with(url, lock_timeout)
+async fn connect(
+    url: &str,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    store::connect_bounded(url, lock_timeout, statement_timeout)
         .await
         .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(url, &err)))
 }
@@ -127,7 +129,7 @@ async fn migrate(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
 
 /// A connection to a migrated database, for the management commands.
 async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = connect(url, lock_timeout).await?;
+    let db = connect(url, lock_timeout, None).await?;
     migrate(&db).await?;
     Ok(db)
 }

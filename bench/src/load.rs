@@ -144,7 +144,7 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
     let data_dir = tempfile::tempdir()?;
     let files = setup::blueprints(data_dir.path(), args.sources)?;
     setup::import(bin, &db.url, &files)?;
-    let key = setup::caller(bin, &db.url)?;
+    let key = setup::caller(bin, &db.url, "bench", args.caller.grants())?;
     eprintln!("{}: loaded {} sources", backend.name(), args.sources);
 
     // The service, on its already-migrated database.
@@ -177,8 +177,8 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
     let step = (args.sources / hot).max(1);
     let slugs: Arc<Vec<String>> =
         Arc::new((0..hot).map(|i| format!("bench-{}", i * step)).collect());
-    let service_channels = channels(&addr, args.connections).await?;
-    let baseline_channels = channels(&baseline_addr, args.connections).await?;
+    let service_channels = setup::channels(&addr, args.connections).await?;
+    let baseline_channels = setup::channels(&baseline_addr, args.connections).await?;
 
     let mut baseline_runs = Vec::new();
     let mut service_runs = Vec::new();
@@ -222,19 +222,6 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         list_p99_us,
         import,
     })
-}
-
-async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
-    let mut out = Vec::new();
-    for _ in 0..n.max(1) {
-        // One Channel is one HTTP/2 connection.
-        out.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await?,
-        );
-    }
-    Ok(out)
 }
 
 /// `concurrency` loops of RetrievePlexSource over the hot slugs: a warm-up,

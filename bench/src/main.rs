@@ -2,7 +2,8 @@
 //!
 //! In one run, on one machine: the real service (release build, its own
 //! process) on SQLite and on PostgreSQL, loaded with N sources and an
-//! authenticated caller holding the global view permission; and a baseline
+//! authenticated caller (`--caller`: a viewer, or a reader of the Plex
+//! token, whose every call is audited); and a baseline
 //! tonic server (also its own process) answering RetrievePlexSource with a
 //! fixed message from memory, with no authentication and no database. The
 //! same load generator drives both, alternating baseline and service over
@@ -72,6 +73,25 @@ struct Args {
     /// The service binary (default: next to this one, built if missing).
     #[arg(long)]
     service_bin: Option<PathBuf>,
+    /// Who calls RetrievePlexSource: a viewer, or a caller that receives
+    /// the Plex token (the login path).
+    #[arg(long, value_enum, default_value_t = CallerKind::Viewer)]
+    caller: CallerKind,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CallerKind {
+    Viewer,
+    TokenReader,
+}
+
+impl CallerKind {
+    fn grants(self) -> &'static [&'static str] {
+        match self {
+            CallerKind::Viewer => setup::VIEWER,
+            CallerKind::TokenReader => setup::TOKEN_READER,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

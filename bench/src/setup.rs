@@ -200,25 +200,40 @@ pub fn import(bin: &Path, url: &str, files: &[PathBuf]) -> anyhow::Result<Durati
     Ok(start.elapsed())
 }
 
-/// A user with the global view permission and its key.
-pub fn caller(bin: &Path, url: &str) -> anyhow::Result<String> {
-    cli(bin, url, &["users", "create", "bench"])?;
-    cli(
-        bin,
-        url,
-        &[
-            "permissions",
-            "grant",
-            "authentik_sources_plex.view_plexsource",
-            "--user",
-            "bench",
-        ],
-    )?;
-    let out = cli(bin, url, &["tokens", "create", "bench", "--user", "bench"])?;
+/// The global view permission: a caller that never receives the Plex token.
+pub const VIEWER: &[&str] = &["authentik_sources_plex.view_plexsource"];
+/// View plus `view_plexsource_plex_token`: the Plex login path's caller,
+/// whose every read hands out (and audits) the Plex token.
+pub const TOKEN_READER: &[&str] = &[
+    "authentik_sources_plex.view_plexsource",
+    "authentik_sources_plex.view_plexsource_plex_token",
+];
+
+/// A user holding `grants`, with one token; returns its key. Made through
+/// the service's own commands.
+pub fn caller(bin: &Path, url: &str, user: &str, grants: &[&str]) -> anyhow::Result<String> {
+    cli(bin, url, &["users", "create", user])?;
+    for grant in grants {
+        cli(bin, url, &["permissions", "grant", grant, "--user", user])?;
+    }
+    let out = cli(bin, url, &["tokens", "create", user, "--user", user])?;
     out.lines()
         .last()
         .map(str::to_owned)
         .context("no key printed")
+}
+
+/// `n` HTTP/2 connections (one `Channel` each) to `addr`.
+pub async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<tonic::transport::Channel>> {
+    let mut out = Vec::new();
+    for _ in 0..n.max(1) {
+        out.push(
+            tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(out)
 }
 
 /// A free port on 127.0.0.1.

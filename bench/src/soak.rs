@@ -13,7 +13,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     sync::{
         Arc, Mutex,
@@ -25,7 +25,7 @@ use std::{
 use anyhow::Context;
 use plex_source_service::proto::{self as pb, plex_source_service_client::PlexSourceServiceClient};
 use tokio::process::Command;
-use tonic::{metadata::MetadataValue, transport::Channel};
+use tonic::metadata::MetadataValue;
 
 use crate::setup::{self, Backend};
 
@@ -189,17 +189,9 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let data_dir = tempfile::tempdir()?;
     let files = setup::blueprints(data_dir.path(), args.sources)?;
     setup::import(&bin, &db.url, &files)?;
-    let viewer = setup::caller(&bin, &db.url)?;
-    let secret = token_of(
-        &bin,
-        &db.url,
-        "token-reader",
-        &[
-            "authentik_sources_plex.view_plexsource",
-            "authentik_sources_plex.view_plexsource_plex_token",
-        ],
-    )?;
-    let writer = token_of(
+    let viewer = setup::caller(&bin, &db.url, "viewer", setup::VIEWER)?;
+    let secret = setup::caller(&bin, &db.url, "token-reader", setup::TOKEN_READER)?;
+    let writer = setup::caller(
         &bin,
         &db.url,
         "writer",
@@ -234,7 +226,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
     // Watchers first: each stream's starting point is fixed when its call
     // returns, so every update made from here on is owed to every watcher.
-    let watch_channels = channels(&addr, watch_connections).await?;
+    let watch_channels = setup::channels(&addr, watch_connections).await?;
     let viewer_auth: MetadataValue<_> = format!("Bearer {viewer}").parse()?;
     let mut streams = Vec::new();
     for w in 0..args.watchers {
@@ -328,7 +320,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
 
     // Reads.
-    let read_channels = channels(&addr, args.connections).await?;
+    let read_channels = setup::channels(&addr, args.connections).await?;
     let secret_auth: MetadataValue<_> = format!("Bearer {secret}").parse()?;
     let mut readers = Vec::new();
     for worker in 0..args.concurrency.max(1) {
@@ -424,7 +416,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
 
     // Updates, at a fixed rate, one at a time.
-    let update_channel = channels(&addr, 1).await?.remove(0);
+    let update_channel = setup::channels(&addr, 1).await?.remove(0);
     let updater = {
         let stats = stats.clone();
         let update_ok = update_ok.clone();
@@ -619,29 +611,4 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(log_errors == 0, "the service logged {log_errors} errors");
     Ok(())
-}
-
-/// A user with these global grants, and a key of its own.
-fn token_of(bin: &Path, url: &str, user: &str, grants: &[&str]) -> anyhow::Result<String> {
-    setup::cli(bin, url, &["users", "create", user])?;
-    for grant in grants {
-        setup::cli(bin, url, &["permissions", "grant", grant, "--user", user])?;
-    }
-    let out = setup::cli(bin, url, &["tokens", "create", user, "--user", user])?;
-    out.lines()
-        .last()
-        .map(str::to_owned)
-        .context("no key printed")
-}
-
-async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
-    let mut out = Vec::new();
-    for _ in 0..n.max(1) {
-        out.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await?,
-        );
-    }
-    Ok(out)
 }

@@ -36,7 +36,7 @@ impl MigrationTrait for Migration {
         rand::rngs::OsRng
             .try_fill_bytes(&mut key)
             .map_err(|err| DbErr::Migration(format!("cannot generate a secret: {err}")))?;
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(key);
         manager
             .exec_stmt(
                 Query::insert()

@@ -113,6 +113,11 @@ impl Caller {
         self.may(permission, None)
     }
 
+    /// Whether the caller holds `permission` globally or on any source.
+    pub fn may_anywhere(&self, permission: Permission) -> bool {
+        self.is_superuser || self.grants.iter().any(|g| g.permission == permission)
+    }
+
     /// The sources an object grant of `permission` names.
     pub fn objects_with(&self, permission: Permission) -> Vec<Uuid> {
         let mut objects: Vec<Uuid> = self
@@ -186,7 +191,7 @@ impl TokenKey {
 
 pub fn hash_key(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 impl fmt::Debug for TokenKey {

@@ -244,10 +244,7 @@ pub fn fingerprint(parts: &[&str]) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher.finalize()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hasher.finalize()[..12])
 }
 
 /// Search terms of authentik's `?search=`: whitespace-separated, all must

@@ -109,12 +109,24 @@ impl Presence {
         Option<D>: From<P>,
         D: std::fmt::Display,
     {
-        match P::try_from(raw) {
-            Ok(wire) => {
-                Option::<D>::from(wire).map_or_else(|| self.absent(), |d| Field::Set(d.to_string()))
-            }
-            Err(_) => Field::Set(raw.to_string()),
+        match choice_text::<P, D>(raw) {
+            Some(text) => Field::Set(text),
+            None => self.absent(),
         }
+    }
+}
+
+/// A wire enum as authentik's value: `None` for `UNSPECIFIED`, and a
+/// number no variant has as its digits, so validation names it.
+fn choice_text<P, D>(raw: i32) -> Option<String>
+where
+    P: TryFrom<i32>,
+    Option<D>: From<P>,
+    D: std::fmt::Display,
+{
+    match P::try_from(raw) {
+        Ok(wire) => Option::<D>::from(wire).map(|d| d.to_string()),
+        Err(_) => Some(raw.to_string()),
     }
 }
 
@@ -259,10 +271,7 @@ where
     Option<D>: From<P>,
     D: std::fmt::Display,
 {
-    P::try_from(raw)
-        .ok()
-        .and_then(Option::<D>::from)
-        .map_or_else(|| raw.to_string(), |d| d.to_string())
+    choice_text::<P, D>(raw).unwrap_or_else(|| raw.to_string())
 }
 
 #[cfg(test)]

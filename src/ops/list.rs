@@ -94,7 +94,7 @@ impl Operations {
             _ => String::new(),
         };
         Ok(ListPage {
-            sources: self.reveal_all(caller, page.sources.clone()).await?,
+            sources: self.reveal_all(caller, page.sources.clone()).await,
             next_page_token,
             total: page.total,
         })

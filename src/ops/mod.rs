@@ -1,6 +1,7 @@
 //! The service's operations, apart from any transport.
 //!
-//! Each operation takes the authenticated [`Caller`] and domain values and
+//! Each operation takes the authenticated
+//! [`Caller`](crate::domain::access::Caller) and domain values and
 //! returns domain values or a [`ServiceError`]. Authentication, permission
 //! checks, validation, the write transaction, the audit of Plex token
 //! hand-outs, the read cache and the change log all happen here, once, so a
@@ -33,9 +34,6 @@ pub use list::{ListPage, ListParams};
 pub use reveal::{TokenVisibility, Visible};
 pub use sources::SourceUpdate;
 pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
-
-#[allow(unused_imports)]
-use crate::domain::access::Caller;
 
 /// Everything an operation needs: the store's connection pool, the change
 /// feed (which also owns the read cache), the audit trail and the

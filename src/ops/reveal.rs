@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Operations, ServiceError};
+use super::Operations;
 use crate::domain::{
     PlexSource, Slug,
     access::{Caller, Permission},
@@ -28,33 +28,19 @@ pub struct Visible {
 
 impl Operations {
     /// One source for this caller (see [`Operations::reveal_all`]).
-    pub(super) async fn reveal(
-        &self,
-        caller: &Caller,
-        source: Arc<PlexSource>,
-    ) -> Result<Visible, ServiceError> {
-        let mut shown = self.reveal_all(caller, vec![source]).await?;
-        Ok(shown.remove(0))
+    pub(super) async fn reveal(&self, caller: &Caller, source: Arc<PlexSource>) -> Visible {
+        let mut shown = self.reveal_all(caller, vec![source]).await;
+        shown.remove(0)
     }
 
     /// Sources for this caller: each with the token if the caller may see
-    /// it, and one audit record per token handed out.
+    /// it, and one audit record queued per token handed out.
     pub(super) async fn reveal_all(
         &self,
         caller: &Caller,
         sources: Vec<Arc<PlexSource>>,
-    ) -> Result<Vec<Visible>, ServiceError> {
-        let shown: Vec<(Uuid, &Slug)> = sources
-            .iter()
-            .filter(|s| caller.may(Permission::ViewPlexToken, Some(s.pk)))
-            .map(|s| (s.pk, &s.fields.slug))
-            .collect();
-        if !shown.is_empty() {
-            self.audit
-                .token_views(caller, &shown, chrono::Utc::now())
-                .await;
-        }
-        Ok(sources
+    ) -> Vec<Visible> {
+        let visible: Vec<Visible> = sources
             .into_iter()
             .map(|source| {
                 let token = if caller.may(Permission::ViewPlexToken, Some(source.pk)) {
@@ -64,6 +50,17 @@ impl Operations {
                 };
                 Visible { source, token }
             })
-            .collect())
+            .collect();
+        let shown: Vec<(Uuid, &Slug)> = visible
+            .iter()
+            .filter(|v| v.token == TokenVisibility::Shown)
+            .map(|v| (v.source.pk, &v.source.fields.slug))
+            .collect();
+        if !shown.is_empty() {
+            self.audit
+                .token_views(caller, &shown, chrono::Utc::now())
+                .await;
+        }
+        visible
     }
 }

@@ -37,7 +37,7 @@ impl Operations {
         let slug = parse_slug(slug)?;
         let source = self.source_by_slug(&slug).await?;
         let source = visible(caller, source)?;
-        self.reveal(caller, source).await
+        Ok(self.reveal(caller, source).await)
     }
 
     pub async fn create(
@@ -53,7 +53,7 @@ impl Operations {
         let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
         self.feed.committed();
-        self.reveal(caller, Arc::new(source)).await
+        Ok(self.reveal(caller, Arc::new(source)).await)
     }
 
     pub async fn update(
@@ -84,7 +84,7 @@ impl Operations {
         };
         txn.commit().await.map_err(store::StoreError::from)?;
         self.feed.committed();
-        self.reveal(caller, Arc::new(source)).await
+        Ok(self.reveal(caller, Arc::new(source)).await)
     }
 
     pub async fn delete(&self, caller: &Caller, slug: &str) -> Result<(), ServiceError> {

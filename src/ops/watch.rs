@@ -67,9 +67,7 @@ impl Operations {
         params: WatchParams,
     ) -> Result<WatchEvents, ServiceError> {
         // As for a list: a caller who may view no source has nothing to watch.
-        if !caller.may_globally(Permission::View)
-            && caller.objects_with(Permission::View).is_empty()
-        {
+        if !caller.may_anywhere(Permission::View) {
             return Err(ServiceError::PermissionDenied);
         }
         let slot = self.watch_slots.clone().try_acquire_owned().map_err(|_| {
@@ -198,14 +196,7 @@ impl Watcher {
                 _ => None,
             };
             let sources = page.sources.into_iter().map(Arc::new).collect();
-            let shown = match self.ops.reveal_all(&self.caller, sources).await {
-                Ok(shown) => shown,
-                Err(err) => {
-                    let _ = self.tx.send(Err(err)).await;
-                    return Err(Gone);
-                }
-            };
-            for visible in shown {
+            for visible in self.ops.reveal_all(&self.caller, sources).await {
                 self.seen.insert(visible.source.pk);
                 self.send(event(revision, EventKind::Existing, visible))
                     .await?;
@@ -228,13 +219,17 @@ impl Watcher {
     /// Sends every logged change after the cursor that the caller may see.
     async fn catch_up(&mut self) -> Result<Result<(), Gone>, ServiceError> {
         loop {
-            let changes = events::changes_after(&self.ops.db, self.cursor, BATCH).await?;
+            let mut changes = events::changes_after(&self.ops.db, self.cursor, BATCH).await?;
             if changes.is_empty() {
                 return Ok(Ok(()));
             }
             // Permissions as they stand now: a revoked token, user or grant
             // ends or narrows the stream before the next event.
             self.caller = self.ops.reauthenticate(&self.caller).await?;
+            // Current tokens only for a caller who may receive some.
+            if self.caller.may_anywhere(Permission::ViewPlexToken) {
+                events::fill_current_tokens(&self.ops.db, &mut changes).await?;
+            }
             for change in changes {
                 self.cursor = change.revision;
                 if self.deliver(change).await?.is_err() {
@@ -275,7 +270,7 @@ impl Watcher {
             self.seen.remove(&pk);
             return Ok(Ok(()));
         }
-        let visible = self.ops.reveal(&self.caller, Arc::new(source)).await?;
+        let visible = self.ops.reveal(&self.caller, Arc::new(source)).await;
         self.seen.insert(pk);
         let kind = match change.kind {
             ChangeKind::Created => EventKind::Created,

@@ -1,6 +1,8 @@
 //! The change log of Plex sources (an outbox written in the same
 //! transaction as the change), read by watchers on every replica.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -55,9 +57,9 @@ pub struct SourceChange {
     pub kind: ChangeKind,
     pub source_pk: Uuid,
     pub slug: String,
-    /// The source after the change (before it, for a delete), with the
-    /// token it has now (empty once the source is gone: the log keeps no
-    /// token).
+    /// The source after the change (before it, for a delete). The log keeps
+    /// no token: it is empty here until [`fill_current_tokens`] puts in
+    /// the one the source has now (for readers allowed to see it).
     pub source: PlexSource,
     /// For a delete: users who held the object view permission on it then
     /// (the grants go with the source).
@@ -128,56 +130,57 @@ pub async fn changes_after<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
-    let mut changes = Vec::with_capacity(rows.len());
-    for row in rows {
-        let unreadable =
-            |why: &str| StoreError::Corrupt(format!("change log revision {}: {why}", row.revision));
-        let kind = ChangeKind::parse(&row.kind).ok_or_else(|| unreadable("unknown kind"))?;
-        let snapshot = row
-            .snapshot
-            .as_deref()
-            .ok_or_else(|| unreadable("no snapshot"))?;
-        let snapshot = Snapshot::decode(snapshot).map_err(|why| unreadable(&why))?;
-        changes.push((row.revision, kind, row.source_pk, row.slug, snapshot));
-    }
-    let tokens = current_tokens(db, changes.iter().map(|c| c.4.pk())).await?;
-    changes
-        .into_iter()
-        .map(|(revision, kind, source_pk, slug, mut snapshot)| {
-            let token = tokens.get(&source_pk).cloned().unwrap_or_default();
+    rows.into_iter()
+        .map(|row| {
+            let unreadable = |why: &str| {
+                StoreError::Corrupt(format!("change log revision {}: {why}", row.revision))
+            };
+            let kind = ChangeKind::parse(&row.kind).ok_or_else(|| unreadable("unknown kind"))?;
+            let text = row
+                .snapshot
+                .as_deref()
+                .ok_or_else(|| unreadable("no snapshot"))?;
+            let mut snapshot = Snapshot::decode(text).map_err(|why| unreadable(&why))?;
             let viewers = std::mem::take(&mut snapshot.viewers);
             Ok(SourceChange {
-                revision,
+                revision: row.revision,
                 kind,
-                source_pk,
-                slug,
-                source: snapshot.into_source(PlexToken::new(token))?,
+                source_pk: row.source_pk,
+                slug: row.slug,
+                source: snapshot.into_source(PlexToken::new(""))?,
                 viewers,
             })
         })
         .collect()
 }
 
-/// The Plex token each of these sources has now.
-async fn current_tokens<C: ConnectionTrait>(
+/// Puts into each change's source the Plex token the source has now, in
+/// one query; empty for sources that are gone.
+pub async fn fill_current_tokens<C: ConnectionTrait>(
     db: &C,
-    pks: impl Iterator<Item = Uuid>,
-) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
-    let mut pks: Vec<Uuid> = pks.collect();
+    changes: &mut [SourceChange],
+) -> Result<(), StoreError> {
+    let mut pks: Vec<Uuid> = changes.iter().map(|c| c.source_pk).collect();
     pks.sort_unstable();
     pks.dedup();
     if pks.is_empty() {
-        return Ok(Default::default());
+        return Ok(());
     }
-    let rows: Vec<(Uuid, String)> = plex_source::Entity::find()
+    let tokens: HashMap<Uuid, String> = plex_source::Entity::find()
         .select_only()
         .column(plex_source::Column::Pk)
         .column(plex_source::Column::PlexToken)
         .filter(plex_source::Column::Pk.is_in(pks))
-        .into_tuple()
+        .into_tuple::<(Uuid, String)>()
         .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
+        .await?
+        .into_iter()
+        .collect();
+    for change in changes {
+        let token = tokens.get(&change.source_pk).cloned().unwrap_or_default();
+        change.source.fields.plex_token = PlexToken::new(token);
+    }
+    Ok(())
 }
 
 /// The newest revision, 0 before any change.

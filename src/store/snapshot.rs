@@ -111,10 +111,6 @@ impl Snapshot {
         }
     }
 
-    pub fn pk(&self) -> Uuid {
-        self.pk
-    }
-
     /// The source this snapshot shows, with `plex_token` (the current one:
     /// the log keeps none).
     pub fn into_source(self, plex_token: PlexToken) -> Result<PlexSource, StoreError> {

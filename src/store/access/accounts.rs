@@ -320,14 +320,34 @@ fn token_identifier(identifier: &str) -> Result<&str, AccessError> {
     Ok(identifier)
 }
 
+/// The row of `E` whose unique text `column` is `value`.
+async fn find_by<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    column: E::Column,
+    value: &str,
+) -> Result<Option<E::Model>, StoreError> {
+    Ok(E::find().filter(column.eq(value)).one(db).await?)
+}
+
 async fn find_user<C: ConnectionTrait>(
     db: &C,
     username: &str,
 ) -> Result<Option<user::Model>, StoreError> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .one(db)
-        .await?)
+    find_by::<user::Entity, _>(db, user::Column::Username, username).await
+}
+
+async fn find_role<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> Result<Option<role::Model>, StoreError> {
+    find_by::<role::Entity, _>(db, role::Column::Name, name).await
+}
+
+async fn find_token<C: ConnectionTrait>(
+    db: &C,
+    identifier: &str,
+) -> Result<Option<token::Model>, StoreError> {
+    find_by::<token::Entity, _>(db, token::Column::Identifier, identifier).await
 }
 
 pub(super) async fn require_user<C: ConnectionTrait>(
@@ -339,16 +359,6 @@ pub(super) async fn require_user<C: ConnectionTrait>(
         .ok_or_else(|| AccessError::UnknownUser(username.to_owned()))
 }
 
-async fn find_role<C: ConnectionTrait>(
-    db: &C,
-    name: &str,
-) -> Result<Option<role::Model>, StoreError> {
-    Ok(role::Entity::find()
-        .filter(role::Column::Name.eq(name))
-        .one(db)
-        .await?)
-}
-
 pub(super) async fn require_role<C: ConnectionTrait>(
     db: &C,
     name: &str,
@@ -356,14 +366,4 @@ pub(super) async fn require_role<C: ConnectionTrait>(
     find_role(db, name)
         .await?
         .ok_or_else(|| AccessError::UnknownRole(name.to_owned()))
-}
-
-async fn find_token<C: ConnectionTrait>(
-    db: &C,
-    identifier: &str,
-) -> Result<Option<token::Model>, StoreError> {
-    Ok(token::Entity::find()
-        .filter(token::Column::Identifier.eq(identifier))
-        .one(db)
-        .await?)
 }
