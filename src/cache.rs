@@ -3,13 +3,21 @@
 //! estimate of the memory held (`--cache-max-bytes`), not by entries.
 //!
 //! Correctness first: the cache is used only while the change feed has
-//! polled the database successfully within [`FRESH_FOR`]; any change seen
-//! by a poll (a source written, or users, roles, tokens or grants changed
-//! on any replica or by the CLI) drops everything, and this replica's own
-//! writes drop everything at commit. So a change is visible on the next
-//! call of the replica that made it and within [`FRESH_FOR`] plus one poll
-//! on every other replica; when polls fail (database or connection lost)
-//! the cache is bypassed after [`FRESH_FOR`] rather than served stale.
+//! polled the database successfully within [`FRESH_FOR`], and a change
+//! drops what it can affect, no more: a source written (on any replica or
+//! by the CLI, as the change log tells) drops that source and the list
+//! pages; users, roles, tokens or grants changed (the access epoch) drop
+//! the callers. This replica's own writes do the same at commit. So a
+//! change is visible on the next call of the replica that made it and
+//! within [`FRESH_FOR`] plus one poll on every other replica, while reads
+//! of other sources keep their entries; when polls fail (database or
+//! connection lost) the cache is bypassed after [`FRESH_FOR`] rather than
+//! served stale.
+//!
+//! Sources are kept by pk, with a second map from slug to pk: a change
+//! names the source's pk and its new slug, and a renamed source's old slug
+//! then points at a pk whose entry is gone (or holds another slug), which
+//! reads as a miss.
 
 use std::{
     hash::Hash,
@@ -22,6 +30,7 @@ use std::{
 };
 
 use quick_cache::{Weighter, sync::Cache};
+use uuid::Uuid;
 
 use crate::domain::{
     PlexSource, PlexSourceFields,
@@ -57,9 +66,9 @@ pub struct CachedPage {
 #[derive(Debug, Clone, Copy, Default)]
 struct ByHeapSize;
 
-impl<V: HeapSize> Weighter<String, V> for ByHeapSize {
-    fn weight(&self, key: &String, value: &V) -> u64 {
-        ENTRY_OVERHEAD + key.capacity() as u64 + value.heap_size()
+impl<K: HeapSize, V: HeapSize> Weighter<K, V> for ByHeapSize {
+    fn weight(&self, key: &K, value: &V) -> u64 {
+        ENTRY_OVERHEAD + key.heap_size() + value.heap_size()
     }
 }
 
@@ -67,6 +76,18 @@ impl<V: HeapSize> Weighter<String, V> for ByHeapSize {
 /// [`ByHeapSize`].
 trait HeapSize {
     fn heap_size(&self) -> u64;
+}
+
+impl HeapSize for String {
+    fn heap_size(&self) -> u64 {
+        self.capacity() as u64
+    }
+}
+
+impl HeapSize for Uuid {
+    fn heap_size(&self) -> u64 {
+        0
+    }
 }
 
 impl<T: HeapSize> HeapSize for Option<T> {
@@ -151,11 +172,15 @@ pub struct ReadCache {
     generation: AtomicU64,
     /// Key lookups the cache could not answer (each one a store query).
     caller_misses: AtomicU64,
+    /// Source lookups the cache could not answer (each one a store query).
+    source_misses: AtomicU64,
     callers: Cache<String, Arc<Caller>, ByHeapSize>,
     /// Key hashes that authenticated nobody: a flood of bogus keys costs
     /// one query per distinct key, not one per call.
     unknown_keys: Cache<String, ()>,
-    sources: Cache<String, Option<Arc<PlexSource>>, ByHeapSize>,
+    /// Slug to the pk holding it, or `None`: known absent.
+    slugs: Cache<String, Option<Uuid>, ByHeapSize>,
+    sources: Cache<Uuid, Arc<PlexSource>, ByHeapSize>,
     pages: Cache<String, Arc<CachedPage>, ByHeapSize>,
 }
 
@@ -167,28 +192,49 @@ impl Default for ReadCache {
 
 impl ReadCache {
     /// Caches holding about `max_bytes` in all: half for list pages, a
-    /// quarter each for callers and sources (plus the fixed-size set of
-    /// unknown keys).
+    /// quarter each for callers and sources, a sixteenth for slugs (plus
+    /// the fixed-size set of unknown keys).
     pub fn new(max_bytes: u64) -> Self {
         Self {
             origin: Instant::now(),
             fresh_until: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             caller_misses: AtomicU64::new(0),
+            source_misses: AtomicU64::new(0),
             callers: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
             unknown_keys: Cache::new(UNKNOWN_KEYS),
+            slugs: Cache::with_weighter(1_000, max_bytes / 16, ByHeapSize),
             sources: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
             pages: Cache::with_weighter(100, max_bytes / 2, ByHeapSize),
         }
     }
 
-    /// Drops every entry.
+    /// Drops every entry: nothing is known about what changed.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.callers.clear();
         self.unknown_keys.clear();
+        self.slugs.clear();
         self.sources.clear();
         self.pages.clear();
+    }
+
+    /// A source was created, updated or deleted: drops it (by pk, and its
+    /// new slug, which may have been known absent) and the list pages,
+    /// whose members, order and counts it may change.
+    pub fn source_changed(&self, pk: Uuid, slug: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.sources.remove(&pk);
+        self.slugs.remove(slug);
+        self.pages.clear();
+    }
+
+    /// Users, roles, tokens or grants changed: drops every caller (and
+    /// every key known to authenticate nobody), but no source.
+    pub fn access_changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.callers.clear();
+        self.unknown_keys.clear();
     }
 
     /// A poll that started at `polled_at` saw the database unchanged (or
@@ -244,11 +290,30 @@ impl ReadCache {
 
     /// `Some(None)`: known absent.
     pub fn source(&self, slug: &str) -> Option<Option<Arc<PlexSource>>> {
-        self.get(&self.sources, slug)
+        let Some(pk) = self.get(&self.slugs, slug)? else {
+            return Some(None);
+        };
+        // A renamed source's old slug still points at its pk.
+        let source = self.get(&self.sources, &pk)?;
+        (source.fields.slug.as_str() == slug).then_some(Some(source))
+    }
+
+    /// The ticket of a source lookup that goes to the store; counted.
+    pub fn source_miss(&self) -> u64 {
+        self.source_misses.fetch_add(1, Ordering::Relaxed);
+        self.ticket()
+    }
+
+    /// Source lookups so far that the cache could not answer.
+    pub fn source_misses(&self) -> u64 {
+        self.source_misses.load(Ordering::Relaxed)
     }
 
     pub fn put_source(&self, ticket: u64, slug: String, source: Option<Arc<PlexSource>>) {
-        self.put(&self.sources, ticket, slug, source);
+        if let Some(source) = &source {
+            self.put(&self.sources, ticket, source.pk, source.clone());
+        }
+        self.put(&self.slugs, ticket, slug, source.map(|s| s.pk));
     }
 
     pub fn page(&self, key: &str) -> Option<Arc<CachedPage>> {
@@ -259,10 +324,12 @@ impl ReadCache {
         self.put(&self.pages, ticket, key, page);
     }
 
-    fn get<V, W>(&self, cache: &Cache<String, V, W>, key: &str) -> Option<V>
+    fn get<K, Q, V, W>(&self, cache: &Cache<K, V, W>, key: &Q) -> Option<V>
     where
+        K: Eq + Hash,
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
         V: Clone,
-        W: Weighter<String, V> + Clone,
+        W: Weighter<K, V> + Clone,
     {
         if !self.usable() {
             return None;
@@ -395,6 +462,67 @@ mod tests {
                 plex_token: PlexToken::new("t"),
             },
         })
+    }
+
+    #[test]
+    fn a_source_change_drops_that_source_and_the_pages_only() {
+        let cache = ReadCache::default();
+        cache.mark_fresh(Instant::now());
+        let (a, b) = (source(1, 1), source(2, 1));
+        cache.put_source(cache.ticket(), "s-1".into(), Some(a.clone()));
+        cache.put_source(cache.ticket(), "s-2".into(), Some(b.clone()));
+        cache.put_source(cache.ticket(), "new".into(), None);
+        cache.put_caller(cache.ticket(), "k".into(), caller());
+        let page = Arc::new(CachedPage {
+            sources: vec![a.clone()],
+            total: 1,
+            more: false,
+        });
+        cache.put_page(cache.ticket(), "p".into(), page);
+
+        cache.source_changed(a.pk, "s-1");
+        assert_eq!(cache.source("s-1"), None);
+        assert!(cache.page("p").is_none(), "pages may hold it");
+        assert_eq!(cache.source("s-2").flatten().map(|s| s.pk), Some(b.pk));
+        assert!(matches!(cache.lookup_caller("k"), CallerLookup::Known(_)));
+
+        // Created under a slug known absent.
+        cache.source_changed(uuid::Uuid::new_v4(), "new");
+        assert_eq!(cache.source("new"), None);
+    }
+
+    #[test]
+    fn a_renamed_source_is_not_found_under_its_old_slug() {
+        let cache = ReadCache::default();
+        cache.mark_fresh(Instant::now());
+        let old = source(1, 1);
+        cache.put_source(cache.ticket(), "s-1".into(), Some(old.clone()));
+        let mut renamed = (*old).clone();
+        renamed.fields.slug = crate::domain::Slug::parse("s-9").unwrap();
+        cache.source_changed(old.pk, "s-9");
+        assert_eq!(cache.source("s-1"), None, "a miss: the store decides");
+        // The renamed source is cached again under its new slug.
+        cache.put_source(cache.ticket(), "s-9".into(), Some(Arc::new(renamed)));
+        assert_eq!(
+            cache.source("s-1"),
+            None,
+            "still a miss, not the renamed one"
+        );
+        assert!(cache.source("s-9").flatten().is_some());
+    }
+
+    #[test]
+    fn an_access_change_drops_callers_but_keeps_sources() {
+        let cache = ReadCache::default();
+        cache.mark_fresh(Instant::now());
+        let a = source(1, 1);
+        cache.put_source(cache.ticket(), "s-1".into(), Some(a.clone()));
+        cache.put_caller(cache.ticket(), "k".into(), caller());
+        cache.put_unknown(cache.ticket(), "bogus".into());
+        cache.access_changed();
+        assert!(matches!(cache.lookup_caller("k"), CallerLookup::Miss));
+        assert!(matches!(cache.lookup_caller("bogus"), CallerLookup::Miss));
+        assert_eq!(cache.source("s-1").flatten().map(|s| s.pk), Some(a.pk));
     }
 
     #[test]

@@ -1,26 +1,71 @@
-//! The change feed: notices changes made by any replica (or the CLI) and
-//! wakes `WatchPlexSources` streams and drops cached reads.
+//! The change feed: this replica's one reader of the change log. It
+//! notices changes made by any replica (or the CLI), drops the cached reads
+//! they affect and hands the changes to every `WatchPlexSources` stream of
+//! the replica.
 //!
 //! One task per server polls the newest source revision and the access
 //! epoch (one round trip) every poll interval, and at once when this
-//! replica commits a change. Streams then read the log itself, so a slow
-//! stream never loses events: it catches up from its own cursor. Each
-//! successful poll also vouches for the read cache (see [`crate::cache`]).
-//! The same task prunes old log entries.
+//! replica commits a change. When the revision grew it reads the new log
+//! entries once, with the sources' current Plex tokens, drops exactly those
+//! sources (and the list pages) from the cache, and broadcasts them in
+//! [`ChangeBatch`]es: the database work per change does not grow with the
+//! number of open streams. A stream that falls more than [`BACKLOG`]
+//! batches behind reads the log from its own cursor instead, so a slow
+//! stream neither holds up the others nor loses events. Each successful
+//! poll also vouches for the read cache (see [`crate::cache`]). The same
+//! task prunes old log entries.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
+use uuid::Uuid;
 
-use crate::{cache::ReadCache, store::events};
+use crate::{
+    cache::ReadCache,
+    store::{
+        StoreError,
+        events::{self, ChangeKind, SourceChange},
+    },
+};
 
 /// How often old change log entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Changes per broadcast batch.
+const BATCH: u64 = 100;
+/// Batches a stream may fall behind before it reads the log itself. With
+/// [`BATCH`], bounds what the feed holds for slow streams.
+pub const BACKLOG: usize = 64;
+
+/// Consecutive changes from the log, as the feed read them.
+#[derive(Debug)]
+pub struct ChangeBatch {
+    /// Every change after this revision up to the last one here is here.
+    pub after: i64,
+    /// In revision order; never empty. Each source holds its current Plex
+    /// token (empty once deleted).
+    pub changes: Vec<SourceChange>,
+    /// The access epoch no older than these changes: a stream re-checks
+    /// its caller before delivering them if it checked at another epoch.
+    pub access: i64,
+}
+
+impl ChangeBatch {
+    /// The newest revision of the batch.
+    pub fn upto(&self) -> i64 {
+        self.changes.last().map_or(self.after, |c| c.revision)
+    }
+}
 
 #[derive(Clone)]
 pub struct ChangeFeed {
-    latest: Arc<watch::Sender<i64>>,
+    batches: broadcast::Sender<Arc<ChangeBatch>>,
     /// The access epoch: bumped by any change to users, roles, tokens or
     /// grants, by anyone.
     access: Arc<watch::Sender<i64>>,
@@ -28,17 +73,54 @@ pub struct ChangeFeed {
     cache: Arc<ReadCache>,
     /// Successful polls so far.
     polls: Arc<watch::Sender<u64>>,
+    work: Arc<WatchWork>,
+}
+
+/// Database reads made for watch streams, beyond the feed's own: what must
+/// not grow with the number of streams.
+#[derive(Debug, Default)]
+pub struct WatchWork {
+    /// Log reads by a single stream (its start, or catching up).
+    stream_log_reads: AtomicU64,
+    /// Callers re-read from the store.
+    caller_reads: AtomicU64,
+}
+
+impl WatchWork {
+    pub fn stream_log_read(&self) {
+        self.stream_log_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn caller_read(&self) {
+        self.caller_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Log reads by single streams so far.
+    pub fn stream_log_reads(&self) -> u64 {
+        self.stream_log_reads.load(Ordering::Relaxed)
+    }
+
+    /// Callers re-read for streams so far.
+    pub fn caller_reads(&self) -> u64 {
+        self.caller_reads.load(Ordering::Relaxed)
+    }
 }
 
 impl ChangeFeed {
     pub fn new(cache: Arc<ReadCache>) -> Self {
         Self {
-            latest: Arc::new(watch::channel(0).0),
+            batches: broadcast::channel(BACKLOG).0,
             access: Arc::new(watch::channel(0).0),
             wake: Arc::new(Notify::new()),
             cache,
             polls: Arc::new(watch::channel(0).0),
+            work: Arc::default(),
         }
+    }
+
+    /// Database reads made for single streams.
+    pub fn watch_work(&self) -> &WatchWork {
+        &self.work
     }
 
     /// Returns once a poll that started after this call has succeeded:
@@ -66,22 +148,28 @@ impl ChangeFeed {
         self.cache.clone()
     }
 
-    /// This replica committed a change: drop cached reads now (the next
-    /// call sees it) and check the log at once (watchers see it).
-    pub fn committed(&self) {
-        self.cache.invalidate();
+    /// This replica committed a change of a source: drop what it affects
+    /// in the cache now (the next call sees it) and check the log at once
+    /// (watchers see it).
+    pub fn committed(&self, kind: ChangeKind, pk: Uuid, slug: &str) {
+        forget(&self.cache, kind, pk, slug);
         self.poke();
     }
 
-    /// Receives the newest known revision whenever it grows.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.latest.subscribe()
+    /// Receives every batch of changes the feed reads from now on.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<ChangeBatch>> {
+        self.batches.subscribe()
     }
 
     /// Receives the access epoch whenever it changes: open streams re-check
     /// their caller then.
     pub fn subscribe_access(&self) -> watch::Receiver<i64> {
         self.access.subscribe()
+    }
+
+    /// The access epoch as last polled.
+    pub fn access_epoch(&self) -> i64 {
+        *self.access.borrow()
     }
 
     /// Asks for a check now: this replica just committed a change.
@@ -92,30 +180,15 @@ impl ChangeFeed {
     /// Polls until aborted; entries older than `retention` are pruned.
     pub async fn run(self, db: DatabaseConnection, poll: Duration, retention: Duration) {
         let mut last_prune = tokio::time::Instant::now();
-        let mut seen = None;
+        // The revision and access epoch this replica has handled.
+        let mut seen: Option<(i64, i64)> = None;
         loop {
             let started = std::time::Instant::now();
-            match events::poll_state(&db).await {
+            match self.poll(&db, seen).await {
                 Ok(state) => {
-                    if seen != Some(state) {
-                        self.cache.invalidate();
-                        seen = Some(state);
-                    }
+                    seen = Some(state);
                     self.cache.mark_fresh(started);
                     self.polls.send_modify(|n| *n += 1);
-                    let (revision, access) = state;
-                    self.access.send_if_modified(|known| {
-                        let changed = access != *known;
-                        *known = access;
-                        changed
-                    });
-                    self.latest.send_if_modified(|known| {
-                        let grew = revision > *known;
-                        if grew {
-                            *known = revision;
-                        }
-                        grew
-                    });
                 }
                 Err(err) => tracing::debug!(error = %err, "change feed poll failed"),
             }
@@ -134,5 +207,77 @@ impl ChangeFeed {
                 () = self.wake.notified() => {}
             }
         }
+    }
+
+    /// One poll: what changed since `seen` is dropped from the cache and
+    /// broadcast. Returns the state now handled; on an error nothing is
+    /// marked handled, and the next poll reads the same changes again.
+    async fn poll(
+        &self,
+        db: &DatabaseConnection,
+        seen: Option<(i64, i64)>,
+    ) -> Result<(i64, i64), StoreError> {
+        let (revision, access) = events::poll_state(db).await?;
+        let Some((mut cursor, known_access)) = seen else {
+            // First poll: nothing is known about what changed before.
+            self.cache.invalidate();
+            self.access.send_replace(access);
+            return Ok((revision, access));
+        };
+        if access != known_access {
+            self.cache.access_changed();
+        }
+        if revision < cursor {
+            // The log went back (a restored database): start over.
+            self.cache.invalidate();
+            cursor = revision;
+        }
+        while cursor < revision {
+            let mut changes = match events::changes_after(db, cursor, BATCH).await {
+                Ok(changes) => changes,
+                Err(err) => {
+                    // What changed is unknown: drop everything.
+                    self.cache.invalidate();
+                    return Err(err);
+                }
+            };
+            // Only what the poll saw, so the batch's access epoch is not
+            // older than its changes.
+            changes.retain(|c| c.revision <= revision);
+            if changes.is_empty() {
+                break;
+            }
+            if let Err(err) = events::fill_current_tokens(db, &mut changes).await {
+                self.cache.invalidate();
+                return Err(err);
+            }
+            for change in &changes {
+                forget(&self.cache, change.kind, change.source_pk, &change.slug);
+            }
+            let batch = ChangeBatch {
+                after: cursor,
+                changes,
+                access,
+            };
+            cursor = batch.upto();
+            // No receiver (no open stream) is fine.
+            let _ = self.batches.send(Arc::new(batch));
+        }
+        // Streams learn of access changes after the cache dropped callers.
+        self.access.send_if_modified(|known| {
+            let changed = access != *known;
+            *known = access;
+            changed
+        });
+        Ok((revision.max(cursor), access))
+    }
+}
+
+/// Drops what a change of a source affects from the cache. A deletion
+/// also took the object grants on it with it: callers go too.
+fn forget(cache: &ReadCache, kind: ChangeKind, pk: Uuid, slug: &str) {
+    cache.source_changed(pk, slug);
+    if kind == ChangeKind::Deleted {
+        cache.access_changed();
     }
 }

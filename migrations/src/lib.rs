@@ -11,6 +11,7 @@ mod m20261129_000003_create_source_events;
 mod m20261129_000004_create_store_epochs;
 mod m20261129_000005_create_service_secrets;
 mod m20261129_000006_drop_tokens_from_change_log;
+mod m20261129_000007_coalesce_audit_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_store_epochs::Migration),
             Box::new(m20261129_000005_create_service_secrets::Migration),
             Box::new(m20261129_000006_drop_tokens_from_change_log::Migration),
+            Box::new(m20261129_000007_coalesce_audit_events::Migration),
         ]
     }
 }

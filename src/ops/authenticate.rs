@@ -1,6 +1,12 @@
 //! Who is calling: a bearer key to the [`Caller`] it belongs to.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use tokio::sync::OnceCell;
+use uuid::Uuid;
 
 use super::{AuthFailure, Operations, ServiceError};
 use crate::{
@@ -8,6 +14,40 @@ use crate::{
     domain::access::{Caller, hash_key},
     store,
 };
+
+/// Tokens remembered by [`Rechecks`] before the ones of older epochs go.
+const RECHECKS_KEPT: usize = 1_024;
+
+/// A caller being re-read, or its answer: `None` when the token no longer
+/// works.
+type Reread = Arc<OnceCell<Option<Caller>>>;
+
+/// Callers re-read at an access epoch, shared by every stream of a token:
+/// when the epoch changes, ten thousand streams of one caller cost one
+/// query, not ten thousand.
+#[derive(Default)]
+pub(super) struct Rechecks {
+    /// Token id to the newest epoch asked for and its answer.
+    by_token: Mutex<HashMap<Uuid, (i64, Reread)>>,
+}
+
+impl Rechecks {
+    fn slot(&self, token: Uuid, epoch: i64) -> Reread {
+        let mut by_token = self.by_token.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((known, slot)) = by_token.get(&token) {
+            // An answer read at a newer epoch is as good.
+            if *known >= epoch {
+                return slot.clone();
+            }
+        }
+        if by_token.len() >= RECHECKS_KEPT {
+            by_token.retain(|_, (known, _)| *known >= epoch);
+        }
+        let slot = Arc::new(OnceCell::new());
+        by_token.insert(token, (epoch, slot.clone()));
+        slot
+    }
+}
 
 impl Operations {
     /// The caller behind an `authorization` header value (`Bearer <key>`),
@@ -50,13 +90,35 @@ impl Operations {
         }
     }
 
-    /// The caller as the store has it now (a watcher re-checks before each
-    /// batch of events): revoked or expired tokens and inactive users are
-    /// "invalid".
+    /// The caller as the store has it now: revoked or expired tokens and
+    /// inactive users are "invalid".
     pub(super) async fn reauthenticate(&self, caller: &Caller) -> Result<Caller, ServiceError> {
         store::access::reauthenticate(&self.db, caller.token_id, chrono::Utc::now())
             .await?
             .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))
+    }
+
+    /// The caller as the store had it at access epoch `epoch` or later,
+    /// read once per token and epoch for all streams (a watcher re-checks
+    /// whenever the epoch moves). A failed read is not remembered.
+    pub(super) async fn recheck(
+        &self,
+        caller: &Caller,
+        epoch: i64,
+    ) -> Result<Caller, ServiceError> {
+        let slot = self.rechecks.slot(caller.token_id, epoch);
+        let found = slot
+            .get_or_try_init(|| async {
+                self.feed.watch_work().caller_read();
+                store::access::reauthenticate(&self.db, caller.token_id, chrono::Utc::now()).await
+            })
+            .await?;
+        match found {
+            Some(found) if found.expires.is_none_or(|at| chrono::Utc::now() < at) => {
+                Ok(found.clone())
+            }
+            _ => Err(ServiceError::Unauthenticated(AuthFailure::Invalid)),
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Operations {
     page_tokens: PageTokenKey,
     /// One permit per open watch stream.
     watch_slots: Arc<Semaphore>,
+    /// Watchers' callers, re-read once per token and access epoch.
+    rechecks: Arc<authenticate::Rechecks>,
 }
 
 impl Operations {
@@ -62,6 +64,7 @@ impl Operations {
             audit,
             page_tokens,
             watch_slots: Arc::new(Semaphore::new(max_watch_streams)),
+            rechecks: Arc::default(),
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::{
         PlexSource, PlexSourceDraft, Slug, Violations,
         access::{Caller, Permission},
     },
-    store,
+    store::{self, events::ChangeKind},
 };
 
 /// How an update applies its draft.
@@ -52,7 +52,8 @@ impl Operations {
         let fields = checked(store::check_source(&txn, draft, None, None).await?)?;
         let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.committed();
+        self.feed
+            .committed(ChangeKind::Created, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
     }
 
@@ -83,7 +84,8 @@ impl Operations {
             store::update_source(&txn, stored.pk, &fields).await?
         };
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.committed();
+        self.feed
+            .committed(ChangeKind::Updated, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
     }
 
@@ -98,7 +100,8 @@ impl Operations {
         }
         store::delete_source(&txn, stored.pk).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
-        self.feed.committed();
+        self.feed
+            .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());
         Ok(())
     }
 
@@ -127,7 +130,7 @@ impl Operations {
         if let Some(hit) = cache.source(slug.as_str()) {
             return Ok(hit);
         }
-        let ticket = cache.ticket();
+        let ticket = cache.source_miss();
         let source = store::find_source_by_slug(&self.db, slug)
             .await?
             .map(Arc::new);

@@ -1,17 +1,24 @@
 //! Watching sources: an optional snapshot, then one event per change of a
-//! source the caller may view, read from the change log from the stream's
-//! own cursor; each event carries the source as that change left it.
-//! Permissions are re-read before every batch of events.
+//! source the caller may view; each event carries the source as that
+//! change left it.
+//!
+//! Changes come from the replica's change feed, which reads the log once
+//! for every stream (see [`crate::feed`]). A stream reads the log itself
+//! only from its own cursor: at the start (changes committed before it
+//! subscribed), and when it fell too far behind the feed. Permissions are
+//! re-read whenever the access epoch moves, once per token for all of its
+//! streams, before the next event is sent.
 
 use std::{collections::HashSet, sync::Arc};
 
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use super::{Operations, ServiceError, Visible};
 use crate::{
     domain::access::{Caller, Permission},
+    feed::ChangeBatch,
     store::{
         self, SourceFilter,
         events::{self, ChangeKind},
@@ -99,6 +106,7 @@ impl Operations {
         let mut stream = Watcher {
             ops: self.clone(),
             caller,
+            checked_at: None,
             cursor,
             seen: HashSet::new(),
             tx,
@@ -117,6 +125,8 @@ impl Operations {
 struct Watcher {
     ops: Operations,
     caller: Caller,
+    /// The access epoch the caller was last re-checked at.
+    checked_at: Option<i64>,
     /// Last revision handled.
     cursor: i64,
     /// Sources this stream has shown, so their deletion can be told even
@@ -130,16 +140,17 @@ struct Gone;
 
 impl Watcher {
     async fn run(&mut self, snapshot: bool, snapshot_revision: i64) -> Result<(), ServiceError> {
-        let mut latest = self.ops.feed.subscribe();
+        // Subscribed before the log is read, so nothing falls in between.
+        let mut batches = self.ops.feed.subscribe_changes();
         let mut access = self.ops.feed.subscribe_access();
         access.mark_unchanged();
         if snapshot && self.snapshot(snapshot_revision).await.is_err() {
             return Ok(());
         }
+        if self.catch_up().await?.is_err() {
+            return Ok(());
+        }
         loop {
-            if self.catch_up().await?.is_err() {
-                return Ok(());
-            }
             // An idle stream still ends as soon as its token is revoked or
             // expires or its user is deactivated: access changes (seen by
             // the feed's poll) and the token's expiry wake it.
@@ -147,20 +158,61 @@ impl Watcher {
                 let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                 tokio::time::Instant::now() + left
             });
-            tokio::select! {
-                changed = latest.changed() => if changed.is_err() { return Ok(()) },
+            let sent = tokio::select! {
+                batch = batches.recv() => match batch {
+                    Ok(batch) => self.apply(&batch).await?,
+                    // Too far behind the feed: the log has what was missed.
+                    Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
                 changed = access.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    self.caller = self.ops.reauthenticate(&self.caller).await?;
+                    let epoch = *access.borrow_and_update();
+                    self.recheck(epoch).await?;
+                    Ok(())
                 }
                 () = sleep_until_some(expiry) => {
+                    self.ops.feed.watch_work().caller_read();
                     self.caller = self.ops.reauthenticate(&self.caller).await?;
+                    Ok(())
                 }
                 () = self.tx.closed() => return Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
             }
         }
+    }
+
+    /// Re-reads the caller unless it was read at `epoch` already.
+    async fn recheck(&mut self, epoch: i64) -> Result<(), ServiceError> {
+        if self.checked_at != Some(epoch) {
+            self.caller = self.ops.recheck(&self.caller, epoch).await?;
+            self.checked_at = Some(epoch);
+        }
+        Ok(())
+    }
+
+    /// Sends the changes of a batch from the feed that are past the cursor.
+    async fn apply(&mut self, batch: &ChangeBatch) -> Result<Result<(), Gone>, ServiceError> {
+        if batch.upto() <= self.cursor {
+            return Ok(Ok(()));
+        }
+        if batch.after > self.cursor {
+            // Changes between the cursor and the batch: from the log.
+            return self.catch_up().await;
+        }
+        self.recheck(batch.access).await?;
+        let from = self.cursor;
+        for change in batch.changes.iter().filter(|c| c.revision > from) {
+            self.cursor = change.revision;
+            if self.deliver(change).await?.is_err() {
+                return Ok(Err(Gone));
+            }
+        }
+        Ok(Ok(()))
     }
 
     async fn send(&self, event: WatchEvent) -> Result<(), Gone> {
@@ -216,21 +268,25 @@ impl Watcher {
         .await
     }
 
-    /// Sends every logged change after the cursor that the caller may see.
+    /// Sends every logged change after the cursor that the caller may see,
+    /// read from the log by this stream alone.
     async fn catch_up(&mut self) -> Result<Result<(), Gone>, ServiceError> {
         loop {
+            self.ops.feed.watch_work().stream_log_read();
             let mut changes = events::changes_after(&self.ops.db, self.cursor, BATCH).await?;
             if changes.is_empty() {
                 return Ok(Ok(()));
             }
             // Permissions as they stand now: a revoked token, user or grant
             // ends or narrows the stream before the next event.
+            self.ops.feed.watch_work().caller_read();
             self.caller = self.ops.reauthenticate(&self.caller).await?;
+            self.checked_at = None;
             // Current tokens only for a caller who may receive some.
             if self.caller.may_anywhere(Permission::ViewPlexToken) {
                 events::fill_current_tokens(&self.ops.db, &mut changes).await?;
             }
-            for change in changes {
+            for change in &changes {
                 self.cursor = change.revision;
                 if self.deliver(change).await?.is_err() {
                     return Ok(Err(Gone));
@@ -241,7 +297,7 @@ impl Watcher {
 
     async fn deliver(
         &mut self,
-        change: events::SourceChange,
+        change: &events::SourceChange,
     ) -> Result<Result<(), Gone>, ServiceError> {
         let pk = change.source_pk;
         if change.kind == ChangeKind::Deleted {
@@ -257,7 +313,7 @@ impl Watcher {
                         revision: change.revision,
                         kind: EventKind::Deleted,
                         pk: Some(pk),
-                        slug: change.slug,
+                        slug: change.slug.clone(),
                         source: None,
                     })
                     .await);
@@ -265,12 +321,11 @@ impl Watcher {
             return Ok(Ok(()));
         }
         // The source as this change left it.
-        let source = change.source;
         if !self.caller.may(Permission::View, Some(pk)) {
             self.seen.remove(&pk);
             return Ok(Ok(()));
         }
-        let visible = self.ops.reveal(&self.caller, Arc::new(source)).await;
+        let visible = self.ops.reveal(&self.caller, change.source.clone()).await;
         self.seen.insert(pk);
         let kind = match change.kind {
             ChangeKind::Created => EventKind::Created,

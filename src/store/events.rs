@@ -1,7 +1,7 @@
 //! The change log of Plex sources (an outbox written in the same
 //! transaction as the change), read by watchers on every replica.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -59,8 +59,9 @@ pub struct SourceChange {
     pub slug: String,
     /// The source after the change (before it, for a delete). The log keeps
     /// no token: it is empty here until [`fill_current_tokens`] puts in
-    /// the one the source has now (for readers allowed to see it).
-    pub source: PlexSource,
+    /// the one the source has now (for readers allowed to see it). Shared:
+    /// one change goes out on every stream of a replica.
+    pub source: Arc<PlexSource>,
     /// For a delete: users who held the object view permission on it then
     /// (the grants go with the source).
     pub viewers: Vec<Uuid>,
@@ -147,7 +148,7 @@ pub async fn changes_after<C: ConnectionTrait>(
                 kind,
                 source_pk: row.source_pk,
                 slug: row.slug,
-                source: snapshot.into_source(PlexToken::new(""))?,
+                source: Arc::new(snapshot.into_source(PlexToken::new(""))?),
                 viewers,
             })
         })
@@ -178,7 +179,7 @@ pub async fn fill_current_tokens<C: ConnectionTrait>(
         .collect();
     for change in changes {
         let token = tokens.get(&change.source_pk).cloned().unwrap_or_default();
-        change.source.fields.plex_token = PlexToken::new(token);
+        Arc::make_mut(&mut change.source).fields.plex_token = PlexToken::new(token);
     }
     Ok(())
 }

@@ -329,21 +329,22 @@ async fn the_plex_token_goes_only_to_those_allowed_and_is_audited(backend: Backe
     // Hand-outs are written off the request path.
     app.audit.flush().await;
     let events = access::list_audit_events(&app.db).await.unwrap();
-    let seen: Vec<(&str, &str, &str)> = events
+    let seen: Vec<(&str, &str, &str, i64)> = events
         .iter()
         .map(|e| {
             (
                 e.action.as_str(),
                 e.username.as_str(),
                 e.object_slug.as_str(),
+                e.occurrences,
             )
         })
         .collect();
     assert_eq!(
         seen,
         [
-            ("secret_view", "test-admin", "source-a"),
-            ("secret_view", "viewer", "source-a")
+            ("secret_view", "test-admin", "source-a", 1),
+            ("secret_view", "viewer", "source-a", 1)
         ],
         "one event per hand-out, none when hidden"
     );

@@ -7,6 +7,7 @@ mod access_changes;
 mod audit;
 mod auth;
 mod blueprint;
+mod cache;
 mod cli;
 mod contention;
 mod faults;

@@ -1,4 +1,5 @@
-//! The audit log: every hand-out of a Plex owner's token is recorded.
+//! The audit log: every hand-out of a Plex owner's token is recorded, as
+//! one row per caller and source for each flush interval, with a count.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -18,23 +19,31 @@ pub struct AuditRow {
     pub username: String,
     pub object_pk: Option<Uuid>,
     pub object_slug: String,
+    /// First hand-out the row stands for.
     pub created: DateTime<Utc>,
+    /// Last hand-out the row stands for (`created` for a row of one).
+    pub last_seen: DateTime<Utc>,
+    /// Hand-outs the row stands for.
+    pub occurrences: i64,
 }
 
-/// One hand-out of a Plex token, as the audit trail keeps it.
+/// Hand-outs of one source's Plex token to one user, between `first` and
+/// `last`, as the audit trail keeps them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenView {
+pub struct TokenViews {
     pub user_id: Uuid,
     pub username: String,
     pub source_pk: Uuid,
     pub slug: String,
-    pub at: DateTime<Utc>,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub count: i64,
 }
 
 /// Records hand-outs of Plex tokens, in one statement.
 pub async fn record_token_views<C: ConnectionTrait>(
     db: &C,
-    views: &[TokenView],
+    views: &[TokenViews],
 ) -> Result<(), StoreError> {
     if views.is_empty() {
         return Ok(());
@@ -46,7 +55,9 @@ pub async fn record_token_views<C: ConnectionTrait>(
         user_id: Set(Some(v.user_id)),
         object_pk: Set(Some(v.source_pk)),
         object_slug: Set(v.slug.clone()),
-        created: Set(v.at),
+        created: Set(v.first),
+        occurrences: Set(v.count),
+        last_seen: Set((v.count > 1).then_some(v.last)),
     });
     audit_event::Entity::insert_many(rows)
         .exec_without_returning(db)
@@ -67,6 +78,8 @@ pub async fn list_audit_events<C: ConnectionTrait>(db: &C) -> Result<Vec<AuditRo
             object_pk: e.object_pk,
             object_slug: e.object_slug,
             created: e.created,
+            last_seen: e.last_seen.unwrap_or(e.created),
+            occurrences: e.occurrences,
         })
         .collect())
 }

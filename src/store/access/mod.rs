@@ -15,7 +15,7 @@ pub use accounts::{
     create_role, create_token, create_user, deactivate_user, ensure_bootstrap, list_tokens,
     list_users, revoke_token,
 };
-pub use audit::{AuditRow, SECRET_VIEW, TokenView, list_audit_events, record_token_views};
+pub use audit::{AuditRow, SECRET_VIEW, TokenViews, list_audit_events, record_token_views};
 pub use authenticate::{authenticate_hash, reauthenticate};
 pub use epoch::bump_access_epoch;
 pub(crate) use grants::object_viewers;

@@ -10,7 +10,12 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     pub object_pk: Option<Uuid>,
     pub object_slug: String,
+    /// First hand-out of the row.
     pub created: DateTimeUtc,
+    /// Hand-outs the row stands for.
+    pub occurrences: i64,
+    /// Last hand-out of the row; `None` for a row of one.
+    pub last_seen: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 mod change_log;
 mod events;
+mod fan_out;
 mod limits;
 mod resume;
 mod visibility;
