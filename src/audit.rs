@@ -182,6 +182,8 @@ async fn write_batches(db: DatabaseConnection, counts: Arc<Counts>, mut rx: mpsc
 /// Whether everything was written.
 async fn write(db: &DatabaseConnection, counts: &Counts) -> bool {
     let mut batch: Vec<TokenViews> = mem::take(&mut *counts.lock()).into_values().collect();
+    // Rows in the order of their first hand-out, as they would have come.
+    batch.sort_by_key(|view| view.first);
     let mut written = true;
     while !batch.is_empty() {
         let n = batch.len().min(ROWS_PER_INSERT);

@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use sea_orm::DatabaseTransaction;
+
 use super::{Operations, ServiceError, Visible};
 use crate::{
     domain::{
@@ -48,10 +50,15 @@ impl Operations {
         if !caller.may_globally(Permission::Add) {
             return Err(ServiceError::PermissionDenied);
         }
-        let txn = store::begin_write(&self.db).await?;
-        let fields = checked(store::check_source(&txn, draft, None, None).await?)?;
-        let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let source = self
+            .writer
+            .write::<_, ServiceError, _>(move |txn| {
+                Box::pin(async move {
+                    let fields = checked(store::check_source(txn, draft, None, None).await?)?;
+                    Ok(store::insert_source(txn, uuid::Uuid::new_v4(), &fields).await?)
+                })
+            })
+            .await?;
         self.feed
             .committed(ChangeKind::Created, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -66,24 +73,29 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Change)
             .await?;
-        let txn = store::begin_write(&self.db).await?;
-        // Read again under the lock: the source may have changed meanwhile.
-        let stored = visible(caller, store::find_source_by_slug(&txn, &slug).await?)?;
-        if !caller.may(Permission::Change, Some(stored.pk)) {
-            return Err(ServiceError::PermissionDenied);
-        }
-        let (draft, base) = match update {
-            SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
-            SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
-        };
-        let fields = checked(store::check_source(&txn, draft, base, Some(stored.pk)).await?)?;
-        // An update that changes nothing writes nothing (and logs no event).
-        let source = if fields == stored.fields {
-            stored
-        } else {
-            store::update_source(&txn, stored.pk, &fields).await?
-        };
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let writer = caller.clone();
+        let source = self
+            .writer
+            .write::<_, ServiceError, _>(move |txn| {
+                Box::pin(async move {
+                    // Read again under the lock: the source may have
+                    // changed meanwhile.
+                    let stored = authorized(txn, &writer, &slug, Permission::Change).await?;
+                    let (draft, base) = match update {
+                        SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
+                        SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
+                    };
+                    let fields =
+                        checked(store::check_source(txn, draft, base, Some(stored.pk)).await?)?;
+                    // An update that changes nothing writes nothing (and
+                    // logs no event).
+                    if fields == stored.fields {
+                        return Ok(stored);
+                    }
+                    Ok(store::update_source(txn, stored.pk, &fields).await?)
+                })
+            })
+            .await?;
         self.feed
             .committed(ChangeKind::Updated, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -93,13 +105,17 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Delete)
             .await?;
-        let txn = store::begin_write(&self.db).await?;
-        let stored = visible(caller, store::find_source_by_slug(&txn, &slug).await?)?;
-        if !caller.may(Permission::Delete, Some(stored.pk)) {
-            return Err(ServiceError::PermissionDenied);
-        }
-        store::delete_source(&txn, stored.pk).await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let writer = caller.clone();
+        let stored = self
+            .writer
+            .write::<_, ServiceError, _>(move |txn| {
+                Box::pin(async move {
+                    let stored = authorized(txn, &writer, &slug, Permission::Delete).await?;
+                    store::delete_source(txn, stored.pk).await?;
+                    Ok(stored)
+                })
+            })
+            .await?;
         self.feed
             .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());
         Ok(())
@@ -137,6 +153,21 @@ impl Operations {
         cache.put_source(ticket, slug.as_str().to_owned(), source.clone());
         Ok(source)
     }
+}
+
+/// The source as stored now, if the caller may view it and holds
+/// `permission` on it: the checks of a write, under the writer lock.
+async fn authorized(
+    txn: &DatabaseTransaction,
+    caller: &Caller,
+    slug: &Slug,
+    permission: Permission,
+) -> Result<PlexSource, ServiceError> {
+    let stored = visible(caller, store::find_source_by_slug(txn, slug).await?)?;
+    if !caller.may(permission, Some(stored.pk)) {
+        return Err(ServiceError::PermissionDenied);
+    }
+    Ok(stored)
 }
 
 /// The source if the caller may view it. Denied the same way whether or not

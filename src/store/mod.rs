@@ -14,6 +14,7 @@ pub mod secrets;
 mod snapshot;
 mod sources;
 mod validate;
+mod writer;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use sources::{
     update_source,
 };
 pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};
+pub use writer::Writer;
 
 /// How long a write waits for another write's lock before giving up with
 /// [`StoreError::Busy`], unless configured otherwise.

@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod permissions;
 mod replicas;
+mod together;
 mod update;
 
 use plex_source_service::store::{self, Lookup};
