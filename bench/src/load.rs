@@ -1,7 +1,6 @@
 //! The load generator and one backend's measurement.
 
 use std::{
-    collections::BTreeMap,
     path::Path,
     process::Stdio,
     sync::Arc,
@@ -9,35 +8,25 @@ use std::{
 };
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use plex_source_service::proto::{self as pb, plex_source_service_client::PlexSourceServiceClient};
 use tokio::{io::AsyncBufReadExt, process::Command};
-use tonic::{metadata::MetadataValue, transport::Channel};
+use tonic::transport::Channel;
 
 use crate::{
-    Args,
-    setup::{self, Backend},
+    Args, calls,
+    driver::{self, Run},
+    pacer::{self, Writes},
+    setup::{self, Backend, Service},
 };
-
-/// One load run's figures.
-#[derive(Clone)]
-pub struct Run {
-    pub rps: f64,
-    pub hist: Histogram<u64>,
-    pub statuses: BTreeMap<String, u64>,
-}
-
-impl Run {
-    fn us(&self, q: f64) -> f64 {
-        self.hist.value_at_quantile(q) as f64
-    }
-}
 
 pub struct Report {
     backend: &'static str,
     sources: usize,
+    caller: String,
     baseline: Vec<Run>,
     service: Vec<Run>,
+    /// The paced writes of each service round; empty without `--write-rate`.
+    writes: Vec<Writes>,
     startup: Duration,
     idle_kib: u64,
     peak_kib: u64,
@@ -53,7 +42,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 impl Report {
     pub fn print(&self) {
-        println!("== {} ({} sources) ==", self.backend, self.sources);
+        println!(
+            "== {} ({} sources, caller {}) ==",
+            self.backend, self.sources, self.caller
+        );
         println!(
             "{:<10} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9}  statuses",
             "server", "round", "req/s", "p50 us", "p90 us", "p99 us", "p99.9 us"
@@ -71,6 +63,9 @@ impl Report {
                     run.us(0.999),
                     run.statuses
                 );
+            }
+            if let Some(writes) = self.writes.get(i) {
+                println!("{:<10} {:>5} {}", "", "", writes.summary());
             }
         }
         let ratios: Vec<f64> = self
@@ -123,6 +118,7 @@ impl Report {
 
 /// Everything measured for one backend.
 pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyhow::Result<Report> {
+    let sources = args.target.sources;
     let files_dir = tempfile::tempdir()?;
     let import = if args.import_sources > 0 {
         let scratch = backend.fresh()?;
@@ -140,28 +136,26 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         None
     };
 
-    let db = backend.fresh()?;
-    let data_dir = tempfile::tempdir()?;
-    let files = setup::blueprints(data_dir.path(), args.sources)?;
-    setup::import(bin, &db.url, &files)?;
+    // With paced writes, the `--write-set` sources after the read ones are
+    // theirs: `bench-{sources}` on, outside the hot set.
+    let write_set = if args.write_rate > 0 {
+        args.write_set.max(1)
+    } else {
+        0
+    };
+    let db = setup::loaded(bin, backend, sources + write_set)?;
     let key = setup::caller(bin, &db.url, "bench", args.caller.grants())?;
-    eprintln!("{}: loaded {} sources", backend.name(), args.sources);
+    let writer = if write_set > 0 {
+        let grants = [setup::VIEWER, setup::EDITOR].concat();
+        Some(setup::caller(bin, &db.url, "writer", &grants)?)
+    } else {
+        None
+    };
 
     // The service, on its already-migrated database.
-    let port = setup::free_port()?;
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let mut service = Command::new(bin)
-        .args(["serve", "--listen", &addr])
-        .env("DATABASE_URL", &db.url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let startup = setup::wait_serving(&addr, started).await?;
-    let pid = service.id().context("service pid")?;
+    let mut service = Service::start(bin, &db.url, &[], false).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (idle_kib, _) = setup::memory_kib(pid);
+    let (idle_kib, _) = service.memory_kib();
 
     // The baseline, in a process of its own as well.
     let mut baseline = Command::new(std::env::current_exe()?)
@@ -173,17 +167,42 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         tokio::io::BufReader::new(baseline.stdout.take().context("baseline stdout")?).lines();
     let baseline_addr = lines.next_line().await?.context("baseline address")?;
 
-    let hot = args.hot_set.clamp(1, args.sources.max(1));
-    let step = (args.sources / hot).max(1);
+    let hot = args.hot_set.clamp(1, sources.max(1));
+    let step = (sources / hot).max(1);
     let slugs: Arc<Vec<String>> =
         Arc::new((0..hot).map(|i| format!("bench-{}", i * step)).collect());
-    let service_channels = setup::channels(&addr, args.connections).await?;
+    let written: Arc<Vec<String>> = Arc::new(
+        (sources..sources + write_set)
+            .map(|i| format!("bench-{i}"))
+            .collect(),
+    );
+    let service_channels = setup::channels(&service.addr, args.connections).await?;
     let baseline_channels = setup::channels(&baseline_addr, args.connections).await?;
+    // The writer's own connection and credentials.
+    let pacing = match writer {
+        Some(key) => Some((
+            setup::channels(&service.addr, 1).await?.remove(0),
+            calls::bearer(&key),
+        )),
+        None => None,
+    };
 
     let mut baseline_runs = Vec::new();
     let mut service_runs = Vec::new();
+    let mut write_runs = Vec::new();
     for round in 0..args.rounds {
         let b = drive(&baseline_channels, &key, &slugs, args).await;
+        // Writes span the service's whole round, warm-up included.
+        let pacer = pacing.as_ref().map(|(channel, auth)| {
+            pacer::spawn(
+                channel.clone(),
+                auth.clone(),
+                written.clone(),
+                args.write_rate,
+                Instant::now() + args.warmup + args.duration,
+                round,
+            )
+        });
         let s = drive(&service_channels, &key, &slugs, args).await;
         eprintln!(
             "{} round {}: baseline {:.0} req/s, service {:.0} req/s",
@@ -192,14 +211,22 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
             b.rps,
             s.rps
         );
+        if let Some(pacer) = pacer {
+            let writes = pacer.await?;
+            eprintln!(
+                "{} round {}: {}",
+                backend.name(),
+                round + 1,
+                writes.summary()
+            );
+            write_runs.push(writes);
+        }
         for run in [&b, &s] {
-            let failures: u64 = run
-                .statuses
-                .iter()
-                .filter(|(k, _)| k.as_str() != "Ok")
-                .map(|(_, v)| v)
-                .sum();
-            anyhow::ensure!(failures == 0, "non-OK responses: {:?}", run.statuses);
+            anyhow::ensure!(
+                run.errors().is_empty(),
+                "non-OK responses: {:?}",
+                run.statuses
+            );
         }
         baseline_runs.push(b);
         service_runs.push(s);
@@ -207,14 +234,17 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
 
     let (list_p50_us, list_p99_us) =
         list_latency(&service_channels[0], &key, args.list_calls).await?;
-    let (_, peak_kib) = setup::memory_kib(pid);
-    service.kill().await.ok();
+    let (_, peak_kib) = service.memory_kib();
+    let startup = service.startup;
+    service.stop().await;
     baseline.kill().await.ok();
     Ok(Report {
         backend: backend.name(),
-        sources: args.sources,
+        sources,
+        caller: args.caller.describe(),
         baseline: baseline_runs,
         service: service_runs,
+        writes: write_runs,
         startup,
         idle_kib,
         peak_kib,
@@ -227,67 +257,31 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
 /// `concurrency` loops of RetrievePlexSource over the hot slugs: a warm-up,
 /// then `duration` of recorded calls.
 async fn drive(channels: &[Channel], key: &str, slugs: &Arc<Vec<String>>, args: &Args) -> Run {
-    let auth: MetadataValue<_> = format!("Bearer {key}").parse().expect("ascii key");
-    let start = Instant::now();
-    let record_from = start + args.warmup;
-    let stop = record_from + args.duration;
-    let mut tasks = Vec::new();
-    for worker in 0..args.concurrency {
-        let mut client = PlexSourceServiceClient::new(channels[worker % channels.len()].clone());
-        let slugs = slugs.clone();
-        let auth = auth.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-            let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-            let mut i = worker * 7919;
-            loop {
-                let now = Instant::now();
-                if now >= stop {
-                    break;
-                }
-                let slug = slugs[i % slugs.len()].clone();
-                i += 1;
-                let mut request = tonic::Request::new(pb::RetrievePlexSourceRequest { slug });
-                request.metadata_mut().insert("authorization", auth.clone());
-                let result = client.retrieve_plex_source(request).await;
-                if now >= record_from {
-                    let code = match &result {
-                        Ok(_) => "Ok".to_owned(),
-                        Err(status) => format!("{:?}", status.code()),
-                    };
-                    *statuses.entry(code).or_default() += 1;
-                    let _ = hist.record(now.elapsed().as_micros().max(1) as u64);
-                }
-            }
-            (hist, statuses)
-        }));
-    }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for task in tasks {
-        if let Ok((h, s)) = task.await {
-            let _ = hist.add(&h);
-            for (k, v) in s {
-                *statuses.entry(k).or_default() += v;
-            }
-        }
-    }
-    let calls: u64 = statuses.values().sum();
-    Run {
-        rps: calls as f64 / args.duration.as_secs_f64(),
-        hist,
-        statuses,
-    }
+    let auth = calls::bearer(key);
+    let channels = channels.to_vec();
+    let slugs = slugs.clone();
+    driver::closed_loop(
+        args.concurrency,
+        args.warmup,
+        args.duration,
+        move |worker, i| {
+            let mut client =
+                PlexSourceServiceClient::new(channels[worker % channels.len()].clone());
+            let slug = slugs[(worker * 7919 + i) % slugs.len()].clone();
+            let request = calls::authorized(pb::RetrievePlexSourceRequest { slug }, &auth);
+            async move { client.retrieve_plex_source(request).await }
+        },
+    )
+    .await
 }
 
 /// First page of ListPlexSources, one call at a time: p50 and p99 in µs.
-async fn list_latency(channel: &Channel, key: &str, calls: usize) -> anyhow::Result<(f64, f64)> {
+async fn list_latency(channel: &Channel, key: &str, count: usize) -> anyhow::Result<(f64, f64)> {
     let mut client = PlexSourceServiceClient::new(channel.clone());
-    let auth: MetadataValue<_> = format!("Bearer {key}").parse()?;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    for i in 0..calls + 20 {
-        let mut request = tonic::Request::new(pb::ListPlexSourcesRequest::default());
-        request.metadata_mut().insert("authorization", auth.clone());
+    let auth = calls::bearer(key);
+    let mut hist = driver::latency_histogram();
+    for i in 0..count + 20 {
+        let request = calls::authorized(pb::ListPlexSourcesRequest::default(), &auth);
         let start = Instant::now();
         let page = client.list_plex_sources(request).await?.into_inner();
         anyhow::ensure!(!page.plex_sources.is_empty(), "empty first page");

@@ -2,29 +2,41 @@
 //!
 //! In one run, on one machine: the real service (release build, its own
 //! process) on SQLite and on PostgreSQL, loaded with N sources and an
-//! authenticated caller (`--caller`: a viewer, or a reader of the Plex
-//! token, whose every call is audited); and a baseline
+//! authenticated caller (`--caller`: a viewer, or `secret`, a reader of the
+//! Plex token, whose every call is audited); and a baseline
 //! tonic server (also its own process) answering RetrievePlexSource with a
 //! fixed message from memory, with no authentication and no database. The
 //! same load generator drives both, alternating baseline and service over
 //! several rounds, and prints throughput, latency percentiles, their ratios,
-//! the service's memory, start-up time, list latency and import rate.
+//! the service's memory, start-up time, list latency and import rate. With
+//! `--write-rate`, updates to sources outside the read hot set run beside
+//! the service's reads, to show what writing costs them.
 //!
 //! `loadbench soak` instead runs one backend for a long time (default 10
 //! minutes) under a mixed load with open watchers, and reports the service's
 //! resident memory over the run and every error by gRPC code.
 //!
-//! Run: `cargo run --release --bin loadbench -- --help`, and
-//! `cargo run --release --bin loadbench -- soak --help`.
+//! `loadbench watch` measures how fast updates reach many open
+//! WatchPlexSources streams, and what holding them costs; `loadbench writes`
+//! measures update and create throughput.
+//!
+//! Run: `cargo run --release --bin loadbench -- --help`, and `--help` after
+//! `soak`, `watch` or `writes`.
 
 mod baseline;
+mod calls;
+mod driver;
 mod load;
+mod pacer;
 mod setup;
 mod soak;
+mod watch;
+mod writes;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use setup::CallerKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,23 +46,12 @@ use clap::{Parser, Subcommand};
 struct Args {
     #[command(subcommand)]
     command: Option<Internal>,
-    /// Plex sources loaded into each database.
-    #[arg(long, default_value_t = 1000)]
-    sources: usize,
+    #[command(flatten)]
+    target: setup::Target,
     /// Distinct slugs the load asks for, spread evenly (the hot set of a
     /// deployment); at most `--sources`.
     #[arg(long, default_value_t = 1000)]
     hot_set: usize,
-    /// Backends to measure, comma-separated.
-    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
-    backends: Vec<String>,
-    /// PostgreSQL server on which a scratch database is created and dropped.
-    #[arg(
-        long,
-        env = "LOADBENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
     /// HTTP/2 connections of the load generator.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -70,28 +71,19 @@ struct Args {
     /// Sequential ListPlexSources calls for the first-page latency.
     #[arg(long, default_value_t = 300)]
     list_calls: usize,
-    /// The service binary (default: next to this one, built if missing).
-    #[arg(long)]
-    service_bin: Option<PathBuf>,
     /// Who calls RetrievePlexSource: a viewer, or a caller that receives
     /// the Plex token (the login path).
     #[arg(long, value_enum, default_value_t = CallerKind::Viewer)]
     caller: CallerKind,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum CallerKind {
-    Viewer,
-    TokenReader,
-}
-
-impl CallerKind {
-    fn grants(self) -> &'static [&'static str] {
-        match self {
-            CallerKind::Viewer => setup::VIEWER,
-            CallerKind::TokenReader => setup::TOKEN_READER,
-        }
-    }
+    /// UpdatePlexSource calls per second during the service's rounds
+    /// (warm-up included), one at a time on a connection of their own, by a
+    /// caller with global change permission; 0 makes none.
+    #[arg(long, default_value_t = 0)]
+    write_rate: u32,
+    /// Sources the paced writes rename in turn; they are loaded after the
+    /// `--sources`, so the reads never ask for them.
+    #[arg(long, default_value_t = 50)]
+    write_set: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +98,13 @@ enum Internal {
     /// updates) with open watchers; reports calls, errors by gRPC code,
     /// watcher events and the service's resident memory over time.
     Soak(Box<soak::SoakArgs>),
+    /// Watch fan-out: many open WatchPlexSources streams, updates one at a
+    /// time; reports delivery latency, missed events, stream errors and the
+    /// service's resident memory.
+    Watch(Box<watch::WatchArgs>),
+    /// Write throughput: concurrent UpdatePlexSource, then concurrent
+    /// CreatePlexSource; reports writes/s, latency and errors by code.
+    Writes(Box<writes::WritesArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -116,27 +115,38 @@ fn main() -> anyhow::Result<()> {
     match args.command {
         Some(Internal::Baseline { listen }) => runtime.block_on(baseline::serve(listen)),
         Some(Internal::Soak(soak)) => runtime.block_on(soak::run(*soak)),
+        Some(Internal::Watch(watch)) => runtime.block_on(watch::run(*watch)),
+        Some(Internal::Writes(writes)) => runtime.block_on(writes::run(*writes)),
         None => runtime.block_on(run(args)),
     }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let service_bin = setup::service_binary(args.service_bin.clone())?;
+    let backends = args.target.backends()?;
+    let service_bin = setup::service_binary(args.target.service_bin.clone())?;
+    let sources = args.target.sources;
     println!(
         "loadbench: {} sources, hot set {}, {} connections, {} in flight, warm-up {:?}, {} x {:?} per backend and round",
-        args.sources,
-        args.hot_set.min(args.sources),
+        sources,
+        args.hot_set.min(sources),
         args.connections,
         args.concurrency,
         args.warmup,
         args.rounds,
         args.duration
     );
+    println!("caller: {}", args.caller.describe());
+    if args.write_rate > 0 {
+        println!(
+            "writes: {}/s UpdatePlexSource of name during the service's rounds, on {} more sources outside the hot set",
+            args.write_rate,
+            args.write_set.max(1)
+        );
+    }
     println!("machine: {}", setup::machine());
     let mut reports = Vec::new();
-    for backend in &args.backends {
-        let backend = setup::Backend::parse(backend, &args.postgres_url)?;
-        reports.push(load::measure_backend(&args, &service_bin, &backend).await?);
+    for backend in &backends {
+        reports.push(load::measure_backend(&args, &service_bin, backend).await?);
     }
     println!();
     for report in &reports {

@@ -8,9 +8,42 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use tokio::process::{Child, Command as Process};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+
+/// What a run measures: the backends, the data loaded into each, and the
+/// service binary. Shared by the modes that start the service per backend.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Plex sources loaded into each database.
+    #[arg(long, default_value_t = 1000)]
+    pub sources: usize,
+    /// Backends to measure, comma-separated.
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// PostgreSQL server on which a scratch database is created and dropped.
+    #[arg(
+        long,
+        env = "LOADBENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+    /// The service binary (default: next to this one, built if missing).
+    #[arg(long)]
+    pub service_bin: Option<PathBuf>,
+}
+
+impl Target {
+    /// The backends named, in order; a bad name fails before any work.
+    pub fn backends(&self) -> anyhow::Result<Vec<Backend>> {
+        self.backends
+            .iter()
+            .map(|name| Backend::parse(name, &self.postgres_url))
+            .collect()
+    }
+}
 
 /// The service binary: given, or next to this one (built when missing).
 pub fn service_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -190,6 +223,16 @@ pub fn blueprints(dir: &Path, count: usize) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A fresh database of `backend` holding `count` sources (`bench-0`, ...),
+/// imported through the service's own command.
+pub fn loaded(bin: &Path, backend: &Backend, count: usize) -> anyhow::Result<Scratch> {
+    let db = backend.fresh()?;
+    let dir = tempfile::tempdir()?;
+    import(bin, &db.url, &blueprints(dir.path(), count)?)?;
+    eprintln!("{}: loaded {count} sources", backend.name());
+    Ok(db)
+}
+
 /// Imports files; returns the elapsed time.
 pub fn import(bin: &Path, url: &str, files: &[PathBuf]) -> anyhow::Result<Duration> {
     let mut args = vec!["import".to_owned()];
@@ -208,6 +251,47 @@ pub const TOKEN_READER: &[&str] = &[
     "authentik_sources_plex.view_plexsource",
     "authentik_sources_plex.view_plexsource_plex_token",
 ];
+/// Global add and change: with [`VIEWER`] or [`TOKEN_READER`], a writer
+/// (writes need view as well).
+pub const EDITOR: &[&str] = &[
+    "authentik_sources_plex.add_plexsource",
+    "authentik_sources_plex.change_plexsource",
+];
+
+/// Who makes the measured calls: the answers, and the work behind them,
+/// differ by whether the caller receives the Plex token.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CallerKind {
+    /// Holds view_plexsource: never receives the Plex token.
+    Viewer,
+    /// Also holds view_plexsource_plex_token: receives the Plex token, and
+    /// every read that hands it out is audited (the login path).
+    #[value(alias = "token-reader")]
+    Secret,
+}
+
+impl CallerKind {
+    pub fn grants(self) -> &'static [&'static str] {
+        match self {
+            CallerKind::Viewer => VIEWER,
+            CallerKind::Secret => TOKEN_READER,
+        }
+    }
+
+    /// For reports: the name and what it holds.
+    pub fn describe(self) -> String {
+        let name = match self {
+            CallerKind::Viewer => "viewer",
+            CallerKind::Secret => "secret",
+        };
+        let grants: Vec<&str> = self
+            .grants()
+            .iter()
+            .map(|g| g.trim_start_matches("authentik_sources_plex."))
+            .collect();
+        format!("{name} ({})", grants.join(" + "))
+    }
+}
 
 /// A user holding `grants`, with one token; returns its key. Made through
 /// the service's own commands.
@@ -236,15 +320,105 @@ pub async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<tonic::transpo
     Ok(out)
 }
 
+/// The service (`serve` on an already-migrated database) in a process of
+/// its own, killed when dropped.
+pub struct Service {
+    pub addr: String,
+    /// From launch to SERVING.
+    pub startup: Duration,
+    pid: u32,
+    process: Child,
+    /// Holds `service.log` when warnings and errors are kept.
+    log_dir: Option<tempfile::TempDir>,
+}
+
+impl Service {
+    /// Starts the service with `extra` flags and waits until it is SERVING.
+    /// With `keep_log`, it logs at `warn` into a file (see
+    /// [`Service::print_log`]); otherwise its output is discarded, at its
+    /// default level.
+    pub async fn start(
+        bin: &Path,
+        url: &str,
+        extra: &[&str],
+        keep_log: bool,
+    ) -> anyhow::Result<Self> {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let mut command = Process::new(bin);
+        command
+            .args(["serve", "--listen", &addr])
+            .args(extra)
+            .env("DATABASE_URL", url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let log_dir = if keep_log {
+            let dir = tempfile::tempdir()?;
+            let log = std::fs::File::create(dir.path().join("service.log"))?;
+            command.env("RUST_LOG", "warn").stderr(log);
+            Some(dir)
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let process = command.spawn()?;
+        let pid = process.id().context("service pid")?;
+        let startup = wait_serving(&addr, started).await?;
+        Ok(Service {
+            addr,
+            startup,
+            pid,
+            process,
+            log_dir,
+        })
+    }
+
+    /// Resident and peak resident memory, in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        memory_kib(self.pid)
+    }
+
+    /// How the process ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.try_wait().ok().flatten()
+    }
+
+    /// Kills the process; its log stays readable.
+    pub async fn stop(&mut self) {
+        self.process.kill().await.ok();
+    }
+
+    /// Counts the kept log's WARN and ERROR lines and prints the first few;
+    /// returns the ERROR count.
+    pub fn print_log(&self) -> usize {
+        let text = self
+            .log_dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.path().join("service.log")).ok())
+            .unwrap_or_default();
+        let warnings = text.lines().filter(|l| l.contains("WARN")).count();
+        let errors = text.lines().filter(|l| l.contains("ERROR")).count();
+        println!("service log: {warnings} WARN lines, {errors} ERROR lines");
+        for line in text
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+            .take(5)
+        {
+            println!("  {line}");
+        }
+        errors
+    }
+}
+
 /// A free port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
+fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// Resident and peak resident memory of a process, in KiB.
-pub fn memory_kib(pid: u32) -> (u64, u64) {
+fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -258,7 +432,7 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
 }
 
 /// Polls health until SERVING; the time since `started`.
-pub async fn wait_serving(addr: &str, started: Instant) -> anyhow::Result<Duration> {
+async fn wait_serving(addr: &str, started: Instant) -> anyhow::Result<Duration> {
     let deadline = started + Duration::from_secs(30);
     loop {
         let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?;

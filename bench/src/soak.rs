@@ -14,7 +14,6 @@
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    process::Stdio,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -24,10 +23,9 @@ use std::{
 
 use anyhow::Context;
 use plex_source_service::proto::{self as pb, plex_source_service_client::PlexSourceServiceClient};
-use tokio::process::Command;
 use tonic::metadata::MetadataValue;
 
-use crate::setup::{self, Backend};
+use crate::setup::{self, Backend, Service};
 
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
@@ -185,10 +183,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     println!("machine: {}", setup::machine());
 
     // Data and callers, through the service's own commands.
-    let db = backend.fresh()?;
-    let data_dir = tempfile::tempdir()?;
-    let files = setup::blueprints(data_dir.path(), args.sources)?;
-    setup::import(&bin, &db.url, &files)?;
+    let db = setup::loaded(&bin, &backend, args.sources)?;
     let viewer = setup::caller(&bin, &db.url, "viewer", setup::VIEWER)?;
     let secret = setup::caller(&bin, &db.url, "token-reader", setup::TOKEN_READER)?;
     let writer = setup::caller(
@@ -200,33 +195,18 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             "authentik_sources_plex.change_plexsource",
         ],
     )?;
-    eprintln!("{}: loaded {} sources", backend.name(), args.sources);
 
     // The service, its warnings and errors kept in a log file.
-    let log_path = data_dir.path().join("service.log");
-    let log = std::fs::File::create(&log_path)?;
-    let port = setup::free_port()?;
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let mut service = Command::new(&bin)
-        .args(["serve", "--listen", &addr])
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()?;
-    setup::wait_serving(&addr, started).await?;
-    let pid = service.id().context("service pid")?;
+    let mut service = Service::start(&bin, &db.url, &[], true).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (idle_kib, _) = setup::memory_kib(pid);
+    let (idle_kib, _) = service.memory_kib();
 
     let stats = Arc::new(Stats::default());
     let updates_done = Arc::new(AtomicBool::new(false));
 
     // Watchers first: each stream's starting point is fixed when its call
     // returns, so every update made from here on is owed to every watcher.
-    let watch_channels = setup::channels(&addr, watch_connections).await?;
+    let watch_channels = setup::channels(&service.addr, watch_connections).await?;
     let viewer_auth: MetadataValue<_> = format!("Bearer {viewer}").parse()?;
     let mut streams = Vec::new();
     for w in 0..args.watchers {
@@ -320,7 +300,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
 
     // Reads.
-    let read_channels = setup::channels(&addr, args.connections).await?;
+    let read_channels = setup::channels(&service.addr, args.connections).await?;
     let secret_auth: MetadataValue<_> = format!("Bearer {secret}").parse()?;
     let mut readers = Vec::new();
     for worker in 0..args.concurrency.max(1) {
@@ -416,7 +396,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
 
     // Updates, at a fixed rate, one at a time.
-    let update_channel = setup::channels(&addr, 1).await?.remove(0);
+    let update_channel = setup::channels(&service.addr, 1).await?.remove(0);
     let updater = {
         let stats = stats.clone();
         let update_ok = update_ok.clone();
@@ -467,7 +447,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     // Memory samples, with a progress line each.
     let mut samples = vec![Sample {
         at: Duration::ZERO,
-        rss_kib: setup::memory_kib(pid).0,
+        rss_kib: service.memory_kib().0,
     }];
     loop {
         let next = start + args.sample_every * samples.len() as u32;
@@ -475,10 +455,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             break;
         }
         tokio::time::sleep_until(next.into()).await;
-        if let Ok(Some(exit)) = service.try_wait() {
+        if let Some(exit) = service.exited() {
             anyhow::bail!("the service exited during the run: {exit}");
         }
-        let (rss_kib, _) = setup::memory_kib(pid);
+        let (rss_kib, _) = service.memory_kib();
         samples.push(Sample {
             at: start.elapsed(),
             rss_kib,
@@ -503,14 +483,13 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     for watcher in watchers {
         seen.push(watcher.await?);
     }
-    let (last_kib, peak_kib) = setup::memory_kib(pid);
+    let (last_kib, peak_kib) = service.memory_kib();
     samples.push(Sample {
         at: start.elapsed(),
         rss_kib: last_kib,
     });
-    let alive = matches!(service.try_wait(), Ok(None));
-    service.kill().await.ok();
-    let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let alive = service.exited().is_none();
+    service.stop().await;
 
     // The report.
     let updates = update_ok.load(Ordering::Relaxed);
@@ -592,16 +571,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let warnings = log_text.lines().filter(|l| l.contains("WARN")).count();
-    let log_errors = log_text.lines().filter(|l| l.contains("ERROR")).count();
-    println!("service log: {warnings} WARN lines, {log_errors} ERROR lines");
-    for line in log_text
-        .lines()
-        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
-        .take(5)
-    {
-        println!("  {line}");
-    }
+    let log_errors = service.print_log();
 
     anyhow::ensure!(alive, "the service exited during the run");
     anyhow::ensure!(errors.is_empty(), "{} errors", stats.error_count());
