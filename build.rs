@@ -20,6 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Small per-call buffers: watch streams are many and long-lived.
+        .codec_path("crate::grpc::codec::SmallBuffers")
         .compile_fds(service)?;
 
     let mut files = vec![SERVICE_PROTO];

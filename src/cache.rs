@@ -290,11 +290,15 @@ impl ReadCache {
 
     /// `Some(None)`: known absent.
     pub fn source(&self, slug: &str) -> Option<Option<Arc<PlexSource>>> {
-        let Some(pk) = self.get(&self.slugs, slug)? else {
+        // One freshness check for both look-ups: it reads the clock.
+        if !self.usable() {
+            return None;
+        }
+        let Some(pk) = self.slugs.get(slug)? else {
             return Some(None);
         };
         // A renamed source's old slug still points at its pk.
-        let source = self.get(&self.sources, &pk)?;
+        let source = self.sources.get(&pk)?;
         (source.fields.slug.as_str() == slug).then_some(Some(source))
     }
 

@@ -6,6 +6,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -28,12 +29,13 @@ const OPEN_PREFIXES: [&str; 3] = [
 /// The layer to put in front of the services.
 #[derive(Clone)]
 pub struct AuthLayer {
-    ops: Operations,
+    /// Shared: a call clones one pointer, not every handle inside.
+    ops: Arc<Operations>,
 }
 
 impl AuthLayer {
     pub fn new(ops: Operations) -> Self {
-        Self { ops }
+        Self { ops: Arc::new(ops) }
     }
 }
 
@@ -51,7 +53,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
-    ops: Operations,
+    ops: Arc<Operations>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

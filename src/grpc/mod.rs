@@ -5,6 +5,8 @@
 //! here touches the database.
 
 mod auth;
+/// Public: the generated code names it.
+pub mod codec;
 pub mod convert;
 pub mod deadline;
 pub mod error;

@@ -62,10 +62,13 @@ impl Operations {
             .and_then(bearer_key)
             .ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;
         let key_hash = hash_key(key);
-        let now = chrono::Utc::now();
         let cache = self.feed.cache();
         match cache.lookup_caller(&key_hash) {
-            CallerLookup::Known(caller) if caller.expires.is_none_or(|expires| now < expires) => {
+            CallerLookup::Known(caller)
+                if caller
+                    .expires
+                    .is_none_or(|expires| chrono::Utc::now() < expires) =>
+            {
                 return Ok(caller);
             }
             CallerLookup::Unknown => {
@@ -75,6 +78,7 @@ impl Operations {
             CallerLookup::Known(_) | CallerLookup::Miss => {}
         }
         let ticket = cache.caller_miss();
+        let now = chrono::Utc::now();
         match store::access::authenticate_hash(&self.db, &key_hash, now).await? {
             Some(caller) => {
                 let caller = Arc::new(caller);

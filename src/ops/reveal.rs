@@ -29,8 +29,15 @@ pub struct Visible {
 impl Operations {
     /// One source for this caller (see [`Operations::reveal_all`]).
     pub(super) async fn reveal(&self, caller: &Caller, source: Arc<PlexSource>) -> Visible {
-        let mut shown = self.reveal_all(caller, vec![source]).await;
-        shown.remove(0)
+        // The hot path of every retrieve: no list to build.
+        let token = token_visibility(caller, &source);
+        if token == TokenVisibility::Shown {
+            let shown = [(source.pk, &source.fields.slug)];
+            self.audit
+                .token_views(caller, &shown, chrono::Utc::now())
+                .await;
+        }
+        Visible { source, token }
     }
 
     /// Sources for this caller: each with the token if the caller may see
@@ -42,13 +49,9 @@ impl Operations {
     ) -> Vec<Visible> {
         let visible: Vec<Visible> = sources
             .into_iter()
-            .map(|source| {
-                let token = if caller.may(Permission::ViewPlexToken, Some(source.pk)) {
-                    TokenVisibility::Shown
-                } else {
-                    TokenVisibility::Hidden
-                };
-                Visible { source, token }
+            .map(|source| Visible {
+                token: token_visibility(caller, &source),
+                source,
             })
             .collect();
         let shown: Vec<(Uuid, &Slug)> = visible
@@ -62,5 +65,13 @@ impl Operations {
                 .await;
         }
         visible
+    }
+}
+
+fn token_visibility(caller: &Caller, source: &PlexSource) -> TokenVisibility {
+    if caller.may(Permission::ViewPlexToken, Some(source.pk)) {
+        TokenVisibility::Shown
+    } else {
+        TokenVisibility::Hidden
     }
 }

@@ -92,7 +92,7 @@ impl Operations {
                     if fields == stored.fields {
                         return Ok(stored);
                     }
-                    Ok(store::update_source(txn, stored.pk, &fields).await?)
+                    Ok(store::replace_source(txn, &stored, &fields).await?)
                 })
             })
             .await?;

@@ -144,10 +144,10 @@ impl Watcher {
         let mut batches = self.ops.feed.subscribe_changes();
         let mut access = self.ops.feed.subscribe_access();
         access.mark_unchanged();
-        if snapshot && self.snapshot(snapshot_revision).await.is_err() {
+        if snapshot && Box::pin(self.snapshot(snapshot_revision)).await.is_err() {
             return Ok(());
         }
-        if self.catch_up().await?.is_err() {
+        if Box::pin(self.catch_up()).await?.is_err() {
             return Ok(());
         }
         loop {
@@ -162,7 +162,7 @@ impl Watcher {
                 batch = batches.recv() => match batch {
                     Ok(batch) => self.apply(&batch).await?,
                     // Too far behind the feed: the log has what was missed.
-                    Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                    Err(RecvError::Lagged(_)) => Box::pin(self.catch_up()).await?,
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 changed = access.changed() => {
@@ -170,12 +170,12 @@ impl Watcher {
                         return Ok(());
                     }
                     let epoch = *access.borrow_and_update();
-                    self.recheck(epoch).await?;
+                    Box::pin(self.recheck(epoch)).await?;
                     Ok(())
                 }
                 () = sleep_until_some(expiry) => {
                     self.ops.feed.watch_work().caller_read();
-                    self.caller = self.ops.reauthenticate(&self.caller).await?;
+                    self.caller = Box::pin(self.ops.reauthenticate(&self.caller)).await?;
                     Ok(())
                 }
                 () = self.tx.closed() => return Ok(()),
@@ -202,9 +202,9 @@ impl Watcher {
         }
         if batch.after > self.cursor {
             // Changes between the cursor and the batch: from the log.
-            return self.catch_up().await;
+            return Box::pin(self.catch_up()).await;
         }
-        self.recheck(batch.access).await?;
+        Box::pin(self.recheck(batch.access)).await?;
         let from = self.cursor;
         for change in batch.changes.iter().filter(|c| c.revision > from) {
             self.cursor = change.revision;

@@ -27,8 +27,8 @@ pub use events::begin_write;
 pub use listing::{Page, SourceFilter, cursor_of, list_sources};
 pub use lookup::Lookup;
 pub use sources::{
-    delete_source, find_source, find_source_by_pk, find_source_by_slug, insert_source, slug_owner,
-    update_source,
+    delete_source, find_source, find_source_by_pk, find_source_by_slug, insert_source,
+    replace_source, slug_owner, update_source,
 };
 pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};
 pub use writer::Writer;

@@ -92,6 +92,21 @@ pub async fn update_source<C: ConnectionTrait>(
     pk: Uuid,
     fields: &PlexSourceFields,
 ) -> Result<PlexSource, StoreError> {
+    let stored = find_source_by_pk(db, pk).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!("plex_sources row {pk} vanished in its update"))
+    })?;
+    replace_source(db, &stored, fields).await
+}
+
+/// Writes `fields` over `stored` (as read in this transaction) and logs the
+/// update; returns the source as stored. Links are rewritten only where
+/// they changed: an update of the name costs one statement and the log.
+pub async fn replace_source<C: ConnectionTrait>(
+    db: &C,
+    stored: &PlexSource,
+    fields: &PlexSourceFields,
+) -> Result<PlexSource, StoreError> {
+    let pk = stored.pk;
     let mut row = row_of(pk, None, fields).into_active_model().reset_all();
     // Neither the key nor authentik's `managed` marker is written here.
     row.pk = NotSet;
@@ -101,12 +116,29 @@ pub async fn update_source<C: ConnectionTrait>(
         .filter(Column::Pk.eq(pk))
         .exec(db)
         .await?;
-    write_links(db, pk, fields).await?;
-    // Read back once: the log keeps the source as stored (`managed`
-    // included), and the caller gets the same value.
-    let source = find_source_by_pk(db, pk).await?.ok_or_else(|| {
-        StoreError::Corrupt(format!("plex_sources row {pk} vanished in its update"))
-    })?;
+    for (kind, old, new) in [
+        (
+            MappingKind::User,
+            &stored.fields.user_property_mappings,
+            &fields.user_property_mappings,
+        ),
+        (
+            MappingKind::Group,
+            &stored.fields.group_property_mappings,
+            &fields.group_property_mappings,
+        ),
+    ] {
+        if old != new {
+            links::replace(db, kind, pk, new).await?;
+        }
+    }
+    // Links keep the order they are given in, so this is what a read
+    // finds from now on.
+    let source = PlexSource {
+        pk,
+        managed: stored.managed.clone(),
+        fields: fields.clone(),
+    };
     events::append(db, ChangeKind::Updated, &source, &[]).await?;
     Ok(source)
 }
@@ -158,15 +190,6 @@ pub(super) async fn using_flow<C: ConnectionTrait>(
         .into_tuple()
         .all(db)
         .await?)
-}
-
-async fn write_links<C: ConnectionTrait>(
-    db: &C,
-    pk: Uuid,
-    fields: &PlexSourceFields,
-) -> Result<(), StoreError> {
-    links::replace(db, MappingKind::User, pk, &fields.user_property_mappings).await?;
-    links::replace(db, MappingKind::Group, pk, &fields.group_property_mappings).await
 }
 
 async fn load<C: ConnectionTrait>(
