@@ -48,9 +48,12 @@ pub const BACKLOG: usize = 64;
 pub struct ChangeBatch {
     /// Every change after this revision up to the last one here is here.
     pub after: i64,
-    /// In revision order; never empty. Each source holds its current Plex
-    /// token (empty once deleted).
+    /// In revision order; never empty. With `tokens`, each source holds
+    /// its current Plex token (empty once deleted).
     pub changes: Vec<SourceChange>,
+    /// Whether the tokens were read: not when no stream was open as the
+    /// batch was read (a stream that opened since reads the log itself).
+    pub tokens: bool,
     /// The access epoch no older than these changes: a stream re-checks
     /// its caller before delivering them if it checked at another epoch.
     pub access: i64,
@@ -247,7 +250,9 @@ impl ChangeFeed {
             if changes.is_empty() {
                 break;
             }
-            if let Err(err) = events::fill_current_tokens(db, &mut changes).await {
+            // Tokens only for streams; with none open the read is saved.
+            let streams = self.batches.receiver_count() > 0;
+            if streams && let Err(err) = events::fill_current_tokens(db, &mut changes).await {
                 self.cache.invalidate();
                 return Err(err);
             }
@@ -258,6 +263,7 @@ impl ChangeFeed {
                 after: cursor,
                 changes,
                 access,
+                tokens: streams,
             };
             cursor = batch.upto();
             // No receiver (no open stream) is fine.

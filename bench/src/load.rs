@@ -27,6 +27,10 @@ pub struct Report {
     service: Vec<Run>,
     /// The paced writes of each service round; empty without `--write-rate`.
     writes: Vec<Writes>,
+    /// With `--write-rate`: a round of the same service without writes
+    /// right before each round with them, so that both are compared in
+    /// the same conditions.
+    quiet: Vec<Run>,
     startup: Duration,
     idle_kib: u64,
     peak_kib: u64,
@@ -67,6 +71,30 @@ impl Report {
             if let Some(writes) = self.writes.get(i) {
                 println!("{:<10} {:>5} {}", "", "", writes.summary());
             }
+            if let Some(run) = self.quiet.get(i) {
+                println!(
+                    "{:<10} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}  {:?}",
+                    "no writes",
+                    i + 1,
+                    run.rps,
+                    run.us(0.5),
+                    run.us(0.9),
+                    run.us(0.99),
+                    run.us(0.999),
+                    run.statuses
+                );
+            }
+        }
+        if !self.quiet.is_empty() {
+            let pairs = || self.quiet.iter().zip(&self.service);
+            println!(
+                "throughput with writes/without (median of rounds): {:.2}x",
+                median(pairs().map(|(q, s)| s.rps / q.rps).collect())
+            );
+            println!(
+                "p99 with writes/without (median of rounds):        {:.2}x",
+                median(pairs().map(|(q, s)| s.us(0.99) / q.us(0.99)).collect())
+            );
         }
         let ratios: Vec<f64> = self
             .baseline
@@ -190,8 +218,14 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
     let mut baseline_runs = Vec::new();
     let mut service_runs = Vec::new();
     let mut write_runs = Vec::new();
+    let mut quiet_runs = Vec::new();
     for round in 0..args.rounds {
         let b = drive(&baseline_channels, &key, &slugs, args).await;
+        if pacing.is_some() {
+            let q = drive(&service_channels, &key, &slugs, args).await;
+            anyhow::ensure!(q.errors().is_empty(), "non-OK responses: {:?}", q.statuses);
+            quiet_runs.push(q);
+        }
         // Writes span the service's whole round, warm-up included.
         let pacer = pacing.as_ref().map(|(channel, auth)| {
             pacer::spawn(
@@ -245,6 +279,7 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         baseline: baseline_runs,
         service: service_runs,
         writes: write_runs,
+        quiet: quiet_runs,
         startup,
         idle_kib,
         peak_kib,

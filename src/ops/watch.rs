@@ -200,8 +200,11 @@ impl Watcher {
         if batch.upto() <= self.cursor {
             return Ok(Ok(()));
         }
-        if batch.after > self.cursor {
-            // Changes between the cursor and the batch: from the log.
+        if batch.after > self.cursor
+            || (!batch.tokens && self.caller.may_anywhere(Permission::ViewPlexToken))
+        {
+            // Changes between the cursor and the batch, or tokens the
+            // batch lacks: from the log.
             return Box::pin(self.catch_up()).await;
         }
         Box::pin(self.recheck(batch.access)).await?;

@@ -76,11 +76,21 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 continue;
             }
         };
+        // A write alone needs no savepoint: if it fails, the whole
+        // transaction is rolled back instead of committed.
+        let alone = batch.len() == 1;
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut failed = false;
         for job in batch {
-            outcomes.push(job.run(&txn).await);
+            let outcome = job.run(&txn, !alone).await;
+            failed |= outcome.failed();
+            outcomes.push(outcome);
         }
-        let committed = txn.commit().await.map_err(StoreError::from);
+        let committed = if alone && failed {
+            txn.rollback().await.map_err(StoreError::from)
+        } else {
+            txn.commit().await.map_err(StoreError::from)
+        };
         for outcome in outcomes {
             outcome.tell(committed.as_ref().map(|_| ()).map_err(StoreError::again));
         }
@@ -92,15 +102,22 @@ type Work<T, E> =
 
 /// A write waiting for the shared transaction, whatever it returns.
 trait Job: Send {
-    /// Runs the write in a savepoint of `txn`; what it returned is told to
-    /// its caller once the commit's outcome is known.
-    fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Box<dyn Outcome>>;
+    /// Runs the write in `txn`, in a savepoint of its own if `isolated`;
+    /// what it returned is told to its caller once the commit's outcome is
+    /// known.
+    fn run<'t>(
+        self: Box<Self>,
+        txn: &'t DatabaseTransaction,
+        isolated: bool,
+    ) -> BoxFuture<'t, Box<dyn Outcome>>;
     /// The shared transaction could not start.
     fn fail(self: Box<Self>, err: StoreError);
 }
 
 /// A write that ran, waiting for the commit.
 trait Outcome: Send {
+    /// Whether the write failed (and wrote nothing that stays).
+    fn failed(&self) -> bool;
     fn tell(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
@@ -119,10 +136,18 @@ where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Box<dyn Outcome>> {
+    fn run<'t>(
+        self: Box<Self>,
+        txn: &'t DatabaseTransaction,
+        isolated: bool,
+    ) -> BoxFuture<'t, Box<dyn Outcome>> {
         Box::pin(async move {
             let WriteJob { work, reply } = *self;
-            let result = in_savepoint(txn, work).await;
+            let result = if isolated {
+                in_savepoint(txn, work).await
+            } else {
+                work(txn).await
+            };
             Box::new(Ran { result, reply }) as Box<dyn Outcome>
         })
     }
@@ -134,6 +159,10 @@ where
 }
 
 impl<T: Send, E: From<StoreError> + Send> Outcome for Ran<T, E> {
+    fn failed(&self) -> bool {
+        self.result.is_err()
+    }
+
     fn tell(self: Box<Self>, committed: Result<(), StoreError>) {
         let result = match (self.result, committed) {
             // Rolled back to its savepoint: nothing of it was written.
