@@ -64,6 +64,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Ask a running server's health service: exits 0 when the name is
+    /// `SERVING`, 1 otherwise (for exec probes and `--health-cmd` in an
+    /// image without a shell).
+    Health(HealthArgs),
     /// Manage users (service accounts and people).
     #[command(subcommand)]
     Users(UsersCommand),
@@ -204,6 +208,20 @@ fn parse_bytes(value: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
         .ok_or_else(|| format!("not a size: \"{value}\"; e.g. 64MiB or 67108864"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The server's gRPC address (`HOST:PORT`, or an `http://` URL).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub addr: String,
+    /// The health service name: `liveness`, `readiness`, `""` (the whole
+    /// server) or `plexsource.v1.PlexSourceService`.
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Longest wait for the answer, connecting included.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -28,6 +28,7 @@ pub mod domain;
 pub mod feed;
 pub mod grpc;
 pub mod ops;
+pub mod probe;
 pub mod store;
 pub mod telemetry;
 

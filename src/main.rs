@@ -9,8 +9,9 @@ use plex_source_service::{
     blueprint,
     config::{Cli, Command, ServeArgs},
     domain::access::TokenKey,
-    store, telemetry,
+    probe, store, telemetry,
 };
+use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +34,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = connect(&cli.database_url, cli.lock_timeout, None).await?;
             migrate(&db).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Health(args)) => {
+            let status = probe::check(&args).await?;
+            println!("{:?}: {}", args.service, status.as_str_name());
+            anyhow::ensure!(status == ServingStatus::Serving, "not serving");
             Ok(())
         }
         Some(Command::Users(command)) => {

@@ -1,5 +1,11 @@
-//! Health reporting: the Plex source service (and the server as a whole,
-//! `""`) is `SERVING` only while its database answers.
+//! Health reporting, under the names Kubernetes probes ask for:
+//!
+//! - `liveness`: `SERVING` whenever the process answers at all. It never
+//!   follows the database, so a database outage does not make the kubelet
+//!   restart every replica at once.
+//! - `readiness`, `""` (the server as a whole) and
+//!   `plexsource.v1.PlexSourceService`: `SERVING` only while the database
+//!   answers (and not once shutdown has begun), so traffic goes elsewhere.
 
 use std::{
     sync::{
@@ -23,7 +29,12 @@ const UNKNOWN: u8 = 0;
 const SERVING: u8 = 1;
 const NOT_SERVING: u8 = 2;
 
-/// Checks the database and sets both health entries accordingly.
+/// The name that answers whether the process is alive.
+pub const LIVENESS: &str = "liveness";
+/// The names that answer whether the server can take calls now.
+const READINESS: [&str; 3] = ["", "readiness", SERVICE_NAME];
+
+/// Checks the database and sets the readiness entries accordingly.
 #[derive(Clone)]
 pub struct HealthChecker {
     reporter: HealthReporter,
@@ -34,7 +45,12 @@ pub struct HealthChecker {
 }
 
 impl HealthChecker {
-    pub fn new(reporter: HealthReporter, db: DatabaseConnection) -> Self {
+    /// Also reports `liveness` as `SERVING`: from here on the process
+    /// answers.
+    pub async fn new(reporter: HealthReporter, db: DatabaseConnection) -> Self {
+        reporter
+            .set_service_status(LIVENESS, ServingStatus::Serving)
+            .await;
         Self {
             reporter,
             db,
@@ -55,9 +71,13 @@ impl HealthChecker {
         } else {
             ServingStatus::NotServing
         };
-        self.set(status).await;
         let now = if healthy { SERVING } else { NOT_SERVING };
-        match (self.last.swap(now, Ordering::Relaxed), now) {
+        let before = self.last.swap(now, Ordering::Relaxed);
+        // Only changes: a client watching health hears of each once.
+        if before != now {
+            self.set(status).await;
+        }
+        match (before, now) {
             (UNKNOWN | SERVING, NOT_SERVING) => {
                 tracing::warn!("database unreachable: NOT_SERVING");
             }
@@ -82,7 +102,8 @@ impl HealthChecker {
     }
 
     async fn set(&self, status: ServingStatus) {
-        self.reporter.set_service_status("", status).await;
-        self.reporter.set_service_status(SERVICE_NAME, status).await;
+        for name in READINESS {
+            self.reporter.set_service_status(name, status).await;
+        }
     }
 }

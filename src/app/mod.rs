@@ -122,7 +122,7 @@ impl Application {
     /// period to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let checker = HealthChecker::new(reporter, self.db.clone());
+        let checker = HealthChecker::new(reporter, self.db.clone()).await;
         checker.check_once().await;
         let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
         let feed = self.feed;

@@ -1,5 +1,7 @@
-//! grpc.health.v1.Health: both names SERVING while the database answers,
-//! NOT_SERVING during an outage and on shutdown.
+//! grpc.health.v1.Health: the readiness names (`""`, `readiness` and the
+//! service's) SERVING while the database answers, NOT_SERVING during an
+//! outage and on shutdown; `liveness` SERVING throughout, so a database
+//! outage never gets healthy pods restarted.
 
 use std::time::Duration;
 
@@ -15,6 +17,8 @@ use crate::{
 };
 
 const SERVICE: &str = "plexsource.v1.PlexSourceService";
+/// The names that follow the database.
+const READINESS: [&str; 3] = ["", "readiness", SERVICE];
 
 async fn status_of(
     client: &mut HealthClient<tonic::transport::Channel>,
@@ -29,7 +33,8 @@ async fn status_of(
     Ok(ServingStatus::try_from(response.status).unwrap_or(ServingStatus::Unknown))
 }
 
-/// Polls until both names report `want`, for at most `within`.
+/// Polls until every readiness name reports `want`, for at most `within`;
+/// `liveness` must say SERVING all along.
 async fn wait_for(
     client: &mut HealthClient<tonic::transport::Channel>,
     want: ServingStatus,
@@ -37,32 +42,38 @@ async fn wait_for(
 ) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let overall = status_of(client, "").await.expect("check \"\"");
-        let service = status_of(client, SERVICE).await.expect("check service");
-        if overall == want && service == want {
+        let mut seen = Vec::new();
+        for name in READINESS {
+            seen.push(status_of(client, name).await.expect("check"));
+        }
+        assert_eq!(
+            status_of(client, "liveness").await.expect("check liveness"),
+            ServingStatus::Serving,
+            "liveness follows the process, not the database"
+        );
+        if seen.iter().all(|s| *s == want) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "health stayed {overall:?}/{service:?}, wanted {want:?}"
+            "readiness stayed {seen:?}, wanted {want:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn both_names_serve_while_the_database_answers(backend: Backend) {
+async fn every_name_serves_while_the_database_answers(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
     let mut health = HealthClient::new(app.channel.clone());
-    assert_eq!(
-        status_of(&mut health, "").await.unwrap(),
-        ServingStatus::Serving
-    );
-    assert_eq!(
-        status_of(&mut health, SERVICE).await.unwrap(),
-        ServingStatus::Serving
-    );
+    for name in READINESS.into_iter().chain(["liveness"]) {
+        assert_eq!(
+            status_of(&mut health, name).await.unwrap(),
+            ServingStatus::Serving,
+            "{name:?}"
+        );
+    }
     let unknown = status_of(&mut health, "no.such.Service").await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 }
@@ -138,7 +149,47 @@ async fn postgres_outage_turns_not_serving_and_back() {
     assert_eq!(status.code(), Code::NotFound);
 }
 
+/// `plex-source-service health`, as an exec probe runs it: its exit code.
+async fn probe(args: &[&str]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plex-source-service"))
+            .arg("health")
+            .args(&args)
+            .output()
+            .expect("run the binary");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    })
+    .await
+    .expect("probe task")
+}
+
+async fn the_health_command_answers_for_probes(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let addr = app.addr.to_string();
+    for name in READINESS.into_iter().chain(["liveness"]) {
+        let (ok, text) = probe(&["--addr", &addr, "--service", name]).await;
+        assert!(ok, "{name:?}: {text}");
+        assert!(text.contains("SERVING"), "{text}");
+    }
+    let (ok, text) = probe(&["--addr", &addr, "--service", "no.such.Service"]).await;
+    assert!(!ok, "an unknown name is not healthy: {text}");
+    // Nothing listening there: a failure, quickly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (ok, text) = probe(&["--addr", &closed, "--timeout", "1s"]).await;
+    assert!(!ok, "{text}");
+}
+
 backend_tests!(
-    both_names_serve_while_the_database_answers,
+    the_health_command_answers_for_probes,
+    every_name_serves_while_the_database_answers,
     shutdown_reports_not_serving_before_it_stops,
 );
