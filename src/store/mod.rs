@@ -19,7 +19,10 @@ mod writer;
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    TransactionTrait,
+};
 
 pub use catalog::{FlowRow, MappingRow, flows, mappings};
 pub use error::StoreError;
@@ -101,9 +104,24 @@ fn millis(duration: Duration) -> String {
     duration.as_millis().max(1).to_string()
 }
 
-/// Applies every pending migration.
+/// Key of the PostgreSQL advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x504c_4558_4d49_4731; // "PLEXMIG1"
+
+/// Applies every pending migration. On PostgreSQL, replicas that start
+/// together take turns: the migrations run in one transaction holding an
+/// advisory lock (DDL is transactional there), so the first applies them
+/// and the others, once it committed, find nothing left to do. The wait is
+/// not bounded by the lock timeout: a migration may take longer.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SET LOCAL lock_timeout = 0").await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Round trip to the database, for health checks.

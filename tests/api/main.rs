@@ -21,5 +21,6 @@ mod proxy;
 mod reflection;
 mod replicas;
 mod retrieve;
+mod starts;
 mod watch;
 mod write;
