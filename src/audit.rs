@@ -37,8 +37,8 @@ use crate::{
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// (user, source) pairs counted before a new pair waits for a write.
 const MAX_PENDING: usize = 65_536;
-/// Rows per insert statement (well under every parameter limit).
-const ROWS_PER_INSERT: usize = 1_000;
+/// Most rows per insert statement (well under every parameter limit).
+const ROWS_PER_INSERT: usize = 512;
 
 type Pending = HashMap<(Uuid, Uuid), TokenViews>;
 
@@ -186,7 +186,7 @@ async fn write(db: &DatabaseConnection, counts: &Counts) -> bool {
     batch.sort_by_key(|view| view.first);
     let mut written = true;
     while !batch.is_empty() {
-        let n = batch.len().min(ROWS_PER_INSERT);
+        let n = rows_per_statement(batch.len());
         match store::access::record_token_views(db, &batch[..n]).await {
             Ok(()) => {
                 for view in batch.drain(..n) {
@@ -215,6 +215,15 @@ async fn write(db: &DatabaseConnection, counts: &Counts) -> bool {
     }
     counts.written.notify_waiters();
     written
+}
+
+/// Rows for the next insert of `pending`: a power of two, so that inserts
+/// take one of ten shapes. Each shape is a prepared statement that every
+/// pooled connection caches; one shape per row count would fill those
+/// caches with hundreds of large statements.
+fn rows_per_statement(pending: usize) -> usize {
+    let n = pending.min(ROWS_PER_INSERT);
+    if n == 0 { 0 } else { 1 << n.ilog2() }
 }
 
 /// Writes everything counted, retrying for a while (a flush outlasts a
@@ -259,6 +268,21 @@ mod tests {
         assert_eq!(row.first.timestamp(), 10);
         assert_eq!(row.last.timestamp(), 30);
         assert_eq!(pending[&(b, s)].count, 1);
+    }
+
+    #[test]
+    fn inserts_take_few_shapes() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for pending in 1..5_000 {
+            let mut left = pending;
+            while left > 0 {
+                let n = rows_per_statement(left);
+                assert!(n >= 1 && n <= left && n <= ROWS_PER_INSERT);
+                shapes.insert(n);
+                left -= n;
+            }
+        }
+        assert_eq!(shapes.len(), 10, "{shapes:?}");
     }
 
     #[test]
