@@ -234,6 +234,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_migrate: bool,
 
+    /// After SIGTERM/SIGINT, how long the server keeps serving while
+    /// reporting `NOT_SERVING`, so load balancers stop routing to it first.
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: Duration,
+
     /// How long in-flight calls may run after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace_period: Duration,
@@ -303,6 +308,7 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen.port(), 50051);
         assert_eq!(cli.serve.shutdown_grace_period, Duration::from_secs(10));
+        assert_eq!(cli.serve.shutdown_delay, Duration::ZERO);
         assert_eq!(cli.serve.request_timeout, Duration::from_secs(30));
     }
 
@@ -315,6 +321,8 @@ mod tests {
             "127.0.0.1:0",
             "--shutdown-grace-period",
             "250ms",
+            "--shutdown-delay",
+            "3s",
             "--request-timeout",
             "2s",
             "--no-migrate",
@@ -325,6 +333,7 @@ mod tests {
         };
         assert_eq!(args.listen.port(), 0);
         assert_eq!(args.shutdown_grace_period, Duration::from_millis(250));
+        assert_eq!(args.shutdown_delay, Duration::from_secs(3));
         assert_eq!(args.request_timeout, Duration::from_secs(2));
         assert!(args.no_migrate);
     }

@@ -77,6 +77,8 @@ pub struct ChangeFeed {
     /// Successful polls so far.
     polls: Arc<watch::Sender<u64>>,
     work: Arc<WatchWork>,
+    /// Set once, when the server stops: every open stream ends.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 /// Database reads made for watch streams, beyond the feed's own: what must
@@ -118,6 +120,7 @@ impl ChangeFeed {
             cache,
             polls: Arc::new(watch::channel(0).0),
             work: Arc::default(),
+            stopping: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -157,6 +160,17 @@ impl ChangeFeed {
     pub fn committed(&self, kind: ChangeKind, pk: Uuid, slug: &str) {
         forget(&self.cache, kind, pk, slug);
         self.poke();
+    }
+
+    /// The server is stopping: every open stream ends (see
+    /// [`ChangeFeed::subscribe_stopping`]).
+    pub fn end_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Turns `true` when the server stops.
+    pub fn subscribe_stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Receives every batch of changes the feed reads from now on.

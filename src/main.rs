@@ -97,6 +97,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
         db,
         ServerSettings {
             listen: args.listen,
+            shutdown_delay: args.shutdown_delay,
             shutdown_grace_period: args.shutdown_grace_period,
             health_check_interval: args.health_check_interval,
             change_poll_interval: args.change_poll_interval,

@@ -30,6 +30,9 @@ pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// After the shutdown signal, serving goes on this long (readiness
+    /// already `NOT_SERVING`) before the listener closes.
+    pub shutdown_delay: Duration,
     pub shutdown_grace_period: Duration,
     pub health_check_interval: Duration,
     /// How often the database is polled for changes of other replicas
@@ -133,6 +136,7 @@ impl Application {
         ));
 
         let streams = self.settings.streams.clone();
+        let stop_streams = feed.clone();
         let ops = Operations::new(
             self.db.clone(),
             feed,
@@ -176,9 +180,14 @@ impl Application {
         }
         tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
         watcher.abort();
-        feed_task.abort();
         checker.set_not_serving().await;
+        // Load balancers see NOT_SERVING and stop routing here first.
+        tokio::time::sleep(self.settings.shutdown_delay).await;
+        feed_task.abort();
         let _ = stop_accepting.send(());
+        // Open watch streams end now, with a status that says how to go
+        // on, instead of holding the process for the grace period.
+        stop_streams.end_streams();
         let stopped = tokio::time::timeout(self.settings.shutdown_grace_period, server).await;
         // Every hand-out answered so far is written before the process ends.
         self.audit.flush().await;

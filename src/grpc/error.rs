@@ -63,6 +63,13 @@ impl From<ServiceError> for Status {
                 "PERMISSION_DENIED",
             ),
             ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
+            ServiceError::ShuttingDown { resume_after } => with_reason(
+                Code::Unavailable,
+                &format!(
+                    "This server is shutting down; reconnect (another replica answers) with since_revision = the last revision received (at least {resume_after})."
+                ),
+                "SHUTTING_DOWN",
+            ),
             ServiceError::ResourceExhausted(message) => {
                 with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")
             }

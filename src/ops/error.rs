@@ -30,6 +30,10 @@ pub enum ServiceError {
     OutOfRange(String),
     #[error("not found")]
     NotFound,
+    /// The server is stopping; a watcher resumes elsewhere after the last
+    /// revision it handled.
+    #[error("shutting down")]
+    ShuttingDown { resume_after: i64 },
     /// A server-wide bound (open watch streams) is reached.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),

@@ -144,6 +144,12 @@ impl Watcher {
         let mut batches = self.ops.feed.subscribe_changes();
         let mut access = self.ops.feed.subscribe_access();
         access.mark_unchanged();
+        let mut stopping = self.ops.feed.subscribe_stopping();
+        if *stopping.borrow_and_update() {
+            return Err(ServiceError::ShuttingDown {
+                resume_after: self.cursor,
+            });
+        }
         if snapshot && Box::pin(self.snapshot(snapshot_revision)).await.is_err() {
             return Ok(());
         }
@@ -179,6 +185,10 @@ impl Watcher {
                     Ok(())
                 }
                 () = self.tx.closed() => return Ok(()),
+                // Set once, to true: any change is the server stopping.
+                _ = stopping.changed() => {
+                    return Err(ServiceError::ShuttingDown { resume_after: self.cursor });
+                }
             };
             if sent.is_err() {
                 return Ok(());

@@ -82,6 +82,7 @@ pub struct TestApp {
 pub fn test_settings() -> ServerSettings {
     ServerSettings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        shutdown_delay: Duration::ZERO,
         shutdown_grace_period: Duration::from_secs(2),
         health_check_interval: Duration::from_millis(100),
         change_poll_interval: Duration::from_millis(100),

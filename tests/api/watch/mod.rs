@@ -6,6 +6,7 @@ mod events;
 mod fan_out;
 mod limits;
 mod resume;
+mod shutdown;
 mod visibility;
 
 use std::time::Duration;
