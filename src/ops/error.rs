@@ -50,9 +50,7 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) | StoreError::Stopped => {
-                ServiceError::Unavailable(Box::new(err))
-            }
+            StoreError::Unavailable(_) => ServiceError::Unavailable(Box::new(err)),
             StoreError::Busy(_) => ServiceError::Busy(Box::new(err)),
             // The slug is the only unique column a client writes; a race
             // past the explicit check ends here.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
-use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed, store::Writer};
+use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
 
 pub use authenticate::bearer_key;
 pub use error::{AuthFailure, ServiceError};
@@ -41,8 +41,6 @@ pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
 #[derive(Clone)]
 pub struct Operations {
     db: DatabaseConnection,
-    /// Writes to sources, committed in groups.
-    writer: Writer,
     feed: ChangeFeed,
     audit: AuditTrail,
     page_tokens: PageTokenKey,
@@ -61,7 +59,6 @@ impl Operations {
         max_watch_streams: usize,
     ) -> Self {
         Self {
-            writer: Writer::start(db.clone()),
             db,
             feed,
             audit,

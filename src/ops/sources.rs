@@ -50,15 +50,10 @@ impl Operations {
         if !caller.may_globally(Permission::Add) {
             return Err(ServiceError::PermissionDenied);
         }
-        let source = self
-            .writer
-            .write::<_, ServiceError, _>(move |txn| {
-                Box::pin(async move {
-                    let fields = checked(store::check_source(txn, draft, None, None).await?)?;
-                    Ok(store::insert_source(txn, uuid::Uuid::new_v4(), &fields).await?)
-                })
-            })
-            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        let fields = checked(store::check_source(&txn, draft, None, None).await?)?;
+        let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
         self.feed
             .committed(ChangeKind::Created, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -73,29 +68,21 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Change)
             .await?;
-        let writer = caller.clone();
-        let source = self
-            .writer
-            .write::<_, ServiceError, _>(move |txn| {
-                Box::pin(async move {
-                    // Read again under the lock: the source may have
-                    // changed meanwhile.
-                    let stored = authorized(txn, &writer, &slug, Permission::Change).await?;
-                    let (draft, base) = match update {
-                        SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
-                        SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
-                    };
-                    let fields =
-                        checked(store::check_source(txn, draft, base, Some(stored.pk)).await?)?;
-                    // An update that changes nothing writes nothing (and
-                    // logs no event).
-                    if fields == stored.fields {
-                        return Ok(stored);
-                    }
-                    Ok(store::replace_source(txn, &stored, &fields).await?)
-                })
-            })
-            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        // Read again under the lock: the source may have changed meanwhile.
+        let stored = authorized(&txn, caller, &slug, Permission::Change).await?;
+        let (draft, base) = match update {
+            SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
+            SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
+        };
+        let fields = checked(store::check_source(&txn, draft, base, Some(stored.pk)).await?)?;
+        // An update that changes nothing writes nothing (and logs no event).
+        let source = if fields == stored.fields {
+            stored
+        } else {
+            store::replace_source(&txn, &stored, &fields).await?
+        };
+        txn.commit().await.map_err(store::StoreError::from)?;
         self.feed
             .committed(ChangeKind::Updated, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -105,17 +92,10 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Delete)
             .await?;
-        let writer = caller.clone();
-        let stored = self
-            .writer
-            .write::<_, ServiceError, _>(move |txn| {
-                Box::pin(async move {
-                    let stored = authorized(txn, &writer, &slug, Permission::Delete).await?;
-                    store::delete_source(txn, stored.pk).await?;
-                    Ok(stored)
-                })
-            })
-            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        let stored = authorized(&txn, caller, &slug, Permission::Delete).await?;
+        store::delete_source(&txn, stored.pk).await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
         self.feed
             .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());
         Ok(())

@@ -19,30 +19,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Other(#[source] DbErr),
-    /// The writer task is gone (the server is stopping).
-    #[error("writer stopped")]
-    Stopped,
-}
-
-impl StoreError {
-    /// The same failure for another of the writes that shared it (a
-    /// transaction that could not start or commit): same kind, the cause
-    /// as text.
-    pub fn again(&self) -> StoreError {
-        let cause = || {
-            let text =
-                std::error::Error::source(self).map_or_else(|| self.to_string(), |s| s.to_string());
-            DbErr::Custom(text)
-        };
-        match self {
-            StoreError::Unavailable(_) => StoreError::Unavailable(cause()),
-            StoreError::Busy(_) => StoreError::Busy(cause()),
-            StoreError::Duplicate(_) => StoreError::Duplicate(cause()),
-            StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
-            StoreError::Other(_) => StoreError::Other(cause()),
-            StoreError::Stopped => StoreError::Stopped,
-        }
-    }
 }
 
 impl From<DbErr> for StoreError {

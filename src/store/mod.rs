@@ -14,7 +14,6 @@ pub mod secrets;
 mod snapshot;
 mod sources;
 mod validate;
-mod writer;
 
 use std::time::Duration;
 
@@ -34,7 +33,6 @@ pub use sources::{
     replace_source, slug_owner, update_source,
 };
 pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};
-pub use writer::Writer;
 
 /// How long a write waits for another write's lock before giving up with
 /// [`StoreError::Busy`], unless configured otherwise.
