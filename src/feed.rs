@@ -150,10 +150,6 @@ impl ChangeFeed {
         &self.cache
     }
 
-    pub fn cache_handle(&self) -> Arc<ReadCache> {
-        self.cache.clone()
-    }
-
     /// This replica committed a change of a source: drop what it affects
     /// in the cache now (the next call sees it) and check the log at once
     /// (watchers see it).
@@ -182,11 +178,6 @@ impl ChangeFeed {
     /// their caller then.
     pub fn subscribe_access(&self) -> watch::Receiver<i64> {
         self.access.subscribe()
-    }
-
-    /// The access epoch as last polled.
-    pub fn access_epoch(&self) -> i64 {
-        *self.access.borrow()
     }
 
     /// Asks for a check now: this replica just committed a change.

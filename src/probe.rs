@@ -18,10 +18,8 @@ pub async fn check(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
     } else {
         format!("http://{}", args.addr)
     };
-    let endpoint = Endpoint::from_shared(url)
-        .with_context(|| format!("invalid address {:?}", args.addr))?
-        .connect_timeout(args.timeout)
-        .timeout(args.timeout);
+    let endpoint =
+        Endpoint::from_shared(url).with_context(|| format!("invalid address {:?}", args.addr))?;
     let ask = async {
         let channel = endpoint.connect().await?;
         let response = HealthClient::new(channel)

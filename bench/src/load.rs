@@ -39,6 +39,21 @@ pub struct Report {
     import: Option<(usize, Duration)>,
 }
 
+/// One round of one server: rate, latency percentiles and statuses.
+fn print_row(name: &str, round: usize, run: &Run) {
+    println!(
+        "{:<10} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}  {:?}",
+        name,
+        round + 1,
+        run.rps,
+        run.us(0.5),
+        run.us(0.9),
+        run.us(0.99),
+        run.us(0.999),
+        run.statuses
+    );
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
@@ -55,34 +70,13 @@ impl Report {
             "server", "round", "req/s", "p50 us", "p90 us", "p99 us", "p99.9 us"
         );
         for (i, (b, s)) in self.baseline.iter().zip(&self.service).enumerate() {
-            for (name, run) in [("baseline", b), ("service", s)] {
-                println!(
-                    "{:<10} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}  {:?}",
-                    name,
-                    i + 1,
-                    run.rps,
-                    run.us(0.5),
-                    run.us(0.9),
-                    run.us(0.99),
-                    run.us(0.999),
-                    run.statuses
-                );
-            }
+            print_row("baseline", i, b);
+            print_row("service", i, s);
             if let Some(writes) = self.writes.get(i) {
                 println!("{:<10} {:>5} {}", "", "", writes.summary());
             }
             if let Some(run) = self.quiet.get(i) {
-                println!(
-                    "{:<10} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}  {:?}",
-                    "no writes",
-                    i + 1,
-                    run.rps,
-                    run.us(0.5),
-                    run.us(0.9),
-                    run.us(0.99),
-                    run.us(0.999),
-                    run.statuses
-                );
+                print_row("no writes", i, run);
             }
         }
         if !self.quiet.is_empty() {

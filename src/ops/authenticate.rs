@@ -97,6 +97,7 @@ impl Operations {
     /// The caller as the store has it now: revoked or expired tokens and
     /// inactive users are "invalid".
     pub(super) async fn reauthenticate(&self, caller: &Caller) -> Result<Caller, ServiceError> {
+        self.feed.watch_work().caller_read();
         store::access::reauthenticate(&self.db, caller.token_id, chrono::Utc::now())
             .await?
             .ok_or(ServiceError::Unauthenticated(AuthFailure::Invalid))

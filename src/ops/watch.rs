@@ -176,11 +176,10 @@ impl Watcher {
                         return Ok(());
                     }
                     let epoch = *access.borrow_and_update();
-                    Box::pin(self.recheck(epoch)).await?;
+                    self.recheck(epoch).await?;
                     Ok(())
                 }
                 () = sleep_until_some(expiry) => {
-                    self.ops.feed.watch_work().caller_read();
                     self.caller = Box::pin(self.ops.reauthenticate(&self.caller)).await?;
                     Ok(())
                 }
@@ -196,10 +195,11 @@ impl Watcher {
         }
     }
 
-    /// Re-reads the caller unless it was read at `epoch` already.
+    /// Re-reads the caller unless it was read at `epoch` already (every
+    /// batch asks; the read itself is rare and boxed).
     async fn recheck(&mut self, epoch: i64) -> Result<(), ServiceError> {
         if self.checked_at != Some(epoch) {
-            self.caller = self.ops.recheck(&self.caller, epoch).await?;
+            self.caller = Box::pin(self.ops.recheck(&self.caller, epoch)).await?;
             self.checked_at = Some(epoch);
         }
         Ok(())
@@ -217,7 +217,7 @@ impl Watcher {
             // batch lacks: from the log.
             return Box::pin(self.catch_up()).await;
         }
-        Box::pin(self.recheck(batch.access)).await?;
+        self.recheck(batch.access).await?;
         let from = self.cursor;
         for change in batch.changes.iter().filter(|c| c.revision > from) {
             self.cursor = change.revision;
@@ -292,7 +292,6 @@ impl Watcher {
             }
             // Permissions as they stand now: a revoked token, user or grant
             // ends or narrows the stream before the next event.
-            self.ops.feed.watch_work().caller_read();
             self.caller = self.ops.reauthenticate(&self.caller).await?;
             self.checked_at = None;
             // Current tokens only for a caller who may receive some.
