@@ -31,5 +31,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("plexsource_descriptor.bin"),
         reflection.encode_to_vec(),
     )?;
+    git_commit();
     Ok(())
+}
+
+/// The commit being built, for the `plexsource_build_info` metric: from
+/// `PLEX_SOURCE_GIT_COMMIT` when set (a Docker build has no `.git`),
+/// otherwise from git when there is a repository; else none ("unknown").
+fn git_commit() {
+    println!("cargo:rerun-if-env-changed=PLEX_SOURCE_GIT_COMMIT");
+    if env::var_os("PLEX_SOURCE_GIT_COMMIT").is_some() {
+        return;
+    }
+    // Watched only where they exist: a missing path would rebuild always.
+    for path in [".git/HEAD", ".git/refs/heads"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok());
+    if let Some(commit) = commit
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+    {
+        println!("cargo:rustc-env=PLEX_SOURCE_GIT_COMMIT={commit}");
+    }
 }

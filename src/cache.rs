@@ -173,6 +173,9 @@ pub struct ReadCache {
     /// Key lookups the cache could not answer (each one a store query).
     caller_misses: AtomicU64,
     /// Source lookups the cache could not answer (each one a store query).
+    /// Lookups answered here: callers, sources, pages.
+    hits: [AtomicU64; 3],
+    page_misses: AtomicU64,
     source_misses: AtomicU64,
     callers: Cache<String, Arc<Caller>, ByHeapSize>,
     /// Key hashes that authenticated nobody: a flood of bogus keys costs
@@ -201,6 +204,8 @@ impl ReadCache {
             generation: AtomicU64::new(0),
             caller_misses: AtomicU64::new(0),
             source_misses: AtomicU64::new(0),
+            hits: Default::default(),
+            page_misses: AtomicU64::new(0),
             callers: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
             unknown_keys: Cache::new(UNKNOWN_KEYS),
             slugs: Cache::with_weighter(1_000, max_bytes / 16, ByHeapSize),
@@ -257,9 +262,11 @@ impl ReadCache {
     /// The caller behind a key hash, or that there is none.
     pub fn lookup_caller(&self, key_hash: &str) -> CallerLookup {
         if let Some(caller) = self.get(&self.callers, key_hash) {
+            self.hit(CALLERS);
             return CallerLookup::Known(caller);
         }
         if self.get(&self.unknown_keys, key_hash).is_some() {
+            self.hit(CALLERS);
             return CallerLookup::Unknown;
         }
         CallerLookup::Miss
@@ -295,11 +302,16 @@ impl ReadCache {
             return None;
         }
         let Some(pk) = self.slugs.get(slug)? else {
+            self.hit(SOURCES);
             return Some(None);
         };
         // A renamed source's old slug still points at its pk.
         let source = self.sources.get(&pk)?;
-        (source.fields.slug.as_str() == slug).then_some(Some(source))
+        let found = (source.fields.slug.as_str() == slug).then_some(Some(source));
+        if found.is_some() {
+            self.hit(SOURCES);
+        }
+        found
     }
 
     /// The ticket of a source lookup that goes to the store; counted.
@@ -321,7 +333,28 @@ impl ReadCache {
     }
 
     pub fn page(&self, key: &str) -> Option<Arc<CachedPage>> {
-        self.get(&self.pages, key)
+        let page = self.get(&self.pages, key);
+        match page {
+            Some(_) => self.hit(PAGES),
+            None => {
+                self.page_misses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        page
+    }
+
+    fn hit(&self, cache: usize) {
+        self.hits[cache].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Lookups so far, per cache: answered here, and gone to the store.
+    pub fn stats(&self) -> [CacheStats; 3] {
+        let misses = [&self.caller_misses, &self.source_misses, &self.page_misses];
+        [CALLERS, SOURCES, PAGES].map(|cache| CacheStats {
+            cache: CACHE_NAMES[cache],
+            hits: self.hits[cache].load(Ordering::Relaxed),
+            misses: misses[cache].load(Ordering::Relaxed),
+        })
     }
 
     pub fn put_page(&self, ticket: u64, key: String, page: Arc<CachedPage>) {
@@ -356,6 +389,19 @@ impl ReadCache {
             cache.remove(&key);
         }
     }
+}
+
+const CALLERS: usize = 0;
+const SOURCES: usize = 1;
+const PAGES: usize = 2;
+const CACHE_NAMES: [&str; 3] = ["callers", "sources", "pages"];
+
+/// One cache's lookups, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheStats {
+    pub cache: &'static str,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 fn nanos(d: Duration) -> u64 {

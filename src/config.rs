@@ -210,6 +210,20 @@ fn parse_bytes(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("not a size: \"{value}\"; e.g. 64MiB or 67108864"))
 }
 
+/// The admin listener's address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminListen(pub Option<SocketAddr>);
+
+fn parse_admin_listen(value: &str) -> Result<AdminListen, String> {
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(AdminListen(None));
+    }
+    value
+        .parse()
+        .map(|addr| AdminListen(Some(addr)))
+        .map_err(|_| format!("not an address: \"{value}\"; e.g. [::]:9464, or off"))
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct HealthArgs {
     /// The server's gRPC address (`HOST:PORT`, or an `http://` URL).
@@ -229,6 +243,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "[::]:50051")]
     pub listen: SocketAddr,
+
+    /// Plaintext admin port: `GET /metrics` (Prometheus) and the gRPC
+    /// health service, for probes. `off` disables it.
+    #[arg(long, env = "ADMIN_LISTEN", default_value = "[::]:9464", value_parser = parse_admin_listen)]
+    pub admin_listen: AdminListen,
 
     /// Do not apply pending migrations at start.
     #[arg(long)]
@@ -310,6 +329,28 @@ mod tests {
         assert_eq!(cli.serve.shutdown_grace_period, Duration::from_secs(10));
         assert_eq!(cli.serve.shutdown_delay, Duration::ZERO);
         assert_eq!(cli.serve.request_timeout, Duration::from_secs(30));
+        assert_eq!(cli.serve.admin_listen.0.map(|a| a.port()), Some(9464));
+    }
+
+    #[test]
+    fn the_admin_listener_can_be_turned_off_or_moved() {
+        let off =
+            Cli::try_parse_from(["plex-source-service", "serve", "--admin-listen", "off"]).unwrap();
+        let Some(Command::Serve(args)) = off.command else {
+            panic!("serve");
+        };
+        assert_eq!(args.admin_listen, AdminListen(None));
+        let moved =
+            Cli::try_parse_from(["plex-source-service", "--admin-listen", "127.0.0.1:9000"])
+                .unwrap();
+        assert_eq!(
+            moved.serve.admin_listen.0,
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        let err = Cli::try_parse_from(["plex-source-service", "--admin-listen", "nine"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an address"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -79,6 +79,41 @@ pub struct ChangeFeed {
     work: Arc<WatchWork>,
     /// Set once, when the server stops: every open stream ends.
     stopping: Arc<watch::Sender<bool>>,
+    progress: Arc<FeedProgress>,
+}
+
+/// How far the feed got, for metrics: the newest revision handled and
+/// when a poll last succeeded.
+#[derive(Debug)]
+pub struct FeedProgress {
+    origin: std::time::Instant,
+    revision: AtomicI64,
+    /// Milliseconds after `origin` of the last successful poll, plus one
+    /// (zero: none yet).
+    polled: AtomicU64,
+}
+
+impl FeedProgress {
+    fn record(&self, revision: i64, polled_at: std::time::Instant) {
+        self.revision.store(revision, Ordering::Relaxed);
+        let millis = polled_at.saturating_duration_since(self.origin).as_millis();
+        self.polled.store(
+            u64::try_from(millis).unwrap_or(u64::MAX).saturating_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The newest change-log revision this replica has handled.
+    pub fn revision(&self) -> i64 {
+        self.revision.load(Ordering::Relaxed)
+    }
+
+    /// Time since the last successful poll, `None` before the first.
+    pub fn since_last_poll(&self) -> Option<Duration> {
+        let millis = self.polled.load(Ordering::Relaxed).checked_sub(1)?;
+        let at = self.origin + Duration::from_millis(millis);
+        Some(at.elapsed())
+    }
 }
 
 /// Database reads made for watch streams, beyond the feed's own: what must
@@ -121,7 +156,17 @@ impl ChangeFeed {
             polls: Arc::new(watch::channel(0).0),
             work: Arc::default(),
             stopping: Arc::new(watch::channel(false).0),
+            progress: Arc::new(FeedProgress {
+                origin: std::time::Instant::now(),
+                revision: AtomicI64::new(0),
+                polled: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// How far the feed got.
+    pub fn progress(&self) -> &FeedProgress {
+        &self.progress
     }
 
     /// Database reads made for single streams.
@@ -195,6 +240,7 @@ impl ChangeFeed {
             match self.poll(&db, seen).await {
                 Ok(state) => {
                     seen = Some(state);
+                    self.progress.record(state.0, started);
                     self.cache.mark_fresh(started);
                     self.polls.send_modify(|n| *n += 1);
                 }

@@ -27,6 +27,7 @@ pub mod config;
 pub mod domain;
 pub mod feed;
 pub mod grpc;
+pub mod metrics;
 pub mod ops;
 pub mod probe;
 pub mod store;

@@ -5,7 +5,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use plex_source_service::{
     admin,
-    app::{Application, ServerSettings, StreamLimits, shutdown_signal},
+    app::{Application, Preparation, ServerSettings, StreamLimits, shutdown_signal},
     blueprint,
     config::{Cli, Command, ServeArgs},
     domain::access::TokenKey,
@@ -81,22 +81,16 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
     if let Some(key) = &args.bootstrap_token {
         TokenKey::bootstrap(key)?;
     }
-    if !args.no_migrate {
-        // On a pool of their own: a migration's statements may outlast the
-        // request timeout.
-        let db = connect(database_url, lock_timeout, None).await?;
-        migrate(&db).await?;
-        db.close().await.ok();
-    }
-    // Calls' statements end with the calls that wait for them.
-    let db = connect(database_url, lock_timeout, Some(args.request_timeout)).await?;
-    if let Some(key) = args.bootstrap_token {
-        admin::bootstrap(&db, &key).await?;
-    }
+    // Calls' statements end with the calls that wait for them. Connected
+    // on first use: the server listens even while the database is down.
+    let db = store::connect_lazy(database_url, lock_timeout, Some(args.request_timeout))
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(database_url, &err)))?;
     let app = Application::build(
-        db,
+        db.clone(),
         ServerSettings {
             listen: args.listen,
+            admin_listen: args.admin_listen.0,
             shutdown_delay: args.shutdown_delay,
             shutdown_grace_period: args.shutdown_grace_period,
             health_check_interval: args.health_check_interval,
@@ -112,9 +106,47 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
             request_timeout: args.request_timeout,
         },
     )
-    .await?;
-    tracing::info!(address = %app.local_addr()?, "serving plexsource.v1.PlexSourceService");
+    .await?
+    .with_preparation(preparation(
+        database_url.to_owned(),
+        lock_timeout,
+        !args.no_migrate,
+        args.bootstrap_token,
+        db,
+    ));
+    tracing::info!(
+        address = %app.local_addr()?,
+        admin = ?app.admin_addr(),
+        "listening; reaching the database"
+    );
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// What `serve` does before it uses the database, again until it works:
+/// migrate (on a pool of its own: a migration's statements may outlast the
+/// request timeout) and create the bootstrap user.
+fn preparation(
+    url: String,
+    lock_timeout: Duration,
+    migrations: bool,
+    bootstrap_token: Option<String>,
+    db: sea_orm::DatabaseConnection,
+) -> Preparation {
+    Box::new(move || {
+        let (url, bootstrap_token, db) = (url.clone(), bootstrap_token.clone(), db.clone());
+        Box::pin(async move {
+            if migrations {
+                let own = connect(&url, lock_timeout, None).await?;
+                let migrated = migrate(&own).await;
+                own.close().await.ok();
+                migrated?;
+            }
+            if let Some(key) = bootstrap_token {
+                admin::bootstrap(&db, &key).await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// Connects; the error never repeats the URL, which may carry a password.

@@ -4,10 +4,15 @@
 //!   follows the database, so a database outage does not make the kubelet
 //!   restart every replica at once.
 //! - `readiness`, `""` (the server as a whole) and
-//!   `plexsource.v1.PlexSourceService`: `SERVING` only while the database
-//!   answers (and not once shutdown has begun), so traffic goes elsewhere.
+//!   `plexsource.v1.PlexSourceService`: `SERVING` only once the server has
+//!   reached and migrated its database, while the database answers, and
+//!   not once shutdown has begun, so traffic goes elsewhere.
+//!
+//! `Watch` streams end at shutdown with UNAVAILABLE, like the service's own
+//! streams, instead of holding the process until its grace period ends.
 
 use std::{
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU8, Ordering},
@@ -15,8 +20,18 @@ use std::{
     time::Duration,
 };
 
+use futures::{Stream, StreamExt};
 use sea_orm::DatabaseConnection;
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tonic_health::{
+    ServingStatus,
+    pb::{
+        HealthCheckRequest, HealthCheckResponse,
+        health_server::{Health as HealthApi, HealthServer},
+    },
+    server::{HealthReporter, HealthService},
+};
 
 use super::SERVICE_NAME;
 use crate::store;
@@ -24,7 +39,7 @@ use crate::store;
 /// Longest a database check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// [`HealthChecker::last`] before the first check.
+/// [`Health::last`] before the first check.
 const UNKNOWN: u8 = 0;
 const SERVING: u8 = 1;
 const NOT_SERVING: u8 = 2;
@@ -32,30 +47,54 @@ const NOT_SERVING: u8 = 2;
 /// The name that answers whether the process is alive.
 pub const LIVENESS: &str = "liveness";
 /// The names that answer whether the server can take calls now.
-const READINESS: [&str; 3] = ["", "readiness", SERVICE_NAME];
+pub const READINESS: [&str; 3] = ["", "readiness", SERVICE_NAME];
 
-/// Checks the database and sets the readiness entries accordingly.
+/// The server's health: what the health service reports, set from database
+/// checks, start-up and shutdown.
 #[derive(Clone)]
-pub struct HealthChecker {
+pub struct Health {
     reporter: HealthReporter,
     db: DatabaseConnection,
-    /// The status last reported, shared by every clone, so a transition is
-    /// logged once whichever clone saw it.
+    /// The readiness last reported, shared by every clone, so a transition
+    /// is logged once whichever clone saw it.
     last: Arc<AtomicU8>,
+    /// Set once, at shutdown: open `Watch` streams end.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
-impl HealthChecker {
-    /// Also reports `liveness` as `SERVING`: from here on the process
-    /// answers.
-    pub async fn new(reporter: HealthReporter, db: DatabaseConnection) -> Self {
+impl Health {
+    /// `liveness` is `SERVING` from here on; readiness is `NOT_SERVING`
+    /// until [`Health::check_once`] finds the database.
+    pub async fn new(db: DatabaseConnection) -> Self {
+        let reporter = HealthReporter::new();
         reporter
             .set_service_status(LIVENESS, ServingStatus::Serving)
             .await;
+        for name in READINESS {
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
         Self {
             reporter,
             db,
             last: Arc::new(AtomicU8::new(UNKNOWN)),
+            stopping: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The gRPC health service (one per listener; all share the statuses).
+    pub fn service(&self) -> HealthServer<EndingHealth> {
+        HealthServer::new(EndingHealth {
+            inner: HealthService::from_health_reporter(self.reporter.clone()),
+            stopping: self.stopping.subscribe(),
+        })
+    }
+
+    /// Whether each name reports `SERVING`, for metrics.
+    pub fn statuses(&self) -> impl Iterator<Item = (&'static str, bool)> {
+        let ready = self.last.load(Ordering::Relaxed) == SERVING;
+        std::iter::once((LIVENESS, true)).chain(READINESS.map(|name| (name, ready)))
     }
 
     /// One check. Logs only when the status changes: `NOT_SERVING` at WARN
@@ -101,9 +140,53 @@ impl HealthChecker {
         self.set(ServingStatus::NotServing).await;
     }
 
+    /// At shutdown, once the listener closed: open `Watch` streams end.
+    pub fn end_watches(&self) {
+        self.stopping.send_replace(true);
+    }
+
     async fn set(&self, status: ServingStatus) {
         for name in READINESS {
             self.reporter.set_service_status(name, status).await;
         }
+    }
+}
+
+/// The standard health service, whose `Watch` streams end with UNAVAILABLE
+/// when the server stops.
+pub struct EndingHealth {
+    inner: HealthService,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Told to a health watcher when the server stops.
+const STOPPING_MESSAGE: &str = "This server is shutting down; watch health on another replica.";
+
+#[tonic::async_trait]
+impl HealthApi for EndingHealth {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.inner.check(request).await
+    }
+
+    type WatchStream =
+        Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send + 'static>>;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let statuses = self.inner.watch(request).await?.into_inner();
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            // Also ends if the server is gone altogether.
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        let ending = futures::stream::once(async { Err(Status::unavailable(STOPPING_MESSAGE)) });
+        Ok(Response::new(Box::pin(
+            statuses.take_until(stopped).chain(ending),
+        )))
     }
 }

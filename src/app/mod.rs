@@ -1,27 +1,31 @@
 //! Assembling and running the server: the Plex source service, health,
-//! reflection and per-call tracing on one listener, with graceful shutdown.
+//! reflection, per-call tracing and metrics on one listener, metrics and
+//! health on the admin listener, start-up that waits for the database, and
+//! graceful shutdown.
 
+mod admin_port;
 mod health;
+mod startup;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use futures::future::BoxFuture;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     audit::AuditTrail,
     cache::ReadCache,
-    domain::listing::PageTokenKey,
     feed::ChangeFeed,
     grpc::{AuthLayer, DeadlineLayer, PlexSources, trace_layer},
+    metrics::{Metrics, ServerState},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
-    store,
 };
 
-pub use health::HealthChecker;
+pub use health::{Health, LIVENESS, READINESS};
 
 /// Name under which the health service reports the Plex source service.
 pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
@@ -30,6 +34,9 @@ pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Plaintext port for `GET /metrics` and the gRPC health service
+    /// (probes); `None`: no such port.
+    pub admin_listen: Option<SocketAddr>,
     /// After the shutdown signal, serving goes on this long (readiness
     /// already `NOT_SERVING`) before the listener closes.
     pub shutdown_delay: Duration,
@@ -73,39 +80,75 @@ impl Default for StreamLimits {
     }
 }
 
-/// A server bound to its port but not yet serving, so callers (tests
-/// especially) can learn the port first.
+/// Whatever must happen before the server can use its database (in
+/// `serve`: connect, migrate, create the bootstrap user). Run again, after
+/// a backoff, until it succeeds.
+pub type Preparation = Box<dyn FnMut() -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+
+/// A server bound to its ports but not yet serving, so callers (tests
+/// especially) can learn the ports first.
 pub struct Application {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     db: DatabaseConnection,
     settings: ServerSettings,
     feed: ChangeFeed,
     audit: AuditTrail,
-    page_tokens: PageTokenKey,
+    preparation: Option<Preparation>,
+    started: watch::Sender<bool>,
 }
 
 impl Application {
-    /// Reads the deployment's page token key (made by the migrations) and
-    /// binds the listener.
+    /// Binds the listeners. Nothing here needs the database: the server
+    /// answers health (liveness `SERVING`, readiness `NOT_SERVING`) while
+    /// it waits for it.
     pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
-        let key = store::secrets::page_token_key(&db)
+        let listener = TcpListener::bind(settings.listen)
             .await
-            .context("cannot read the page token key")?
-            .context("the page token key is missing: apply the migrations (`migrate`)")?;
-        let listener = TcpListener::bind(settings.listen).await?;
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let admin_listener = match settings.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin)"))?,
+            ),
+            None => None,
+        };
         let db_for_audit = db.clone();
         Ok(Self {
             listener,
+            admin_listener,
             db,
             feed: ChangeFeed::new(Arc::new(ReadCache::new(settings.cache_max_bytes))),
             settings,
             audit: AuditTrail::start(db_for_audit),
-            page_tokens: PageTokenKey::new(&key),
+            preparation: None,
+            started: watch::channel(false).0,
         })
+    }
+
+    /// Runs `preparation` (until it succeeds) before the server uses its
+    /// database.
+    pub fn with_preparation(mut self, preparation: Preparation) -> Self {
+        self.preparation = Some(preparation);
+        self
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The admin listener's address, if it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Turns `true` once the server has reached its database and takes
+    /// calls.
+    pub fn started(&self) -> watch::Receiver<bool> {
+        self.started.subscribe()
     }
 
     /// The server's change feed, e.g. to [`ChangeFeed::settle`] after
@@ -120,14 +163,13 @@ impl Application {
         self.audit.clone()
     }
 
-    /// Serves until `shutdown` resolves. Then health turns `NOT_SERVING`,
-    /// the listener stops accepting, and in-flight calls get the grace
-    /// period to finish.
+    /// Serves until `shutdown` resolves. Meanwhile the server reaches its
+    /// database in the background (see [`startup`]). At shutdown, health
+    /// turns `NOT_SERVING`, serving goes on for the shutdown delay, then
+    /// the listener stops accepting, open streams end, and in-flight calls
+    /// get the grace period to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let (reporter, health_service) = tonic_health::server::health_reporter();
-        let checker = HealthChecker::new(reporter, self.db.clone()).await;
-        checker.check_once().await;
-        let watcher = tokio::spawn(checker.clone().watch(self.settings.health_check_interval));
+        let health = Health::new(self.db.clone()).await;
         let feed = self.feed;
         let feed_task = tokio::spawn(feed.clone().run(
             self.db.clone(),
@@ -136,14 +178,35 @@ impl Application {
         ));
 
         let streams = self.settings.streams.clone();
-        let stop_streams = feed.clone();
         let ops = Operations::new(
             self.db.clone(),
-            feed,
+            feed.clone(),
             self.audit.clone(),
-            self.page_tokens,
             streams.max_watch_streams,
         );
+        let state = ServerState::new(self.db.clone(), ops.clone(), feed.clone(), health.clone());
+        let (metrics, call_metrics) = Metrics::new(DESCRIPTOR_SETS, state.clone());
+        let startup_task = tokio::spawn(startup::run(
+            startup::Startup {
+                db: self.db.clone(),
+                ops: ops.clone(),
+                preparation: self.preparation,
+                started: self.started,
+                address: self.listener.local_addr()?,
+            },
+            health.clone(),
+            self.settings.health_check_interval,
+        ));
+        let (stop_admin, admin_stopped) = watch::channel(false);
+        let admin_task = self.admin_listener.map(|listener| {
+            tokio::spawn(admin_port::serve(
+                listener,
+                health.service(),
+                Arc::new(metrics),
+                state,
+                admin_stopped,
+            ))
+        });
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
@@ -153,9 +216,10 @@ impl Application {
             .http2_keepalive_interval(Some(streams.keepalive_interval))
             .http2_keepalive_timeout(Some(streams.keepalive_timeout))
             .layer(trace_layer())
+            .layer(call_metrics)
             .layer(DeadlineLayer::new(self.settings.request_timeout))
             .layer(AuthLayer::new(ops.clone()))
-            .add_service(health_service)
+            .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
@@ -169,26 +233,35 @@ impl Application {
             );
         tokio::pin!(server);
 
+        let background = [startup_task, feed_task];
         tokio::select! {
             result = &mut server => {
-                watcher.abort();
-                feed_task.abort();
+                background.iter().for_each(JoinHandle::abort);
+                stop_admin.send_replace(true);
                 self.audit.flush().await;
                 return Ok(result?);
             }
             () = shutdown => {}
         }
         tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
-        watcher.abort();
-        checker.set_not_serving().await;
+        // The periodic check must not turn readiness back to SERVING.
+        background[0].abort();
+        health.set_not_serving().await;
         // Load balancers see NOT_SERVING and stop routing here first.
         tokio::time::sleep(self.settings.shutdown_delay).await;
-        feed_task.abort();
+        background[1].abort();
         let _ = stop_accepting.send(());
-        // Open watch streams end now, with a status that says how to go
-        // on, instead of holding the process for the grace period.
-        stop_streams.end_streams();
+        // Open watch streams (the service's and health's) end now, with a
+        // status that says how to go on, instead of holding the process
+        // for the grace period.
+        feed.end_streams();
+        health.end_watches();
         let stopped = tokio::time::timeout(self.settings.shutdown_grace_period, server).await;
+        // The admin port answers probes until the end.
+        stop_admin.send_replace(true);
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         // Every hand-out answered so far is written before the process ends.
         self.audit.flush().await;
         match stopped {
@@ -204,14 +277,21 @@ impl Application {
     }
 }
 
+/// Every service the gRPC port serves, for reflection and metrics.
+const DESCRIPTOR_SETS: &[&[u8]] = &[
+    FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
+
 /// Reflection over every service on the listener (both reflection
 /// versions list each other) and the `google.rpc` error details.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+    DESCRIPTOR_SETS.iter().fold(
+        tonic_reflection::server::Builder::configure(),
+        |builder, set| builder.register_encoded_file_descriptor_set(set),
+    )
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

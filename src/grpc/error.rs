@@ -27,6 +27,9 @@ pub const PERMISSION_DENIED_MESSAGE: &str = "You do not have permission to perfo
 /// Message of NOT_FOUND, as current Django REST framework words it.
 pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
+/// Message of UNAVAILABLE before the server has reached its database.
+pub const STARTING_MESSAGE: &str =
+    "This server is starting and has not reached its database yet; retry shortly.";
 const INTERNAL_MESSAGE: &str = "Internal server error.";
 /// Message of UNAVAILABLE when a write waited too long for another's lock.
 pub const BUSY_MESSAGE: &str = "Another change is being written and holds the lock; retry shortly.";
@@ -70,6 +73,7 @@ impl From<ServiceError> for Status {
                 ),
                 "SHUTTING_DOWN",
             ),
+            ServiceError::Starting => with_reason(Code::Unavailable, STARTING_MESSAGE, "STARTING"),
             ServiceError::ResourceExhausted(message) => {
                 with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")
             }

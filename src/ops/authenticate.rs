@@ -58,6 +58,9 @@ impl Operations {
         &self,
         authorization: Option<&str>,
     ) -> Result<Arc<Caller>, ServiceError> {
+        if !self.is_started() {
+            return Err(ServiceError::Starting);
+        }
         let key = authorization
             .and_then(bearer_key)
             .ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;

@@ -34,6 +34,10 @@ pub enum ServiceError {
     /// revision it handled.
     #[error("shutting down")]
     ShuttingDown { resume_after: i64 },
+    /// The server has not reached its database yet (or not migrated it);
+    /// worth a retry, here or on another replica.
+    #[error("starting")]
+    Starting,
     /// A server-wide bound (open watch streams) is reached.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),

@@ -70,9 +70,14 @@ impl Operations {
         let after = match params.page_token.as_str() {
             "" => None,
             token => Some(
-                PageToken::decode(token, &self.page_tokens, &args.fingerprint, &args.ordering)
-                    .map_err(ServiceError::InvalidArgument)?
-                    .after,
+                PageToken::decode(
+                    token,
+                    self.page_tokens()?,
+                    &args.fingerprint,
+                    &args.ordering,
+                )
+                .map_err(ServiceError::InvalidArgument)?
+                .after,
             ),
         };
         if !caller.may_globally(Permission::View) {
@@ -90,7 +95,7 @@ impl Operations {
                 fingerprint: args.fingerprint.clone(),
                 after: store::cursor_of(last, &args.ordering),
             }
-            .encode(&self.page_tokens),
+            .encode(self.page_tokens()?),
             _ => String::new(),
         };
         Ok(ListPage {

@@ -21,7 +21,7 @@ mod reveal;
 mod sources;
 mod watch;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
@@ -43,9 +43,13 @@ pub struct Operations {
     db: DatabaseConnection,
     feed: ChangeFeed,
     audit: AuditTrail,
-    page_tokens: PageTokenKey,
+    /// Read from the migrated database once it answers (see
+    /// [`Operations::start`]); until then every operation is refused as
+    /// [`ServiceError::Starting`].
+    page_tokens: Arc<OnceLock<PageTokenKey>>,
     /// One permit per open watch stream.
     watch_slots: Arc<Semaphore>,
+    max_watch_streams: usize,
     /// Watchers' callers, re-read once per token and access epoch.
     rechecks: Arc<authenticate::Rechecks>,
 }
@@ -55,16 +59,34 @@ impl Operations {
         db: DatabaseConnection,
         feed: ChangeFeed,
         audit: AuditTrail,
-        page_tokens: PageTokenKey,
         max_watch_streams: usize,
     ) -> Self {
         Self {
             db,
             feed,
             audit,
-            page_tokens,
+            page_tokens: Arc::default(),
             watch_slots: Arc::new(Semaphore::new(max_watch_streams)),
+            max_watch_streams,
             rechecks: Arc::default(),
         }
+    }
+
+    /// The database is migrated and answers: operations may run.
+    pub fn start(&self, page_tokens: PageTokenKey) {
+        let _ = self.page_tokens.set(page_tokens);
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.page_tokens.get().is_some()
+    }
+
+    /// Open `WatchPlexSources` streams on this server.
+    pub fn open_watch_streams(&self) -> usize {
+        self.max_watch_streams - self.watch_slots.available_permits()
+    }
+
+    fn page_tokens(&self) -> Result<&PageTokenKey, ServiceError> {
+        self.page_tokens.get().ok_or(ServiceError::Starting)
     }
 }

@@ -69,6 +69,27 @@ pub async fn connect_bounded(
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(pool_options(url, lock_timeout, statement_timeout)).await
+}
+
+/// As [`connect_bounded`], but connects only when first used: the server
+/// listens (and answers health) while its database is still down. Fails
+/// only for a URL no driver takes.
+pub async fn connect_lazy(
+    url: &str,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut options = pool_options(url, lock_timeout, statement_timeout);
+    options.connect_lazy(true);
+    Database::connect(options).await
+}
+
+fn pool_options(
+    url: &str,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     let mut pg_settings = vec![("lock_timeout", millis(lock_timeout))];
     if let Some(timeout) = statement_timeout {
@@ -87,7 +108,7 @@ pub async fn connect_bounded(
                 .busy_timeout(lock_timeout)
         })
         .map_sqlx_postgres_opts(move |o| o.options(pg_settings.iter().cloned()));
-    Database::connect(options).await
+    options
 }
 
 /// Longest a call waits for a pooled connection, including reconnecting to

@@ -25,6 +25,7 @@ fn command(dir: &Path) -> Command {
         .env_remove("LOG_FORMAT")
         .env_remove("BOOTSTRAP_TOKEN")
         .env_remove("PLEX_OWNER_TOKEN")
+        .env("ADMIN_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info");
     cmd
 }

@@ -100,11 +100,17 @@ async fn shutdown_reports_not_serving_before_it_stops(backend: Backend) {
     let status = next.expect("stream open").expect("a message").status;
     assert_eq!(status, ServingStatus::NotServing as i32);
 
-    // The open watch stream keeps a call in flight; the server still exits
-    // cleanly once the grace period (2 s in tests) is over.
-    let result = tokio::time::timeout(Duration::from_secs(10), server)
+    // Then the stream ends with a status, rather than holding the server
+    // for its grace period (2 s in tests) and breaking at the transport.
+    let ended = tokio::time::timeout(Duration::from_secs(1), watch.message())
         .await
-        .expect("server stops within the grace period")
+        .expect("the watch ends at once")
+        .expect_err("ends with a status");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("another replica"), "{ended:?}");
+    let result = tokio::time::timeout(Duration::from_secs(1), server)
+        .await
+        .expect("server stops well within the grace period")
         .expect("server task");
     assert!(result.is_ok(), "{result:?}");
     let refused = tokio::net::TcpStream::connect(app.addr).await;

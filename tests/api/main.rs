@@ -16,6 +16,7 @@ mod hostile;
 mod import;
 mod limits;
 mod list;
+mod metrics;
 mod migrations;
 mod proxy;
 mod reflection;

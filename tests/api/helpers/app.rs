@@ -62,6 +62,8 @@ pub fn request_as<'k, T>(caller: impl Into<Caller<'k>>, message: T) -> tonic::Re
 /// A running server with its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin listener: `/metrics` and plaintext health.
+    pub admin_addr: Option<SocketAddr>,
     /// Key of a superuser's token (see [`TestApp::admin`]).
     pub admin_key: String,
     /// The test's own connection, for what the CLI would do.
@@ -82,6 +84,7 @@ pub struct TestApp {
 pub fn test_settings() -> ServerSettings {
     ServerSettings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("address")),
         shutdown_delay: Duration::ZERO,
         shutdown_grace_period: Duration::from_secs(2),
         health_check_interval: Duration::from_millis(100),
@@ -126,12 +129,22 @@ async fn serve(
     .expect("server connects");
     let app = Application::build(server_db, settings).await.expect("bind");
     let addr = app.local_addr().expect("local addr");
+    let admin_addr = app.admin_addr();
+    let mut started = app.started();
     let feed = app.feed();
     let audit = app.audit();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
+    // Calls are refused until the server has reached its database.
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        started.wait_for(|started| *started),
+    )
+    .await
+    .expect("server starts within 30 s")
+    .expect("server runs");
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()
@@ -144,6 +157,7 @@ async fn serve(
     };
     TestApp {
         addr,
+        admin_addr,
         admin_key,
         db,
         client: PlexSourceServiceClient::new(channel.clone()),
