@@ -16,7 +16,8 @@
 //! - [`app`]: assembling and running the server (health, reflection,
 //!   tracing, shutdown).
 //! - [`admin`]: the users, roles, tokens and permissions subcommands.
-//! - [`config`] and [`telemetry`]: command line settings and logging.
+//! - [`config`] and [`telemetry`]: command line settings, logging and
+//!   OpenTelemetry traces.
 
 pub mod admin;
 pub mod app;

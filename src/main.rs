@@ -16,8 +16,16 @@ use tonic_health::pb::health_check_response::ServingStatus;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
-    match run(cli).await {
+    // Traces are the server's: the management commands export none.
+    let traces = match cli.command {
+        None | Some(Command::Serve(_)) => telemetry::Traces::FromEnvironment,
+        Some(_) => telemetry::Traces::Off,
+    };
+    let telemetry = telemetry::init(cli.log_format, traces);
+    let result = run(cli).await;
+    // After a graceful shutdown too: the last calls' spans are sent.
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -74,6 +74,16 @@ pub struct SourceChange {
 /// transaction is `BEGIN IMMEDIATE`: it takes the single write lock up
 /// front (waiting up to the busy timeout), so two replicas sharing a file
 /// never fail a read-then-write upgrade.
+#[tracing::instrument(
+    level = "debug",
+    name = "db begin_write",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "BEGIN",
+    )
+)]
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
     let txn = db
         .begin_with_options(TransactionOptions {

@@ -47,6 +47,17 @@ pub struct Page {
 
 /// A page of sources in `ordering`, after the row whose sort values are
 /// `after` (keyset pagination: stable under concurrent inserts).
+#[tracing::instrument(
+    level = "debug",
+    name = "db list_sources",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn list_sources<C: ConnectionTrait>(
     db: &C,
     filter: &SourceFilter,

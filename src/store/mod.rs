@@ -143,6 +143,18 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// The OpenTelemetry `db.system` of a connection, for the spans of the
+/// queries a call runs (DEBUG spans: exported while traces are, never
+/// carrying SQL parameters).
+pub(crate) fn db_system<C: ConnectionTrait>(db: &C) -> &'static str {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => "postgresql",
+        DatabaseBackend::Sqlite => "sqlite",
+        DatabaseBackend::MySql => "mysql",
+        _ => "other_sql",
+    }
+}
+
 /// Round trip to the database, for health checks.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.execute_unprepared("SELECT 1").await?;

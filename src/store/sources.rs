@@ -15,6 +15,17 @@ use super::{
 use crate::domain::{PlexSource, PlexSourceFields, PlexToken, Slug};
 
 /// The source with this slug, with its property mapping links.
+#[tracing::instrument(
+    level = "debug",
+    name = "db find_source_by_slug",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn find_source_by_slug<C: ConnectionTrait>(
     db: &C,
     slug: &Slug,
@@ -30,6 +41,17 @@ pub async fn find_source_by_slug<C: ConnectionTrait>(
 }
 
 /// The source with this primary key.
+#[tracing::instrument(
+    level = "debug",
+    name = "db find_source_by_pk",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn find_source_by_pk<C: ConnectionTrait>(
     db: &C,
     pk: Uuid,
@@ -67,6 +89,17 @@ pub async fn slug_owner<C: ConnectionTrait>(
 }
 
 /// Stores a new source and logs its creation; returns it as stored.
+#[tracing::instrument(
+    level = "debug",
+    name = "db insert_source",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "INSERT",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn insert_source<C: ConnectionTrait>(
     db: &C,
     pk: Uuid,
@@ -101,6 +134,17 @@ pub async fn update_source<C: ConnectionTrait>(
 /// Writes `fields` over `stored` (as read in this transaction) and logs the
 /// update; returns the source as stored. Links are rewritten only where
 /// they changed: an update of the name costs one statement and the log.
+#[tracing::instrument(
+    level = "debug",
+    name = "db replace_source",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "UPDATE",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn replace_source<C: ConnectionTrait>(
     db: &C,
     stored: &PlexSource,
@@ -145,6 +189,17 @@ pub async fn replace_source<C: ConnectionTrait>(
 
 /// Deletes a source; its mapping links and object permissions go with it
 /// (ON DELETE CASCADE).
+#[tracing::instrument(
+    level = "debug",
+    name = "db delete_source",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "DELETE",
+        db.collection.name = "plex_sources",
+    )
+)]
 pub async fn delete_source<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
     let Some(source) = find_source_by_pk(db, pk).await? else {
         return Ok(false);

@@ -13,6 +13,16 @@ pub const SLUG_TAKEN: &str = "source with this slug already exists.";
 /// Every violation of `draft` over `base` (the stored fields, for an
 /// update), or the finished fields. `own_pk` is the source being updated,
 /// which may keep its own slug.
+#[tracing::instrument(
+    level = "debug",
+    name = "db check_source",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+    )
+)]
 pub async fn check_source<C: sea_orm::ConnectionTrait>(
     db: &C,
     draft: PlexSourceDraft,

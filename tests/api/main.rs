@@ -23,5 +23,6 @@ mod reflection;
 mod replicas;
 mod retrieve;
 mod starts;
+mod traces;
 mod watch;
 mod write;

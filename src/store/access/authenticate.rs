@@ -19,6 +19,17 @@ use crate::{
 /// The caller whose key hashes to `key_hash` (see
 /// [`crate::domain::access::hash_key`]), or `None` for an unknown or
 /// expired key or an inactive user.
+#[tracing::instrument(
+    level = "debug",
+    name = "db authenticate_hash",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "tokens",
+    )
+)]
 pub async fn authenticate_hash<C: ConnectionTrait>(
     db: &C,
     key_hash: &str,
@@ -33,6 +44,17 @@ pub async fn authenticate_hash<C: ConnectionTrait>(
 
 /// The caller behind a token already presented, as it stands now: `None`
 /// once the token is revoked or expired or its user deactivated.
+#[tracing::instrument(
+    level = "debug",
+    name = "db reauthenticate",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "tokens",
+    )
+)]
 pub async fn reauthenticate<C: ConnectionTrait>(
     db: &C,
     token_id: Uuid,
