@@ -5,9 +5,9 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use plex_source_service::{
     admin,
-    app::{Application, ServerSettings, StreamLimits, shutdown_signal},
+    app::{Application, ServerSettings, StreamLimits, TlsFiles, shutdown_signal},
     blueprint,
-    config::{Cli, Command, ServeArgs},
+    config::{Cli, Command, ServeArgs, TlsArgs},
     domain::access::TokenKey,
     probe, store, telemetry,
 };
@@ -81,6 +81,11 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
     if let Some(key) = &args.bootstrap_token {
         TokenKey::bootstrap(key)?;
     }
+    // So are bad TLS files.
+    let tls = tls_files(*args.tls);
+    if let Some(files) = &tls {
+        files.check()?;
+    }
     if !args.no_migrate {
         // On a pool of their own: a migration's statements may outlast the
         // request timeout.
@@ -110,6 +115,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
                 keepalive_timeout: args.keepalive_timeout,
             },
             request_timeout: args.request_timeout,
+            tls,
         },
     )
     .await?;
@@ -140,4 +146,15 @@ async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::Dat
     let db = connect(url, lock_timeout, None).await?;
     migrate(&db).await?;
     Ok(db)
+}
+
+/// The TLS files `serve` is given, if any (clap takes `--tls-cert` and
+/// `--tls-key` only together).
+fn tls_files(args: TlsArgs) -> Option<TlsFiles> {
+    Some(TlsFiles {
+        cert: args.tls_cert?,
+        key: args.tls_key?,
+        client_ca: args.tls_client_ca,
+        reload_interval: args.tls_reload_interval,
+    })
 }

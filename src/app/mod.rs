@@ -2,6 +2,7 @@
 //! reflection and per-call tracing on one listener, with graceful shutdown.
 
 mod health;
+mod tls;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -22,6 +23,7 @@ use crate::{
 };
 
 pub use health::HealthChecker;
+pub use tls::TlsFiles;
 
 /// Name under which the health service reports the Plex source service.
 pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
@@ -46,6 +48,8 @@ pub struct ServerSettings {
     /// Deadline of calls that bring none, and the longest one a caller
     /// may ask for (see [`DeadlineLayer`]).
     pub request_timeout: Duration,
+    /// TLS on the listener (mutual with a client CA); plaintext when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Bounds on streams and connections: one client cannot hold more than
@@ -82,12 +86,14 @@ pub struct Application {
     feed: ChangeFeed,
     audit: AuditTrail,
     page_tokens: PageTokenKey,
+    tls: Option<tls::Tls>,
 }
 
 impl Application {
     /// Reads the deployment's page token key (made by the migrations) and
     /// binds the listener.
     pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
+        let tls = settings.tls.as_ref().map(tls::Tls::load).transpose()?;
         let key = store::secrets::page_token_key(&db)
             .await
             .context("cannot read the page token key")?
@@ -101,6 +107,7 @@ impl Application {
             settings,
             audit: AuditTrail::start(db_for_audit),
             page_tokens: PageTokenKey::new(&key),
+            tls,
         })
     }
 
@@ -160,9 +167,12 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(Some(streams.keepalive_interval)),
+                tls::incoming(
+                    TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(Some(streams.keepalive_interval)),
+                    self.tls,
+                ),
                 async {
                     let _ = stopped.await;
                 },

@@ -22,5 +22,6 @@ mod reflection;
 mod replicas;
 mod retrieve;
 mod starts;
+mod tls;
 mod watch;
 mod write;
