@@ -313,6 +313,38 @@ pub struct ServeArgs {
     /// Key of the superuser `akadmin`'s token, created at start if missing.
     #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+
+    /// TLS on the gRPC port (boxed: most commands do without).
+    #[command(flatten)]
+    pub tls: Box<TlsArgs>,
+}
+
+/// TLS and mutual TLS on the gRPC port; plaintext without `--tls-cert`.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain to serve TLS with (the server's certificate
+    /// first); needs --tls-key. Plaintext without it.
+    #[arg(long, env = "TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: clients must present a certificate signed by
+    /// one of them (mutual TLS); needs --tls-cert.
+    #[arg(
+        long,
+        env = "TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// How often the TLS files are checked for changes; changed
+    /// certificates are served to new connections.
+    #[arg(long, env = "TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub tls_reload_interval: Duration,
 }
 
 #[cfg(test)]

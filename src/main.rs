@@ -5,9 +5,9 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use plex_source_service::{
     admin,
-    app::{Application, Preparation, ServerSettings, StreamLimits, shutdown_signal},
+    app::{Application, Preparation, ServerSettings, StreamLimits, TlsFiles, shutdown_signal},
     blueprint,
-    config::{Cli, Command, ServeArgs},
+    config::{Cli, Command, ServeArgs, TlsArgs},
     domain::access::TokenKey,
     probe, store, telemetry,
 };
@@ -89,6 +89,11 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
     if let Some(key) = &args.bootstrap_token {
         TokenKey::bootstrap(key)?;
     }
+    // So are bad TLS files.
+    let tls = tls_files(*args.tls);
+    if let Some(files) = &tls {
+        files.check()?;
+    }
     // Calls' statements end with the calls that wait for them. Connected
     // on first use: the server listens even while the database is down.
     let db = store::connect_lazy(database_url, lock_timeout, Some(args.request_timeout))
@@ -112,6 +117,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
                 keepalive_timeout: args.keepalive_timeout,
             },
             request_timeout: args.request_timeout,
+            tls,
         },
     )
     .await?
@@ -180,4 +186,15 @@ async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::Dat
     let db = connect(url, lock_timeout, None).await?;
     migrate(&db).await?;
     Ok(db)
+}
+
+/// The TLS files `serve` is given, if any (clap takes `--tls-cert` and
+/// `--tls-key` only together).
+fn tls_files(args: TlsArgs) -> Option<TlsFiles> {
+    Some(TlsFiles {
+        cert: args.tls_cert?,
+        key: args.tls_key?,
+        client_ca: args.tls_client_ca,
+        reload_interval: args.tls_reload_interval,
+    })
 }

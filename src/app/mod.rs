@@ -6,6 +6,7 @@
 mod admin_port;
 mod health;
 mod startup;
+mod tls;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -26,6 +27,7 @@ use crate::{
 };
 
 pub use health::{Health, LIVENESS, READINESS};
+pub use tls::TlsFiles;
 
 /// Name under which the health service reports the Plex source service.
 pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
@@ -53,6 +55,8 @@ pub struct ServerSettings {
     /// Deadline of calls that bring none, and the longest one a caller
     /// may ask for (see [`DeadlineLayer`]).
     pub request_timeout: Duration,
+    /// TLS on the listener (mutual with a client CA); plaintext when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Bounds on streams and connections: one client cannot hold more than
@@ -96,6 +100,7 @@ pub struct Application {
     audit: AuditTrail,
     preparation: Option<Preparation>,
     started: watch::Sender<bool>,
+    tls: Option<tls::Tls>,
 }
 
 impl Application {
@@ -103,6 +108,7 @@ impl Application {
     /// answers health (liveness `SERVING`, readiness `NOT_SERVING`) while
     /// it waits for it.
     pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
+        let tls = settings.tls.as_ref().map(tls::Tls::load).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -124,6 +130,7 @@ impl Application {
             audit: AuditTrail::start(db_for_audit),
             preparation: None,
             started: watch::channel(false).0,
+            tls,
         })
     }
 
@@ -224,9 +231,12 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(Some(streams.keepalive_interval)),
+                tls::incoming(
+                    TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(Some(streams.keepalive_interval)),
+                    self.tls,
+                ),
                 async {
                     let _ = stopped.await;
                 },

@@ -23,6 +23,7 @@ mod reflection;
 mod replicas;
 mod retrieve;
 mod starts;
+mod tls;
 mod traces;
 mod watch;
 mod write;

@@ -182,7 +182,8 @@ fn command(dir: &Path) -> Command {
     ] {
         cmd.env_remove(name);
     }
-    cmd.env("RUST_LOG", "info");
+    cmd.env("RUST_LOG", "info")
+        .env("ADMIN_LISTEN", "127.0.0.1:0");
     cmd
 }
 

@@ -93,6 +93,7 @@ pub fn test_settings() -> ServerSettings {
         cache_max_bytes: plex_source_service::cache::DEFAULT_MAX_BYTES,
         streams: plex_source_service::app::StreamLimits::default(),
         request_timeout: Duration::from_secs(30),
+        tls: None,
     }
 }
 
@@ -127,6 +128,7 @@ async fn serve(
     )
     .await
     .expect("server connects");
+    let tls = settings.tls.is_some();
     let app = Application::build(server_db, settings).await.expect("bind");
     let addr = app.local_addr().expect("local addr");
     let admin_addr = app.admin_addr();
@@ -145,11 +147,13 @@ async fn serve(
     .await
     .expect("server starts within 30 s")
     .expect("server runs");
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("client connects");
+    let endpoint = Channel::from_shared(format!("http://{addr}")).expect("uri");
+    // A TLS server's tests connect with clients of their own (`tls.rs`).
+    let channel = if tls {
+        endpoint.connect_lazy()
+    } else {
+        endpoint.connect().await.expect("client connects")
+    };
     let db = test_db.connect().await;
     let admin_key = match admin_key {
         Some(key) => key,

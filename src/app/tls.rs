@@ -1,0 +1,762 @@
+//! TLS and mutual TLS on the gRPC listener, with rustls (`ring`).
+//!
+//! The PEM files are read and checked once at start ([`Tls::load`]): a
+//! missing, unreadable or invalid file stops the server with an error
+//! naming the file and the problem. While serving, a watcher re-reads
+//! them every [`TlsFiles::reload_interval`]; a changed certificate and key
+//! reach new connections through [`CurrentCert`], a changed client CA
+//! through a new server configuration. Open connections keep what they
+//! were handshaken with. A change that cannot be loaded leaves the previous
+//! certificate in use and logs a warning naming the file (never a key's
+//! contents).
+//!
+//! Handshakes run on tasks of their own, bounded by [`HANDSHAKE_TIMEOUT`]:
+//! a client that opens a connection and never finishes its handshake holds
+//! up no one else.
+
+use std::{
+    fmt, io,
+    path::Path,
+    path::PathBuf,
+    pin::Pin,
+    sync::{Arc, PoisonError, RwLock, Weak},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use anyhow::anyhow;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    sync::mpsc,
+    time::MissedTickBehavior,
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        self, RootCertStore, ServerConfig,
+        crypto::CryptoProvider,
+        pki_types::{CertificateDer, PrivateKeyDer, pem, pem::PemObject},
+        server::{
+            ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerifier,
+        },
+        sign::CertifiedKey,
+    },
+    server::TlsStream,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
+
+/// Longest a client may take over its TLS handshake before the connection
+/// is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PEM files that turn TLS on for the gRPC listener.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key of `cert`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: PathBuf,
+    /// CA certificates that sign client certificates. With it, every
+    /// client must present a certificate signed by one of them (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for changes.
+    pub reload_interval: Duration,
+}
+
+impl TlsFiles {
+    /// Reads and checks every file as the server does when it starts: the
+    /// error names the file and what is wrong with it.
+    pub fn check(&self) -> anyhow::Result<()> {
+        Tls::load(self).map(drop)
+    }
+}
+
+/// The listener's TLS, loaded from its files and kept up to date with them
+/// once serving (see [`incoming`]).
+pub(crate) struct Tls {
+    files: TlsFiles,
+    live: Arc<Live>,
+    watched: Watched,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What handshakes use: the server configuration of new connections and
+/// the certificate it resolves to.
+struct Live {
+    provider: Arc<CryptoProvider>,
+    cert: Arc<CurrentCert>,
+    config: RwLock<Arc<ServerConfig>>,
+}
+
+/// The certificate and key new connections are served, replaced when the
+/// files change.
+struct CurrentCert(RwLock<Arc<CertifiedKey>>);
+
+impl CurrentCert {
+    fn get(&self) -> Arc<CertifiedKey> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, key: CertifiedKey) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+    }
+}
+
+impl fmt::Debug for CurrentCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CurrentCert(..)")
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+impl Tls {
+    /// Reads and checks every file: the error names the file and what is
+    /// wrong with it.
+    pub(crate) fn load(files: &TlsFiles) -> anyhow::Result<Tls> {
+        anyhow::ensure!(
+            !files.reload_interval.is_zero(),
+            "--tls-reload-interval must be longer than zero"
+        );
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pair = read_pair(files)?;
+        let key = certified_key(files, &pair, &provider)?;
+        let cert = Arc::new(CurrentCert(RwLock::new(Arc::new(key))));
+        let (verifier, client_ca) = match &files.client_ca {
+            Some(path) => {
+                let ca = Contents::read([(CLIENT_CA, path)])?;
+                let [pem] = &ca.bytes;
+                (Some(client_verifier(path, pem, &provider)?), ca.fingerprint)
+            }
+            None => (None, [0; 32]),
+        };
+        let config = server_config(&provider, verifier, &cert)?;
+        Ok(Tls {
+            files: files.clone(),
+            watched: Watched {
+                pair: Seen::new(pair.fingerprint),
+                client_ca: Seen::new(client_ca),
+            },
+            live: Arc::new(Live {
+                provider,
+                cert,
+                config: RwLock::new(config),
+            }),
+        })
+    }
+}
+
+/// The server configuration of new connections: TLS 1.2 and 1.3, HTTP/2
+/// (ALPN `h2`), client certificates required when there is a verifier.
+fn server_config(
+    provider: &Arc<CryptoProvider>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    cert: &Arc<CurrentCert>,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(cert.clone());
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// An error about one file: `<what> <path>: <problem>`.
+fn about(what: &str, path: &Path, problem: impl fmt::Display) -> anyhow::Error {
+    anyhow!("{what} {}: {problem}", path.display())
+}
+
+const CERT: &str = "TLS certificate";
+const KEY: &str = "TLS key";
+const CLIENT_CA: &str = "TLS client CA";
+
+/// What a PEM parsing error means, in words that never quote the file
+/// (which may be a private key).
+fn pem_problem(err: &pem::Error) -> &'static str {
+    match err {
+        pem::Error::MissingSectionEnd { .. } => "not valid PEM: a block has no END line",
+        pem::Error::IllegalSectionStart { .. } => "not valid PEM: a malformed BEGIN line",
+        pem::Error::Base64Decode(_) => "not valid PEM: a block is not valid base64",
+        _ => "not valid PEM",
+    }
+}
+
+/// Every certificate of a PEM file, in order; at least one.
+fn certificates(
+    what: &str,
+    path: &Path,
+    pem: &[u8],
+) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| about(what, path, pem_problem(&err)))?;
+    if certs.is_empty() {
+        return Err(about(
+            what,
+            path,
+            "no certificate in it (a PEM `CERTIFICATE` block)",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The certificate chain and key of `files`, checked to belong together.
+fn certified_key(
+    files: &TlsFiles,
+    pair: &Contents<2>,
+    provider: &CryptoProvider,
+) -> anyhow::Result<CertifiedKey> {
+    let [cert_pem, key_pem] = &pair.bytes;
+    let chain = certificates(CERT, &files.cert, cert_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| {
+        let problem = match err {
+            pem::Error::NoItemsFound => {
+                "no private key in it (a PEM `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block)"
+            }
+            err => pem_problem(&err),
+        };
+        about(KEY, &files.key, problem)
+    })?;
+    let key = provider.key_provider.load_private_key(key).map_err(|err| {
+        about(
+            KEY,
+            &files.key,
+            format_args!("unusable private key ({err})"),
+        )
+    })?;
+    let certified = CertifiedKey::new(chain, key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(anyhow!(
+            "{KEY} {} does not belong to {CERT} {} (their public keys differ)",
+            files.key.display(),
+            files.cert.display()
+        )),
+        Err(err) => Err(about(
+            CERT,
+            &files.cert,
+            format_args!("not a valid certificate ({err})"),
+        )),
+    }
+}
+
+/// The verifier of client certificates signed by the CAs in `pem`.
+fn client_verifier(
+    path: &Path,
+    pem: &[u8],
+    provider: &Arc<CryptoProvider>,
+) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(CLIENT_CA, path, pem)? {
+        roots.add(cert).map_err(|err| {
+            about(
+                CLIENT_CA,
+                path,
+                format_args!("not a usable CA certificate ({err})"),
+            )
+        })?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|err| about(CLIENT_CA, path, err))
+}
+
+/// Some files' bytes, and a fingerprint of them to tell when they change.
+struct Contents<const N: usize> {
+    bytes: [Vec<u8>; N],
+    fingerprint: [u8; 32],
+}
+
+impl<const N: usize> Contents<N> {
+    /// Reads each `(what, path)` whole.
+    fn read(files: [(&str, &Path); N]) -> anyhow::Result<Contents<N>> {
+        let mut hasher = Sha256::new();
+        let mut bytes: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+        for (content, (what, path)) in bytes.iter_mut().zip(files) {
+            *content = std::fs::read(path)
+                .map_err(|err| about(what, path, format_args!("cannot read it ({err})")))?;
+            hasher.update((content.len() as u64).to_le_bytes());
+            hasher.update(&content);
+        }
+        Ok(Contents {
+            bytes,
+            fingerprint: hasher.finalize().into(),
+        })
+    }
+}
+
+/// The certificate and key files.
+fn read_pair(files: &TlsFiles) -> anyhow::Result<Contents<2>> {
+    Contents::read([(CERT, &files.cert), (KEY, &files.key)])
+}
+
+/// What the watcher knows of the files: the contents it last tried to
+/// load, so that each change is tried (and a bad one reported) once.
+struct Watched {
+    pair: Seen,
+    client_ca: Seen,
+}
+
+struct Seen {
+    /// Fingerprint of the contents last loaded, or last found bad.
+    tried: [u8; 32],
+    /// The reading problem last reported, so that it is reported once.
+    unreadable: Option<String>,
+}
+
+impl Seen {
+    fn new(tried: [u8; 32]) -> Seen {
+        Seen {
+            tried,
+            unreadable: None,
+        }
+    }
+
+    /// Contents worth trying: read and different from the last tried.
+    fn changed<const N: usize>(
+        &mut self,
+        read: anyhow::Result<Contents<N>>,
+    ) -> Option<Contents<N>> {
+        match read {
+            Ok(contents) => {
+                self.unreadable = None;
+                if contents.fingerprint == self.tried {
+                    return None;
+                }
+                self.tried = contents.fingerprint;
+                Some(contents)
+            }
+            Err(err) => {
+                let problem = format!("{err:#}");
+                if self.unreadable.as_ref() != Some(&problem) {
+                    tracing::warn!(
+                        error = %problem,
+                        "TLS files not reloaded; new connections keep the previous ones"
+                    );
+                    self.unreadable = Some(problem);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Watched {
+    /// Loads whatever changed since the last look.
+    fn refresh(&mut self, files: &TlsFiles, live: &Live) {
+        if let Some(pair) = self.pair.changed(read_pair(files)) {
+            match certified_key(files, &pair, &live.provider) {
+                Ok(key) => {
+                    live.cert.set(key);
+                    tracing::info!(
+                        cert = %files.cert.display(),
+                        "TLS certificate reloaded; new connections are served it"
+                    );
+                }
+                Err(err) => tracing::warn!(
+                    error = %format!("{err:#}"),
+                    "TLS certificate not reloaded; new connections keep the previous one"
+                ),
+            }
+        }
+        let Some(path) = &files.client_ca else {
+            return;
+        };
+        let Some(ca) = self.client_ca.changed(Contents::read([(CLIENT_CA, path)])) else {
+            return;
+        };
+        let [pem] = &ca.bytes;
+        let config = client_verifier(path, pem, &live.provider)
+            .and_then(|verifier| server_config(&live.provider, Some(verifier), &live.cert));
+        match config {
+            Ok(config) => {
+                *live.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+                tracing::info!(
+                    client_ca = %path.display(),
+                    "TLS client CA reloaded; new connections are checked against it"
+                );
+            }
+            Err(err) => tracing::warn!(
+                error = %format!("{err:#}"),
+                "TLS client CA not reloaded; new connections are checked against the previous one"
+            ),
+        }
+    }
+}
+
+/// Re-reads the files every `files.reload_interval` while `live` is in use.
+async fn watch(files: TlsFiles, live: Weak<Live>, mut watched: Watched) {
+    let mut ticks = tokio::time::interval(files.reload_interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let files = Arc::new(files);
+    loop {
+        ticks.tick().await;
+        let Some(live) = live.upgrade() else {
+            return;
+        };
+        let files = files.clone();
+        // File reads block: off the runtime's workers.
+        let refreshed = tokio::task::spawn_blocking(move || {
+            watched.refresh(&files, &live);
+            watched
+        })
+        .await;
+        match refreshed {
+            Ok(kept) => watched = kept,
+            Err(err) => {
+                tracing::error!(%err, "the TLS file watcher stopped");
+                return;
+            }
+        }
+    }
+}
+
+/// A connection on the gRPC port: plaintext, or TLS once its handshake is
+/// done.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// What the stream of connections tonic serves yields.
+pub(crate) type Incoming = Pin<Box<dyn Stream<Item = io::Result<Conn>> + Send>>;
+
+/// The connections to serve: `tcp`'s as they are, or with `tls`, those
+/// whose handshake succeeded. Under TLS, the files are watched for as long
+/// as the stream lives; dropping it closes the listener.
+pub(crate) fn incoming(tcp: TcpIncoming, tls: Option<Tls>) -> Incoming {
+    let Some(tls) = tls else {
+        return Box::pin(tcp.map(|accepted| accepted.map(Conn::Plain)));
+    };
+    let (handshaken, connections) = mpsc::channel(64);
+    tokio::spawn(accept(tcp, tls, handshaken));
+    Box::pin(ReceiverStream::new(connections).map(Ok))
+}
+
+/// Accepts connections and hands each to a handshake of its own, until
+/// the server stops taking connections.
+async fn accept(mut tcp: TcpIncoming, tls: Tls, handshaken: mpsc::Sender<Conn>) {
+    let Tls {
+        files,
+        live,
+        watched,
+    } = tls;
+    let watcher = tokio::spawn(watch(files, Arc::downgrade(&live), watched));
+    loop {
+        let stream = tokio::select! {
+            () = handshaken.closed() => break,
+            accepted = tcp.next() => match accepted {
+                Some(Ok(stream)) => stream,
+                Some(Err(err)) => {
+                    tracing::debug!(%err, "cannot accept a connection");
+                    continue;
+                }
+                None => break,
+            },
+        };
+        let acceptor = TlsAcceptor::from(
+            live.config
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
+        let handshaken = handshaken.clone();
+        tokio::spawn(async move {
+            let peer = stream.peer_addr().ok();
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    // Fails only when the server no longer takes connections.
+                    let _ = handshaken.send(Conn::Tls(Box::new(stream))).await;
+                }
+                Ok(Err(err)) => tracing::debug!(?peer, %err, "TLS handshake failed"),
+                Err(_) => {
+                    tracing::debug!(?peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out")
+                }
+            }
+        });
+    }
+    watcher.abort();
+}
+
+impl Connected for Conn {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        match self {
+            Conn::Plain(stream) => stream.connect_info(),
+            Conn::Tls(stream) => stream.get_ref().0.connect_info(),
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(stream) => stream.is_write_vectored(),
+            Conn::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, KeyPair};
+
+    use super::*;
+
+    /// A self-signed certificate for `localhost`: (certificate, key) PEM.
+    fn self_signed() -> (String, String) {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// Files with these contents in `dir` (no client CA when `None`).
+    fn files(dir: &Path, cert: &str, key: &str, client_ca: Option<&str>) -> TlsFiles {
+        let write = |name: &str, contents: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).expect("write");
+            path
+        };
+        TlsFiles {
+            cert: write("tls.crt", cert),
+            key: write("tls.key", key),
+            client_ca: client_ca.map(|ca| write("ca.crt", ca)),
+            reload_interval: Duration::from_secs(5),
+        }
+    }
+
+    fn served(tls: &Tls) -> CertificateDer<'static> {
+        tls.live.cert.get().cert[0].clone()
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM")
+    }
+
+    const BAD_BASE64_KEY: &str =
+        "-----BEGIN PRIVATE KEY-----\nsecret!material\n-----END PRIVATE KEY-----\n";
+    const BAD_DER_CERT: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_certificate_with_its_key_and_a_client_ca_load() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (cert, key) = self_signed();
+        let (ca, _) = self_signed();
+        let tls = Tls::load(&files(dir.path(), &cert, &key, Some(&ca))).expect("load");
+        assert_eq!(served(&tls), der(&cert));
+        let config = tls.live.config.read().unwrap().clone();
+        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+    }
+
+    #[test]
+    fn each_bad_file_is_named_with_its_problem() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (cert, key) = self_signed();
+        let (other_cert, other_key) = self_signed();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let error = |files: TlsFiles| format!("{:#}", Tls::load(&files).expect_err("refused"));
+
+        let mut missing = files(dir.path(), &cert, &key, None);
+        missing.cert = dir.path().join("missing.crt");
+        let err = error(missing);
+        assert!(
+            err.starts_with(&format!(
+                "TLS certificate {}: cannot read it (",
+                path("missing.crt")
+            )),
+            "{err}"
+        );
+
+        let cases = [
+            (
+                &key[..],
+                &key[..],
+                None,
+                format!("TLS certificate {}: no certificate in it", path("tls.crt")),
+            ),
+            (
+                &cert,
+                &cert,
+                None,
+                format!("TLS key {}: no private key in it", path("tls.key")),
+            ),
+            (
+                &cert,
+                BAD_BASE64_KEY,
+                None,
+                format!("TLS key {}: not valid PEM", path("tls.key")),
+            ),
+            (
+                BAD_DER_CERT,
+                &key,
+                None,
+                format!(
+                    "TLS certificate {}: not a valid certificate",
+                    path("tls.crt")
+                ),
+            ),
+            (
+                &cert,
+                &other_key,
+                None,
+                format!(
+                    "TLS key {} does not belong to TLS certificate {}",
+                    path("tls.key"),
+                    path("tls.crt")
+                ),
+            ),
+            (
+                &cert,
+                &key,
+                Some(&key[..]),
+                format!("TLS client CA {}: no certificate in it", path("ca.crt")),
+            ),
+            (
+                &cert,
+                &key,
+                Some(BAD_DER_CERT),
+                format!(
+                    "TLS client CA {}: not a usable CA certificate",
+                    path("ca.crt")
+                ),
+            ),
+        ];
+        for (cert, key, ca, expected) in cases {
+            let err = error(files(dir.path(), cert, key, ca));
+            assert!(err.starts_with(&expected), "{err}\nexpected: {expected}");
+            assert!(!err.contains("secret"), "{err}");
+            assert!(!err.contains("BEGIN"), "{err}");
+        }
+
+        let mut never = files(dir.path(), &other_cert, &other_key, None);
+        never.reload_interval = Duration::ZERO;
+        assert!(error(never).contains("longer than zero"));
+    }
+
+    #[test]
+    fn a_change_is_taken_whole_and_a_bad_one_leaves_the_previous() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (first, first_key) = self_signed();
+        let (ca, _) = self_signed();
+        let files = files(dir.path(), &first, &first_key, Some(&ca));
+        let Tls {
+            files,
+            live,
+            mut watched,
+        } = Tls::load(&files).expect("load");
+        let served = || live.cert.get().cert[0].clone();
+        let config = || live.config.read().unwrap().clone();
+        let first_config = config();
+
+        // Unchanged files: nothing happens.
+        watched.refresh(&files, &live);
+        assert_eq!(served(), der(&first));
+        assert!(Arc::ptr_eq(&first_config, &config()));
+
+        // A certificate without its key, a broken key, a missing file.
+        let (second, second_key) = self_signed();
+        std::fs::write(&files.cert, &second).unwrap();
+        watched.refresh(&files, &live);
+        assert_eq!(served(), der(&first));
+        std::fs::write(&files.key, BAD_BASE64_KEY).unwrap();
+        watched.refresh(&files, &live);
+        assert_eq!(served(), der(&first));
+        std::fs::remove_file(&files.key).unwrap();
+        watched.refresh(&files, &live);
+        assert_eq!(served(), der(&first));
+
+        // The key arrives.
+        std::fs::write(&files.key, &second_key).unwrap();
+        watched.refresh(&files, &live);
+        assert_eq!(served(), der(&second));
+        assert!(Arc::ptr_eq(&first_config, &config()), "same configuration");
+
+        // A broken client CA keeps the configuration; a good one replaces it.
+        let ca_path = files.client_ca.clone().unwrap();
+        std::fs::write(&ca_path, BAD_DER_CERT).unwrap();
+        watched.refresh(&files, &live);
+        assert!(Arc::ptr_eq(&first_config, &config()));
+        let (next_ca, _) = self_signed();
+        std::fs::write(&ca_path, next_ca).unwrap();
+        watched.refresh(&files, &live);
+        assert!(!Arc::ptr_eq(&first_config, &config()));
+        assert_eq!(served(), der(&second), "the certificate stays");
+    }
+}
