@@ -346,7 +346,10 @@ impl Service {
         let addr = format!("127.0.0.1:{}", free_port()?);
         let mut command = Process::new(bin);
         command
-            .args(["serve", "--listen", &addr, "--admin-listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", &addr])
+            // As an environment variable: older builds, measured for
+            // comparison, ignore it.
+            .env("ADMIN_LISTEN", "127.0.0.1:0")
             .args(extra)
             .env("DATABASE_URL", url)
             .stdout(std::process::Stdio::null())

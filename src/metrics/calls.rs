@@ -205,11 +205,11 @@ pub struct MeteredService<S> {
 impl<S, ReqBody> Service<Request<ReqBody>> for MeteredService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
+    S::Future: Unpin,
 {
-    type Response = Response<tonic::body::Body>;
+    type Response = Response<MeteredBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = MeteredFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -218,22 +218,44 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let method = self.metrics.method(request.uri().path());
         method.started.inc();
-        let call = Call {
-            method,
-            started: Instant::now(),
-            finished: false,
-        };
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await;
-            Ok(match response {
-                Ok(response) => call.track(response),
-                Err(err) => {
-                    drop(call);
-                    return Err(err);
-                }
-            })
-        })
+        MeteredFuture {
+            inner: self.inner.call(request),
+            call: Some(Call {
+                method,
+                started: Instant::now(),
+                finished: false,
+            }),
+        }
+    }
+}
+
+/// The inner service's future (boxed already, so `Unpin`), and the call it
+/// answers; no allocation of its own.
+pub struct MeteredFuture<F> {
+    inner: F,
+    call: Option<Call>,
+}
+
+impl<F, E> Future for MeteredFuture<F>
+where
+    F: Future<Output = Result<Response<tonic::body::Body>, E>> + Unpin,
+{
+    type Output = Result<Response<MeteredBody>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let response = ready!(Pin::new(&mut this.inner).poll(cx))?;
+        // Polled again after completion would be a caller's bug; the call
+        // is then simply not counted twice.
+        let call = this.call.take();
+        Poll::Ready(Ok(match call {
+            Some(call) => call.track(response),
+            None => response.map(|inner| MeteredBody {
+                inner,
+                call: None,
+                frames: MessageCounter::default(),
+            }),
+        }))
     }
 }
 
@@ -249,17 +271,18 @@ impl Call {
     /// A trailers-only response (every refusal) carries its status in the
     /// headers; otherwise the status comes in the trailers, at the end of
     /// the body.
-    fn track(mut self, response: Response<tonic::body::Body>) -> Response<tonic::body::Body> {
-        if let Some(code) = status_of(response.headers()) {
-            self.finish(code);
-            return response;
-        }
-        response.map(|body| {
-            tonic::body::Body::new(MeteredBody {
-                inner: body,
-                call: self,
-                frames: MessageCounter::default(),
-            })
+    fn track(mut self, response: Response<tonic::body::Body>) -> Response<MeteredBody> {
+        let call = match status_of(response.headers()) {
+            Some(code) => {
+                self.finish(code);
+                None
+            }
+            None => Some(self),
+        };
+        response.map(|inner| MeteredBody {
+            inner,
+            call,
+            frames: MessageCounter::default(),
         })
     }
 
@@ -289,9 +312,11 @@ fn status_of(headers: &HeaderMap) -> Option<tonic::Code> {
     Some(tonic::Code::from_i32(code))
 }
 
-struct MeteredBody {
+/// The response body, read through: counts messages, and records the
+/// status from the trailers (`call` is `None` once recorded).
+pub struct MeteredBody {
     inner: tonic::body::Body,
-    call: Call,
+    call: Option<Call>,
     frames: MessageCounter,
 }
 
@@ -305,21 +330,23 @@ impl Body for MeteredBody {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let Some(call) = this.call.as_mut() else {
+            return Poll::Ready(frame);
+        };
         match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     let messages = this.frames.count(data.chunk());
                     if messages > 0 {
-                        this.call.method.msg_sent.inc_by(messages);
+                        call.method.msg_sent.inc_by(messages);
                     }
                 } else if let Some(trailers) = frame.trailers_ref() {
-                    this.call
-                        .finish(status_of(trailers).unwrap_or(tonic::Code::Unknown));
+                    call.finish(status_of(trailers).unwrap_or(tonic::Code::Unknown));
                 }
             }
-            Some(Err(_)) => this.call.finish(tonic::Code::Unknown),
+            Some(Err(_)) => call.finish(tonic::Code::Unknown),
             // A body that ends without trailers ended without a status.
-            None => this.call.finish(tonic::Code::Unknown),
+            None => call.finish(tonic::Code::Unknown),
         }
         Poll::Ready(frame)
     }
