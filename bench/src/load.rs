@@ -33,6 +33,9 @@ pub struct Report {
     quiet: Vec<Run>,
     startup: Duration,
     idle_kib: u64,
+    /// The service's CPU time per call in each round, in µs: its cost,
+    /// less sensitive than throughput to what else runs on the machine.
+    cpu_per_call: Vec<f64>,
     peak_kib: u64,
     list_p50_us: f64,
     list_p99_us: f64,
@@ -122,6 +125,12 @@ impl Report {
             "start to SERVING (migrated database):           {:.0} ms",
             self.startup.as_secs_f64() * 1000.0
         );
+        if !self.cpu_per_call.is_empty() {
+            println!(
+                "service CPU per call (median of rounds):        {:.1} us",
+                median(self.cpu_per_call.clone())
+            );
+        }
         println!(
             "service memory: idle {:.1} MiB, peak {:.1} MiB",
             self.idle_kib as f64 / 1024.0,
@@ -213,6 +222,7 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
     let mut service_runs = Vec::new();
     let mut write_runs = Vec::new();
     let mut quiet_runs = Vec::new();
+    let mut cpu_per_call = Vec::new();
     for round in 0..args.rounds {
         let b = drive(&baseline_channels, &key, &slugs, args).await;
         if pacing.is_some() {
@@ -231,7 +241,14 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
                 round,
             )
         });
+        let cpu_before = service.cpu_time();
         let s = drive(&service_channels, &key, &slugs, args).await;
+        // Warm-up included: the calls at the recorded rate over the whole
+        // drive.
+        let calls = s.rps * (args.warmup + args.duration).as_secs_f64();
+        if calls > 0.0 {
+            cpu_per_call.push((service.cpu_time() - cpu_before).as_secs_f64() * 1e6 / calls);
+        }
         eprintln!(
             "{} round {}: baseline {:.0} req/s, service {:.0} req/s",
             backend.name(),
@@ -277,6 +294,7 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         startup,
         idle_kib,
         peak_kib,
+        cpu_per_call,
         list_p50_us,
         list_p99_us,
         import,

@@ -381,6 +381,11 @@ impl Service {
         memory_kib(self.pid)
     }
 
+    /// CPU time (user and system) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time(self.pid)
+    }
+
     /// How the process ended, if it has.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.process.try_wait().ok().flatten()
@@ -418,6 +423,25 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// CPU time of a process from `/proc/PID/stat` (utime + stime, in clock
+/// ticks of 10 ms); zero when unreadable.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// Resident and peak resident memory of a process, in KiB.
