@@ -88,7 +88,23 @@ pub enum Command {
         /// Do not apply pending migrations first.
         #[arg(long)]
         no_migrate: bool,
+        /// A value `!Context KEY` reads (text), over the file's `context`
+        /// block and `--context-file`; repeat for more keys.
+        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = context_pair)]
+        context: Vec<String>,
+        /// A JSON or YAML mapping of context values (any type), over the
+        /// file's `context` block.
+        #[arg(long, value_name = "FILE")]
+        context_file: Option<PathBuf>,
     },
+}
+
+/// `KEY=VALUE` with a non-empty key, kept whole for the importer.
+fn context_pair(raw: &str) -> Result<String, String> {
+    match raw.split_once('=') {
+        Some((key, _)) if !key.is_empty() => Ok(raw.to_owned()),
+        _ => Err("expected KEY=VALUE".to_owned()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -443,6 +459,36 @@ mod tests {
         let cli =
             Cli::try_parse_from(["plex-source-service", "--cache-max-bytes", "8MiB"]).unwrap();
         assert_eq!(cli.serve.cache_max_bytes, 8 << 20);
+    }
+
+    #[test]
+    fn import_takes_context_pairs_and_a_context_file() {
+        let cli = Cli::try_parse_from([
+            "plex-source-service",
+            "import",
+            "a.yaml",
+            "--context",
+            "slug=x",
+            "--context",
+            "k=a=b",
+            "--context-file",
+            "ctx.json",
+        ])
+        .unwrap();
+        let Some(Command::Import {
+            context,
+            context_file,
+            ..
+        }) = cli.command
+        else {
+            panic!("not an import");
+        };
+        assert_eq!(context, ["slug=x", "k=a=b"]);
+        assert_eq!(context_file, Some(PathBuf::from("ctx.json")));
+        for bad in ["novalue", "=x"] {
+            let args = ["plex-source-service", "import", "a.yaml", "--context", bad];
+            assert!(Cli::try_parse_from(args).is_err(), "{bad}");
+        }
     }
 
     #[test]

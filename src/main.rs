@@ -62,13 +62,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Permissions(command)) => {
             admin::permissions(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
         }
-        Some(Command::Import { files, no_migrate }) => {
+        Some(Command::Import {
+            files,
+            no_migrate,
+            context,
+            context_file,
+        }) => {
+            // A bad context is refused before the database is touched.
+            let context = blueprint::load_context(context_file.as_deref(), &context)?;
+            let options = blueprint::ImportOptions::process(context);
             let db = connect(&cli.database_url, cli.lock_timeout, None).await?;
             if !no_migrate {
                 migrate(&db).await?;
             }
             for file in files {
-                let report = blueprint::import_file(&db, &file).await?;
+                let report = blueprint::import_file_with(&db, &file, &options).await?;
                 println!(
                     "{}: {} created, {} updated, {} unchanged, {} deleted, {} skipped",
                     file.display(),

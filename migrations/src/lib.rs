@@ -12,6 +12,7 @@ mod m20261129_000004_create_store_epochs;
 mod m20261129_000005_create_service_secrets;
 mod m20261129_000006_drop_tokens_from_change_log;
 mod m20261129_000007_coalesce_audit_events;
+mod m20261129_000008_add_flow_titles;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_create_service_secrets::Migration),
             Box::new(m20261129_000006_drop_tokens_from_change_log::Migration),
             Box::new(m20261129_000007_coalesce_audit_events::Migration),
+            Box::new(m20261129_000008_add_flow_titles::Migration),
         ]
     }
 }

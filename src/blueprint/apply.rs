@@ -1,5 +1,5 @@
-//! Applying entries one by one: conditions, the entry's state against what
-//! is stored, and the report.
+//! Applying entries one by one: the model, conditions, the entry's state
+//! against what is stored, and the report.
 
 use std::{collections::HashMap, future::Future};
 
@@ -11,30 +11,29 @@ use super::{
     document::{Entry, State},
     flows::FlowTarget,
     mappings::MappingTarget,
-    models::{Model, Target, identity},
+    models::{Known, Model, Query, Target, find_matching, identity, known},
     permissions::{self, ObjectGrant},
     plex_source::PlexSourceTarget,
+    python,
     report::{Failure, ImportReport},
     roles::RoleTarget,
-    tags::{EnvReader, Finder, Resolver, TagError},
+    tags::{Finder, Inputs, Key, Resolver, TagError},
     users::UserTarget,
     values::not_a_list,
 };
-use crate::{
-    domain::Violations,
-    store::{Lookup, StoreError},
-};
+use crate::{domain::Violations, store::StoreError};
 
 /// Replaces secret values quoted in messages (`"<value>" is not a valid
-/// choice.`); every message that embeds a value quotes it.
-const REDACTED: &str = "\"[REDACTED]\"";
+/// choice.`, `“<value>” is not a valid UUID.`); every message that embeds a
+/// value quotes it.
+const REDACTED: &str = "[REDACTED]";
 
 /// Applies the entries of one file inside its transaction.
 pub(crate) struct Importer<'a> {
     db: &'a DatabaseTransaction,
-    env: &'a EnvReader,
-    /// `id` → pk of the object an earlier entry produced or matched.
-    keys: HashMap<String, Uuid>,
+    inputs: &'a Inputs<'a>,
+    /// `id` → what an earlier entry produced or matched.
+    keys: HashMap<String, Key>,
     report: ImportReport,
 }
 
@@ -70,10 +69,10 @@ struct EntryRef {
 }
 
 impl<'a> Importer<'a> {
-    pub(crate) fn new(db: &'a DatabaseTransaction, env: &'a EnvReader) -> Self {
+    pub(crate) fn new(db: &'a DatabaseTransaction, inputs: &'a Inputs<'a>) -> Self {
         Self {
             db,
-            env,
+            inputs,
             keys: HashMap::new(),
             report: ImportReport::default(),
         }
@@ -84,14 +83,33 @@ impl<'a> Importer<'a> {
     }
 
     pub(crate) async fn apply(&mut self, entry: Entry) -> Result<(), Failure> {
-        let Some(model) = Model::from_name(&entry.model) else {
-            tracing::warn!(
-                model = %entry.model,
-                index = entry.index,
-                "skipping blueprint entry of unsupported model"
-            );
-            self.report.skipped += 1;
-            return Ok(());
+        let model = match known(&entry.model) {
+            Ok(Known::Stored(model)) => model,
+            Ok(Known::Elsewhere(model)) => {
+                tracing::warn!(
+                    model,
+                    index = entry.index,
+                    "skipping blueprint entry of a model this service does not store"
+                );
+                self.report.skipped += 1;
+                if let Some(id) = entry.id {
+                    self.keys
+                        .entry(id)
+                        .or_insert(Key::NotStored(entry.index, model));
+                }
+                return Ok(());
+            }
+            Err(detail) => {
+                return Err(Failure::Entry {
+                    index: entry.index,
+                    model: entry.model,
+                    violations: Violations::single(
+                        "model",
+                        "does_not_exist",
+                        format!("App or Model does not exist: {detail}"),
+                    ),
+                });
+            }
         };
         if !self.conditions_hold(&entry).await? {
             tracing::info!(
@@ -111,22 +129,18 @@ impl<'a> Importer<'a> {
         }
     }
 
-    /// Whether every condition is true. Conditions must resolve to
-    /// booleans; anything else is an error rather than a guess.
+    /// Whether every condition holds, by Python's truthiness (`all()`), as
+    /// authentik decides.
     async fn conditions_hold(&self, entry: &Entry) -> Result<bool, Failure> {
         let mut findings = Findings::default();
         let mut hold = true;
         for (i, condition) in entry.conditions.iter().enumerate() {
             let path = format!("conditions[{i}]");
-            match self
-                .resolve(condition.clone(), path.clone(), entry.index, &mut findings)
+            if let Some(value) = self
+                .resolve(condition.clone(), path, entry.index, &mut findings)
                 .await?
             {
-                Some(Value::Bool(b)) => hold &= b,
-                Some(_) => findings
-                    .violations
-                    .add(path, "invalid", "Must be a valid boolean."),
-                None => {}
+                hold &= python::truthy(&value);
             }
         }
         if findings.violations.is_empty() {
@@ -149,7 +163,7 @@ impl<'a> Importer<'a> {
         findings: &mut Findings,
     ) -> Result<Option<Value>, Failure> {
         let finder = StoreFinder(self.db);
-        let mut resolver = Resolver::new(self.env, &self.keys, &finder);
+        let mut resolver = Resolver::new(self.inputs, &self.keys, &finder);
         let result = resolver.resolve(value, path).await;
         findings.secrets.extend(resolver.into_secrets());
         match result {
@@ -263,90 +277,81 @@ impl<'a> Importer<'a> {
         let identifiers = self
             .resolve_pairs(identifiers, "identifiers.", index, &mut findings)
             .await?;
-        let lookup = identity(&mut findings.violations, T::MODEL, identifiers);
-        let lookup = match lookup {
-            Some(lookup) if findings.violations.is_empty() => lookup,
+        let query = identity(&mut findings.violations, T::MODEL, identifiers.clone());
+        let query: Query = match query {
+            Some(query) if findings.violations.is_empty() => query,
             _ => return Err(findings.into_failure(&at)),
         };
-        let mut found = T::find(self.db, &lookup).await.map_err(store_failure)?;
-        if found.len() > 1 {
+        // Several matches: the first, as authentik's `.first()` takes.
+        let existing = find_matching::<T>(self.db, &query)
+            .await
+            .map_err(store_failure)?
+            .into_iter()
+            .next();
+
+        if state == State::Absent {
+            return match existing {
+                Some(existing) => {
+                    T::delete(self.db, T::pk(&existing))
+                        .await
+                        .map_err(Failure::store(Some(index)))?;
+                    self.report.deleted += 1;
+                    Ok(())
+                }
+                None => {
+                    self.report.unchanged += 1;
+                    Ok(())
+                }
+            };
+        }
+        if state == State::MustCreated && existing.is_some() {
             findings.violations.add(
                 "identifiers",
-                "multiple",
-                "More than one object matches these identifiers.",
+                "unique",
+                "Object with these identifiers already exists.",
             );
             return Err(findings.into_failure(&at));
         }
-        let existing = found.pop();
-
-        let (pk, outcome, grants) = match (state, existing) {
-            (State::Absent, Some(existing)) => {
-                T::delete(self.db, T::pk(&existing))
+        // Every other state resolves and checks the whole entry, even
+        // `created` with an existing object, which is then left as it is
+        // (its permissions are still granted), as authentik does.
+        let attrs = self.resolve_pairs(attrs, "", index, &mut findings).await?;
+        let draft = T::draft(
+            &mut findings.violations,
+            with_identifiers(attrs, identifiers),
+        );
+        let mut broken = Violations::new();
+        let fields = T::check(self.db, draft, existing.as_ref(), &mut broken)
+            .await
+            .map_err(Failure::store(Some(index)))?;
+        merge_unreported(&mut findings.violations, broken);
+        let grants = self
+            .entry_permissions(permissions, index, &mut findings)
+            .await?;
+        let fields = match fields {
+            Some(fields) if findings.violations.is_empty() => fields,
+            _ => return Err(findings.into_failure(&at)),
+        };
+        let (pk, outcome) = match existing {
+            Some(existing) if state == State::Created => (T::pk(&existing), Outcome::Unchanged),
+            Some(existing) => {
+                let pk = T::pk(&existing);
+                if T::unchanged(&existing, &fields) {
+                    (pk, Outcome::Unchanged)
+                } else {
+                    T::update(self.db, pk, &fields)
+                        .await
+                        .map_err(Failure::store(Some(index)))?;
+                    (pk, Outcome::Updated)
+                }
+            }
+            None => {
+                // A `pk` identifier names the object to create.
+                let pk = query.pk.unwrap_or_else(Uuid::new_v4);
+                T::insert(self.db, pk, &fields)
                     .await
                     .map_err(Failure::store(Some(index)))?;
-                self.report.deleted += 1;
-                return Ok(());
-            }
-            (State::Absent, None) => {
-                self.report.unchanged += 1;
-                return Ok(());
-            }
-            (State::MustCreated, Some(_)) => {
-                findings.violations.add(
-                    "identifiers",
-                    "unique",
-                    "Object with these identifiers already exists.",
-                );
-                return Err(findings.into_failure(&at));
-            }
-            // The object stays as it is; its permissions are still granted,
-            // as authentik does.
-            (State::Created, Some(existing)) => {
-                let grants = self
-                    .entry_permissions(permissions, index, &mut findings)
-                    .await?;
-                if !findings.violations.is_empty() {
-                    return Err(findings.into_failure(&at));
-                }
-                (T::pk(&existing), Outcome::Unchanged, grants)
-            }
-            (State::Present | State::Created | State::MustCreated, existing) => {
-                let attrs = self.resolve_pairs(attrs, "", index, &mut findings).await?;
-                let mut draft = T::draft(&mut findings.violations, attrs);
-                T::apply_identifiers(&mut draft, &lookup);
-                let mut broken = Violations::new();
-                let fields = T::check(self.db, draft, existing.as_ref(), &mut broken)
-                    .await
-                    .map_err(Failure::store(Some(index)))?;
-                merge_unreported(&mut findings.violations, broken);
-                let grants = self
-                    .entry_permissions(permissions, index, &mut findings)
-                    .await?;
-                let fields = match fields {
-                    Some(fields) if findings.violations.is_empty() => fields,
-                    _ => return Err(findings.into_failure(&at)),
-                };
-                match existing {
-                    Some(existing) => {
-                        let pk = T::pk(&existing);
-                        if T::unchanged(&existing, &fields) {
-                            (pk, Outcome::Unchanged, grants)
-                        } else {
-                            T::update(self.db, pk, &fields)
-                                .await
-                                .map_err(Failure::store(Some(index)))?;
-                            (pk, Outcome::Updated, grants)
-                        }
-                    }
-                    None => {
-                        // A `pk` identifier names the object to create.
-                        let pk = lookup.pk.unwrap_or_else(Uuid::new_v4);
-                        T::insert(self.db, pk, &fields)
-                            .await
-                            .map_err(Failure::store(Some(index)))?;
-                        (pk, Outcome::Created, grants)
-                    }
-                }
+                (pk, Outcome::Created)
             }
         };
         let granted = permissions::grant(self.db, pk, &grants)
@@ -363,13 +368,39 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// Makes the object available to later `!KeyOf id`; the first entry
-    /// with an id wins, as in authentik.
+    /// Makes the object available to later `!KeyOf id`. As in authentik,
+    /// the first entry with that id and an object wins.
     fn remember(&mut self, id: Option<String>, pk: Uuid) {
         if let Some(id) = id {
-            self.keys.entry(id).or_insert(pk);
+            let slot = self.keys.entry(id).or_insert(Key::Object(pk));
+            if matches!(slot, Key::NotStored(..)) {
+                *slot = Key::Object(pk);
+            }
         }
     }
+}
+
+/// `attrs` with the identifiers merged over them, as authentik merges them
+/// into the data its serializer reads (`pk` is dropped there as read-only).
+fn with_identifiers(
+    attrs: Vec<(String, Value)>,
+    identifiers: Vec<(String, Value)>,
+) -> Vec<(String, Value)> {
+    let to_map = |pairs: Vec<(String, Value)>| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect::<Mapping>()
+    };
+    let mut merged = to_map(attrs);
+    python::merge_maps(&mut merged, to_map(identifiers));
+    merged
+        .into_iter()
+        .filter_map(|(k, v)| match k {
+            Value::String(k) => Some((k, v)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Answers `!Find` from the store, inside the file's transaction so objects
@@ -380,27 +411,29 @@ impl Finder for StoreFinder<'_> {
     fn find(
         &self,
         model: Model,
-        lookup: Lookup,
-    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send {
+        query: Query,
+    ) -> impl Future<Output = Result<Vec<(Uuid, Mapping)>, StoreError>> + Send {
         let db = self.0;
         async move {
             match model {
-                Model::PlexSource => pks::<PlexSourceTarget>(db, &lookup).await,
-                Model::Flow => pks::<FlowTarget>(db, &lookup).await,
-                Model::PropertyMapping => pks::<MappingTarget>(db, &lookup).await,
-                Model::User => pks::<UserTarget>(db, &lookup).await,
-                Model::Role => pks::<RoleTarget>(db, &lookup).await,
+                Model::PlexSource => found::<PlexSourceTarget>(db, &query).await,
+                Model::Flow => found::<FlowTarget>(db, &query).await,
+                Model::PropertyMapping => found::<MappingTarget>(db, &query).await,
+                Model::User => found::<UserTarget>(db, &query).await,
+                Model::Role => found::<RoleTarget>(db, &query).await,
             }
         }
     }
 }
 
-/// The pks of the objects of `T` matching `lookup`, in store order.
-async fn pks<T: Target>(
+/// The objects of `T` that `query` selects, as pk and serialized fields,
+/// ordered by pk.
+async fn found<T: Target>(
     db: &DatabaseTransaction,
-    lookup: &Lookup,
-) -> Result<Vec<Uuid>, StoreError> {
-    Ok(T::find(db, lookup).await?.iter().map(T::pk).collect())
+    query: &Query,
+) -> Result<Vec<(Uuid, Mapping)>, StoreError> {
+    let rows = find_matching::<T>(db, query).await?;
+    Ok(rows.iter().map(|r| (T::pk(r), T::serialize(r))).collect())
 }
 
 /// Adds the rule violations of fields not already reported while typing or
@@ -420,21 +453,30 @@ fn root(field: &str) -> &str {
     field.split(['[', '.']).next().unwrap_or(field)
 }
 
-/// Removes `!Env` values from messages.
+/// Removes secrets (`!Env`, `!File`, Plex tokens) from messages, where
+/// they are quoted, straight or curly.
 fn scrub(violations: Violations, secrets: &[String]) -> Violations {
     if secrets.is_empty() {
         return violations;
     }
-    let quoted: Vec<String> = secrets
+    let quoted: Vec<(String, String)> = secrets
         .iter()
         .filter(|s| !s.is_empty())
-        .map(|s| format!("\"{s}\""))
+        .flat_map(|s| {
+            [
+                (format!("\"{s}\""), format!("\"{REDACTED}\"")),
+                (
+                    format!("\u{201c}{s}\u{201d}"),
+                    format!("\u{201c}{REDACTED}\u{201d}"),
+                ),
+            ]
+        })
         .collect();
     let mut out = Violations::new();
     for v in violations.iter() {
         let message = quoted
             .iter()
-            .fold(v.message.clone(), |m, q| m.replace(q.as_str(), REDACTED));
+            .fold(v.message.clone(), |m, (q, r)| m.replace(q.as_str(), r));
         out.add(v.field.clone(), v.code, message);
     }
     out

@@ -1,6 +1,8 @@
-//! The file's shape: `version`, `metadata`, `entries`, and the keys of each
-//! entry. Everything here is checked before the database is touched, so a
-//! malformed file fails fast and says where.
+//! The file's shape: `version` (1, the default), `metadata` (`name`,
+//! `labels`), `context`, `entries` (a list, or a mapping of named lists
+//! applied in order), and the keys of each entry. Everything here is
+//! checked before the database is touched, so a malformed file fails fast
+//! and says where.
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -62,8 +64,16 @@ pub(crate) struct Entry {
 /// import for minutes; such a file is refused before it is parsed.
 const MAX_FLOW_DEPTH: usize = 256;
 
-/// Parses a blueprint document into its entries.
-pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
+/// A parsed file: its `context` block (values may hold tags, resolved where
+/// `!Context` uses them) and its entries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Document {
+    pub context: Mapping,
+    pub entries: Vec<Entry>,
+}
+
+/// Parses a blueprint document into its context and entries.
+pub(crate) fn parse(text: &str) -> Result<Document, Failure> {
     if flow_depth(text) > MAX_FLOW_DEPTH {
         return Err(Failure::parse(
             None,
@@ -86,23 +96,31 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
 
     let mut version = None;
     let mut entries = Value::Null;
+    let mut context = Mapping::new();
     for (key, value) in root {
         match key.as_str() {
             Some("version") => version = Some(value),
             Some("entries") => entries = value,
-            Some("metadata") => {
-                if !matches!(value, Value::Mapping(_) | Value::Null) {
-                    return Err(Failure::parse(None, "`metadata` must be a mapping"));
+            Some("metadata") => metadata(value)?,
+            Some("context") => {
+                context = match value {
+                    Value::Null => Mapping::new(),
+                    Value::Mapping(map) => map,
+                    other => {
+                        return Err(Failure::parse(
+                            None,
+                            format!("`context` must be a mapping, got {}", type_name(&other)),
+                        ));
+                    }
                 }
             }
-            // authentik's `!Context` defaults; `!Context` is not supported,
-            // so they have no use here.
-            Some("context") => {}
             Some(other) => tracing::warn!(key = other, "ignoring unknown top-level blueprint key"),
             None => tracing::warn!("ignoring a non-string top-level blueprint key"),
         }
     }
+    // authentik's default, as its `Blueprint` dataclass has it.
     match version {
+        None => {}
         Some(v) if v.as_u64() == Some(VERSION) => {}
         Some(_) => {
             return Err(Failure::parse(
@@ -110,11 +128,31 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
                 format!("unsupported blueprint `version`; only {VERSION} is known"),
             ));
         }
-        None => return Err(Failure::parse(None, "missing `version`")),
     }
     let entries = match entries {
         Value::Null => Vec::new(),
         Value::Sequence(items) => items,
+        // Named sections, applied one after the other.
+        Value::Mapping(sections) => {
+            let mut all = Vec::new();
+            for (name, section) in sections {
+                match section {
+                    Value::Sequence(items) => all.extend(items),
+                    Value::Null => {}
+                    other => {
+                        return Err(Failure::parse(
+                            None,
+                            format!(
+                                "`entries` section {} must be a list, got {}",
+                                super::python::repr(&name),
+                                type_name(&other)
+                            ),
+                        ));
+                    }
+                }
+            }
+            all
+        }
         other => {
             return Err(Failure::parse(
                 None,
@@ -122,11 +160,44 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, Failure> {
             ));
         }
     };
-    entries
+    let entries = entries
         .into_iter()
         .enumerate()
         .map(|(index, value)| parse_entry(index, value))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Document { context, entries })
+}
+
+/// `metadata`: a mapping with a string `name` and string `labels`, as
+/// authentik's `BlueprintMetadata` requires. Nothing else reads it.
+fn metadata(value: Value) -> Result<(), Failure> {
+    let map = match value {
+        Value::Null => return Ok(()),
+        Value::Mapping(map) => map,
+        _ => return Err(Failure::parse(None, "`metadata` must be a mapping")),
+    };
+    match map.get("name") {
+        Some(Value::String(_)) => {}
+        Some(other) => {
+            return Err(Failure::parse(
+                None,
+                format!("`metadata.name` must be a string, got {}", type_name(other)),
+            ));
+        }
+        None => return Err(Failure::parse(None, "`metadata.name` is required")),
+    }
+    match map.get("labels") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Mapping(labels))
+            if labels.iter().all(|(k, v)| k.is_string() && v.is_string()) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(Failure::parse(
+            None,
+            "`metadata.labels` must map strings to strings",
+        )),
+    }
 }
 
 /// The deepest nesting of `[`/`{` in `text`, counted byte by byte (brackets
@@ -286,7 +357,8 @@ mod tests {
         let entries = parse(
             "version: 1\nmetadata: {name: x}\nentries:\n  - model: a.b\n    identifiers: {slug: s}\n    attrs: {name: n}\n    id: first\n  - model: c.d\n    state: absent\n",
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].state, State::Present);
         assert_eq!(entries[0].id.as_deref(), Some("first"));
@@ -298,8 +370,21 @@ mod tests {
 
     #[test]
     fn empty_entries_are_fine() {
-        assert!(parse("version: 1\nentries:\n").unwrap().is_empty());
-        assert!(parse("version: 1\n").unwrap().is_empty());
+        assert!(parse("version: 1\nentries:\n").unwrap().entries.is_empty());
+        assert!(parse("version: 1\n").unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn version_defaults_to_one_and_metadata_and_context_are_read() {
+        let doc = parse(
+            "metadata:\n  name: Example\n  labels: {blueprints.goauthentik.io/description: Demo}\n\
+             context: {slug: ctx}\nentries:\n  first: [{model: a.b}]\n  second:\n    - model: c.d\n",
+        )
+        .unwrap();
+        assert_eq!(doc.context.get("slug"), Some(&Value::String("ctx".into())));
+        let models: Vec<_> = doc.entries.iter().map(|e| e.model.as_str()).collect();
+        assert_eq!(models, ["a.b", "c.d"]);
+        assert_eq!(doc.entries[1].index, 1);
     }
 
     #[test]
@@ -308,10 +393,14 @@ mod tests {
             "",
             "- 1\n- 2\n",
             "just a string",
-            "version: 1\nentries: {a: b}\n",
             "version: 2\nentries: []\n",
-            "entries: []\n",
+            "version: '1'\nentries: []\n",
             "version: 1\nmetadata: [x]\nentries: []\n",
+            "version: 1\nmetadata: {labels: {}}\nentries: []\n",
+            "version: 1\nmetadata: {name: [x]}\n",
+            "version: 1\nmetadata: {name: x, labels: {a: [b]}}\n",
+            "version: 1\ncontext: [a]\n",
+            "version: 1\nentries: {a: 5}\n",
             "version: 1\nentries: [\n",
             "version: 1\nentries:\n  - model: a\n  - model: a\n    model: b\n",
         ] {
@@ -371,7 +460,8 @@ mod tests {
         let entries = parse(
             "version: 1\nentries:\n  - model: a.b\n    attrs:\n      <<: {name: merged}\n      slug: s\n",
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         let keys: Vec<_> = entries[0].attrs.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"name") && keys.contains(&"slug"), "{keys:?}");
     }

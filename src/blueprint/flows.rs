@@ -1,13 +1,13 @@
 //! `authentik_flows.flow` entries: the flows a Plex source points to.
-//! Identifiers are `pk`, `slug` and `name`; attributes are `name`, `slug`
-//! and `designation`. Only what this service stores is kept.
+//! Attributes are `name`, `slug`, `title` and `designation`; any of them
+//! (or `pk`) identifies. Only what this service stores is kept.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, identifier, ignore},
+    models::{Model, Target, check_unique, finished, ignore},
     values::{assign, required_text, text},
 };
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
 pub(crate) struct FlowDraft {
     pub name: Field<String>,
     pub slug: Field<String>,
+    pub title: Field<String>,
     pub designation: Field<String>,
 }
 
@@ -28,6 +29,7 @@ pub(crate) struct FlowDraft {
 pub(crate) struct FlowFields {
     pub name: String,
     pub slug: Slug,
+    pub title: String,
     pub designation: FlowDesignation,
 }
 
@@ -37,13 +39,15 @@ impl FlowFields {
             pk,
             name: self.name.clone(),
             slug: self.slug.as_str().to_owned(),
+            title: self.title.clone(),
             designation: self.designation.as_str().to_owned(),
         }
     }
 }
 
-/// Types a flow's `attrs`. Only what this service stores is kept; `title`
-/// is accepted and dropped (authentik shows it, the Plex source does not).
+/// Types a flow's `attrs`. Only what this service stores is kept; the rest
+/// of authentik's flow attributes (`layout`, `background`, ...) are dropped
+/// with a warning.
 pub(crate) fn flow_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
     let mut d = FlowDraft::default();
     for (key, value) in attrs {
@@ -52,20 +56,11 @@ pub(crate) fn flow_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> Flo
             "name" => assign(&mut d.name, text(v, k, value)),
             "slug" => assign(&mut d.slug, text(v, k, value)),
             "designation" => assign(&mut d.designation, text(v, k, value)),
-            "title" => {}
+            "title" => assign(&mut d.title, text(v, k, value)),
             _ => ignore(Model::Flow, k),
         }
     }
     d
-}
-
-pub(crate) fn apply_flow_identifiers(draft: &mut FlowDraft, lookup: &Lookup) {
-    if let Some(slug) = identifier(lookup, "slug") {
-        draft.slug = Field::Set(slug.to_owned());
-    }
-    if let Some(name) = identifier(lookup, "name") {
-        draft.name = Field::Set(name.to_owned());
-    }
 }
 
 impl FlowDraft {
@@ -90,6 +85,16 @@ impl FlowDraft {
                     None
                 }
             });
+        // Optional here (authentik requires it): flows written before titles
+        // were kept have none. Trimmed, as DRF trims text.
+        let title = match self.title {
+            Field::Set(t) => Some(t.trim().to_owned()),
+            Field::Null => {
+                v.null("title");
+                None
+            }
+            Field::Missing => Some(base.map(|b| b.title.clone()).unwrap_or_default()),
+        };
         // A choice is matched as given, untrimmed, as authentik does.
         let designation = match self.designation {
             Field::Set(raw) => Some(raw),
@@ -112,12 +117,15 @@ impl FlowDraft {
                 None
             }
         });
-        match (name, slug, designation) {
-            (Some(name), Some(slug), Some(designation)) if v.is_empty() => Ok(FlowFields {
-                name,
-                slug,
-                designation,
-            }),
+        match (name, slug, title, designation) {
+            (Some(name), Some(slug), Some(title), Some(designation)) if v.is_empty() => {
+                Ok(FlowFields {
+                    name,
+                    slug,
+                    title,
+                    designation,
+                })
+            }
             _ => Err(v),
         }
     }
@@ -139,8 +147,14 @@ impl Target for FlowTarget {
         flow_draft(v, attrs)
     }
 
-    fn apply_identifiers(draft: &mut FlowDraft, lookup: &Lookup) {
-        apply_flow_identifiers(draft, lookup);
+    fn serialize(stored: &FlowRow) -> Mapping {
+        let mut m = Mapping::new();
+        m.insert("pk".into(), stored.pk.to_string().into());
+        m.insert("name".into(), stored.name.clone().into());
+        m.insert("slug".into(), stored.slug.clone().into());
+        m.insert("title".into(), stored.title.clone().into());
+        m.insert("designation".into(), stored.designation.clone().into());
+        m
     }
 
     async fn find(db: &DatabaseTransaction, lookup: &Lookup) -> Result<Vec<FlowRow>, StoreError> {
@@ -213,6 +227,7 @@ mod tests {
         assert!(v.is_empty());
         let f = d.finish(None).unwrap();
         assert_eq!(f.name, "Welcome");
+        assert_eq!(f.title, "Hi");
         assert_eq!(f.designation, FlowDesignation::Enrollment);
 
         let d = flow_draft(
@@ -236,6 +251,7 @@ mod tests {
             pk: Uuid::new_v4(),
             name: "Old".into(),
             slug: "old".into(),
+            title: "Old title".into(),
             designation: "recovery".into(),
         };
         let d = FlowDraft {

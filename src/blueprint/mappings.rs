@@ -1,13 +1,13 @@
 //! `authentik_sources_plex.plexsourcepropertymapping` entries: the
-//! property mappings a Plex source lists. Identifiers are `pk` and `name`;
-//! attributes are `name` and `expression`.
+//! property mappings a Plex source lists. Attributes are `name` and
+//! `expression`; any of them (or `pk`) identifies.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, identifier, ignore},
+    models::{Model, Target, check_unique, finished, ignore},
     values::{assign, required_text, text},
 };
 use crate::{
@@ -50,12 +50,6 @@ pub(crate) fn mapping_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> 
         }
     }
     d
-}
-
-pub(crate) fn apply_mapping_identifiers(draft: &mut MappingDraft, lookup: &Lookup) {
-    if let Some(name) = identifier(lookup, "name") {
-        draft.name = Field::Set(name.to_owned());
-    }
 }
 
 impl MappingDraft {
@@ -104,8 +98,12 @@ impl Target for MappingTarget {
         mapping_draft(v, attrs)
     }
 
-    fn apply_identifiers(draft: &mut MappingDraft, lookup: &Lookup) {
-        apply_mapping_identifiers(draft, lookup);
+    fn serialize(stored: &MappingRow) -> Mapping {
+        let mut m = Mapping::new();
+        m.insert("pk".into(), stored.pk.to_string().into());
+        m.insert("name".into(), stored.name.clone().into());
+        m.insert("expression".into(), stored.expression.clone().into());
+        m
     }
 
     async fn find(

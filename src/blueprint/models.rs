@@ -3,13 +3,181 @@
 //! identifiers, unknown attributes, uniqueness and references.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
+use super::{
+    python,
+    values::{drf_bool, not_a_valid_uuid, type_name},
+};
 use crate::{
     domain::{Reference, Violations},
     store::{Lookup, StoreError},
 };
+
+/// Every model authentik 2025.10 accepts in a blueprint: the `model`
+/// constants of its blueprint schema (`blueprints/schema.json`). An entry
+/// naming one of them that this service does not store is skipped; a name
+/// outside this list is a typo, refused as authentik refuses it.
+pub(crate) const AUTHENTIK_MODELS: &[&str] = &[
+    "authentik_blueprints.blueprintinstance",
+    "authentik_blueprints.metaapplyblueprint",
+    "authentik_brands.brand",
+    "authentik_core.application",
+    "authentik_core.applicationentitlement",
+    "authentik_core.group",
+    "authentik_core.token",
+    "authentik_core.user",
+    "authentik_crypto.certificatekeypair",
+    "authentik_enterprise.license",
+    "authentik_events.event",
+    "authentik_events.notification",
+    "authentik_events.notificationrule",
+    "authentik_events.notificationtransport",
+    "authentik_events.notificationwebhookmapping",
+    "authentik_flows.flow",
+    "authentik_flows.flowstagebinding",
+    "authentik_outposts.dockerserviceconnection",
+    "authentik_outposts.kubernetesserviceconnection",
+    "authentik_outposts.outpost",
+    "authentik_policies.policybinding",
+    "authentik_policies_dummy.dummypolicy",
+    "authentik_policies_event_matcher.eventmatcherpolicy",
+    "authentik_policies_expiry.passwordexpirypolicy",
+    "authentik_policies_expression.expressionpolicy",
+    "authentik_policies_geoip.geoippolicy",
+    "authentik_policies_password.passwordpolicy",
+    "authentik_policies_reputation.reputationpolicy",
+    "authentik_policies_unique_password.uniquepasswordpolicy",
+    "authentik_providers_google_workspace.googleworkspaceprovider",
+    "authentik_providers_google_workspace.googleworkspaceprovidermapping",
+    "authentik_providers_ldap.ldapprovider",
+    "authentik_providers_microsoft_entra.microsoftentraprovider",
+    "authentik_providers_microsoft_entra.microsoftentraprovidermapping",
+    "authentik_providers_oauth2.oauth2provider",
+    "authentik_providers_oauth2.scopemapping",
+    "authentik_providers_proxy.proxyprovider",
+    "authentik_providers_rac.endpoint",
+    "authentik_providers_rac.racpropertymapping",
+    "authentik_providers_rac.racprovider",
+    "authentik_providers_radius.radiusprovider",
+    "authentik_providers_radius.radiusproviderpropertymapping",
+    "authentik_providers_saml.samlpropertymapping",
+    "authentik_providers_saml.samlprovider",
+    "authentik_providers_scim.scimmapping",
+    "authentik_providers_scim.scimprovider",
+    "authentik_providers_ssf.ssfprovider",
+    "authentik_rbac.initialpermissions",
+    "authentik_rbac.role",
+    "authentik_sources_kerberos.groupkerberossourceconnection",
+    "authentik_sources_kerberos.kerberossource",
+    "authentik_sources_kerberos.kerberossourcepropertymapping",
+    "authentik_sources_kerberos.userkerberossourceconnection",
+    "authentik_sources_ldap.groupldapsourceconnection",
+    "authentik_sources_ldap.ldapsource",
+    "authentik_sources_ldap.ldapsourcepropertymapping",
+    "authentik_sources_ldap.userldapsourceconnection",
+    "authentik_sources_oauth.groupoauthsourceconnection",
+    "authentik_sources_oauth.oauthsource",
+    "authentik_sources_oauth.oauthsourcepropertymapping",
+    "authentik_sources_oauth.useroauthsourceconnection",
+    "authentik_sources_plex.groupplexsourceconnection",
+    "authentik_sources_plex.plexsource",
+    "authentik_sources_plex.plexsourcepropertymapping",
+    "authentik_sources_plex.userplexsourceconnection",
+    "authentik_sources_saml.groupsamlsourceconnection",
+    "authentik_sources_saml.samlsource",
+    "authentik_sources_saml.samlsourcepropertymapping",
+    "authentik_sources_saml.usersamlsourceconnection",
+    "authentik_sources_scim.scimsource",
+    "authentik_sources_scim.scimsourcepropertymapping",
+    "authentik_sources_telegram.grouptelegramsourceconnection",
+    "authentik_sources_telegram.telegramsource",
+    "authentik_sources_telegram.telegramsourcepropertymapping",
+    "authentik_sources_telegram.usertelegramsourceconnection",
+    "authentik_stages_authenticator_duo.authenticatorduostage",
+    "authentik_stages_authenticator_duo.duodevice",
+    "authentik_stages_authenticator_email.authenticatoremailstage",
+    "authentik_stages_authenticator_email.emaildevice",
+    "authentik_stages_authenticator_endpoint_gdtc.authenticatorendpointgdtcstage",
+    "authentik_stages_authenticator_sms.authenticatorsmsstage",
+    "authentik_stages_authenticator_sms.smsdevice",
+    "authentik_stages_authenticator_static.authenticatorstaticstage",
+    "authentik_stages_authenticator_static.staticdevice",
+    "authentik_stages_authenticator_totp.authenticatortotpstage",
+    "authentik_stages_authenticator_totp.totpdevice",
+    "authentik_stages_authenticator_validate.authenticatorvalidatestage",
+    "authentik_stages_authenticator_webauthn.authenticatorwebauthnstage",
+    "authentik_stages_authenticator_webauthn.webauthndevice",
+    "authentik_stages_captcha.captchastage",
+    "authentik_stages_consent.consentstage",
+    "authentik_stages_deny.denystage",
+    "authentik_stages_dummy.dummystage",
+    "authentik_stages_email.emailstage",
+    "authentik_stages_identification.identificationstage",
+    "authentik_stages_invitation.invitation",
+    "authentik_stages_invitation.invitationstage",
+    "authentik_stages_mtls.mutualtlsstage",
+    "authentik_stages_password.passwordstage",
+    "authentik_stages_prompt.prompt",
+    "authentik_stages_prompt.promptstage",
+    "authentik_stages_redirect.redirectstage",
+    "authentik_stages_source.sourcestage",
+    "authentik_stages_user_delete.userdeletestage",
+    "authentik_stages_user_login.userloginstage",
+    "authentik_stages_user_logout.userlogoutstage",
+    "authentik_stages_user_write.userwritestage",
+    "authentik_tasks_schedules.schedule",
+    "authentik_tenants.domain",
+];
+
+/// What a model name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// A model this service stores.
+    Stored(Model),
+    /// A model of authentik this service does not store (its canonical
+    /// name).
+    Elsewhere(&'static str),
+}
+
+/// Looks `name` up as authentik does (model names regardless of case), with
+/// Django's message when it names nothing.
+pub(crate) fn known(name: &str) -> Result<Known, String> {
+    if let Some(model) = Model::from_name(name) {
+        return Ok(Known::Stored(model));
+    }
+    if let Some(found) = AUTHENTIK_MODELS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(name))
+    {
+        return Ok(Known::Elsewhere(found));
+    }
+    let Some((app, model)) = name.split_once('.') else {
+        return Err(format!(
+            "Model label must be in the form 'app_label.model_name', got '{name}'."
+        ));
+    };
+    let app_known = AUTHENTIK_MODELS
+        .iter()
+        .any(|m| m.split_once('.').is_some_and(|(a, _)| a == app));
+    if app_known {
+        Err(format!("App '{app}' doesn't have a '{model}' model."))
+    } else {
+        Err(format!("No installed app with label '{app}'."))
+    }
+}
+
+/// authentik's `goauthentik.io/rbac/models` context: model name → app label.
+pub(crate) fn rbac_models() -> Mapping {
+    let mut out = Mapping::new();
+    for name in AUTHENTIK_MODELS {
+        if let Some((app, model)) = name.split_once('.') {
+            out.insert(Value::String(model.into()), Value::String(app.into()));
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Model {
@@ -19,6 +187,70 @@ pub(crate) enum Model {
     User,
     Role,
 }
+
+/// How a field compares in identifiers and `!Find`, as Django reads a
+/// lookup value for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The primary key (a UUID).
+    Pk,
+    Text,
+    Bool,
+    /// A reference to one object by its UUID, or null.
+    Ref,
+    /// References to several objects: a lookup matches when one is the value.
+    RefList,
+    TextList,
+}
+
+const PLEX_SOURCE_FIELDS: &[(&str, Kind)] = &[
+    ("pk", Kind::Pk),
+    ("name", Kind::Text),
+    ("slug", Kind::Text),
+    ("enabled", Kind::Bool),
+    ("authentication_flow", Kind::Ref),
+    ("enrollment_flow", Kind::Ref),
+    ("user_property_mappings", Kind::RefList),
+    ("group_property_mappings", Kind::RefList),
+    ("component", Kind::Text),
+    ("verbose_name", Kind::Text),
+    ("verbose_name_plural", Kind::Text),
+    ("meta_model_name", Kind::Text),
+    ("policy_engine_mode", Kind::Text),
+    ("user_matching_mode", Kind::Text),
+    ("managed", Kind::Text),
+    ("user_path_template", Kind::Text),
+    ("icon", Kind::Text),
+    ("group_matching_mode", Kind::Text),
+    ("client_id", Kind::Text),
+    ("allowed_servers", Kind::TextList),
+    ("allow_friends", Kind::Bool),
+    ("plex_token", Kind::Text),
+];
+
+const FLOW_FIELDS: &[(&str, Kind)] = &[
+    ("pk", Kind::Pk),
+    ("name", Kind::Text),
+    ("slug", Kind::Text),
+    ("title", Kind::Text),
+    ("designation", Kind::Text),
+];
+
+const MAPPING_FIELDS: &[(&str, Kind)] = &[
+    ("pk", Kind::Pk),
+    ("name", Kind::Text),
+    ("expression", Kind::Text),
+];
+
+const USER_FIELDS: &[(&str, Kind)] = &[
+    ("pk", Kind::Pk),
+    ("username", Kind::Text),
+    ("is_active", Kind::Bool),
+    ("is_superuser", Kind::Bool),
+    ("roles", Kind::RefList),
+];
+
+const ROLE_FIELDS: &[(&str, Kind)] = &[("pk", Kind::Pk), ("name", Kind::Text)];
 
 impl Model {
     /// The model an entry names; authentik matches model names regardless
@@ -45,8 +277,8 @@ impl Model {
         }
     }
 
-    /// Fields besides `pk` that identify an object, in identifiers and in
-    /// `!Find`. They are also the column names.
+    /// Indexed text columns: a lookup on them narrows the rows read before
+    /// the other fields are compared. They are also the column names.
     pub(crate) fn identifier_fields(self) -> &'static [&'static str] {
         match self {
             Model::PlexSource | Model::Flow => &["slug", "name"],
@@ -58,8 +290,149 @@ impl Model {
     pub(crate) fn identifier_column(self, key: &str) -> Option<&'static str> {
         self.identifier_fields().iter().copied().find(|f| *f == key)
     }
+
+    /// Every field an object of the model serializes to, with its kind: what
+    /// identifiers and `!Find` may name, and what `!FindObject` returns.
+    pub(crate) fn fields(self) -> &'static [(&'static str, Kind)] {
+        match self {
+            Model::PlexSource => PLEX_SOURCE_FIELDS,
+            Model::Flow => FLOW_FIELDS,
+            Model::PropertyMapping => MAPPING_FIELDS,
+            Model::User => USER_FIELDS,
+            Model::Role => ROLE_FIELDS,
+        }
+    }
+
+    fn field(self, name: &str) -> Option<(&'static str, Kind)> {
+        self.fields().iter().copied().find(|(n, _)| *n == name)
+    }
 }
 
+/// Which objects identifiers or `!Find` select: those whose pk is `pk`, or
+/// that match every pair of `all` (values already read for their kind).
+/// Neither given: every object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Query {
+    pub pk: Option<Uuid>,
+    pub all: Vec<(&'static str, Kind, Value)>,
+}
+
+/// Reads `value` as Django reads a lookup on field `name` of `model`; the
+/// error is the message to report.
+pub(crate) fn lookup_value(
+    model: Model,
+    name: &str,
+    value: Value,
+) -> Result<(&'static str, Kind, Value), String> {
+    let Some((field, kind)) = model.field(name) else {
+        let choices: Vec<&str> = model.fields().iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "Cannot resolve keyword '{name}' into field. Choices are: {}.",
+            choices.join(", ")
+        ));
+    };
+    let value = match (kind, value) {
+        (_, Value::Null) => Value::Null,
+        (Kind::Pk | Kind::Ref | Kind::RefList, Value::String(s)) => match Uuid::parse_str(s.trim())
+        {
+            Ok(id) => Value::String(id.to_string()),
+            Err(_) => return Err(not_a_valid_uuid(&s)),
+        },
+        (Kind::Pk | Kind::Ref | Kind::RefList, other) => {
+            return Err(not_a_valid_uuid(&python::str_of(&other)));
+        }
+        (Kind::Bool, other) => match drf_bool(&other) {
+            Some(b) => Value::Bool(b),
+            None => {
+                return Err(format!(
+                    "\u{201c}{}\u{201d} value must be either True or False.",
+                    python::str_of(&other)
+                ));
+            }
+        },
+        // Trimmed as text is when written, so the next import finds what
+        // this one stored.
+        (Kind::Text, Value::String(s)) => Value::String(s.trim().to_owned()),
+        (Kind::Text, other @ (Value::Number(_) | Value::Bool(_))) => {
+            Value::String(python::str_of(&other))
+        }
+        (Kind::TextList, Value::Sequence(items)) => Value::Sequence(
+            items
+                .into_iter()
+                .map(|i| Value::String(python::str_of(&i)))
+                .collect(),
+        ),
+        (_, other) => {
+            return Err(format!(
+                "Field '{field}' expected a value, got {}.",
+                type_name(&other)
+            ));
+        }
+    };
+    Ok((field, kind, value))
+}
+
+impl Query {
+    /// The store lookup that narrows the rows to compare: the pk ORed with
+    /// the indexed text fields; empty (every row) when no field is indexed.
+    pub(crate) fn narrowing(&self, model: Model) -> Lookup {
+        let fields: Vec<(&'static str, String)> = self
+            .all
+            .iter()
+            .filter_map(
+                |(name, _, value)| match (model.identifier_column(name), value) {
+                    (Some(column), Value::String(s)) => Some((column, s.clone())),
+                    _ => None,
+                },
+            )
+            .collect();
+        // `!Find`'s pk is one of the ANDed pairs: that one row at most.
+        let and_pk = self
+            .all
+            .iter()
+            .find_map(|(name, kind, value)| match (kind, value) {
+                (Kind::Pk, Value::String(s)) if *name == "pk" && self.pk.is_none() => {
+                    Uuid::parse_str(s).ok()
+                }
+                _ => None,
+            });
+        if let Some(pk) = and_pk {
+            return Lookup {
+                pk: Some(pk),
+                fields: Vec::new(),
+            };
+        }
+        let scan = !self.all.is_empty() && fields.is_empty();
+        if scan || (self.pk.is_none() && self.all.is_empty()) {
+            Lookup::default()
+        } else {
+            Lookup {
+                pk: self.pk,
+                fields,
+            }
+        }
+    }
+
+    /// Whether the serialized object (`pk`, `fields`) is selected.
+    pub(crate) fn selects(&self, pk: Uuid, fields: &Mapping) -> bool {
+        if self.pk.is_none() && self.all.is_empty() {
+            return true;
+        }
+        if self.pk == Some(pk) {
+            return true;
+        }
+        !self.all.is_empty()
+            && self.all.iter().all(|(name, kind, wanted)| {
+                let stored = fields.get(*name).unwrap_or(&Value::Null);
+                match (kind, stored) {
+                    (Kind::RefList, Value::Sequence(items)) if !wanted.is_sequence() => {
+                        items.contains(wanted)
+                    }
+                    _ => stored == wanted,
+                }
+            })
+    }
+}
 /// Keys authentik's serializers return but never write; blueprints exported
 /// from authentik may carry them, so they are dropped without a word.
 const READ_ONLY: &[&str] = &[
@@ -83,62 +456,58 @@ pub(super) fn ignore(model: Model, key: &str) {
     }
 }
 
-/// The lookup an entry's `identifiers` describe: `pk` ORed with the AND of
-/// the model's other identifier fields. `None` when any is refused.
+/// The objects an entry's `identifiers` select: `pk` ORed with the AND of
+/// every other field, as authentik queries them. Any field of the model may
+/// identify (the first match is the object, as in authentik). `None` when
+/// any identifier is refused.
 pub(crate) fn identity(
     v: &mut Violations,
     model: Model,
     identifiers: Vec<(String, Value)>,
-) -> Option<Lookup> {
+) -> Option<Query> {
     if identifiers.is_empty() {
         v.required("identifiers");
         return None;
     }
     let before = v.clone();
-    let mut lookup = Lookup::default();
+    let mut query = Query::default();
     for (key, value) in identifiers {
         let field = format!("identifiers.{key}");
-        if key == "pk" {
-            match value {
-                Value::String(s) => match Uuid::parse_str(s.trim()) {
-                    Ok(id) => lookup.pk = Some(id),
-                    Err(_) => v.add(field, "invalid", "Must be a valid UUID."),
-                },
-                Value::Null => v.null(&field),
-                _ => v.add(field, "invalid", "Must be a valid UUID."),
+        match (&value, model.field(&key)) {
+            (Value::Null, Some((_, Kind::Pk | Kind::Text))) => {
+                v.null(&field);
+                continue;
             }
-        } else if let Some(column) = model.identifier_column(&key) {
-            // Trimmed as the value is when written, so the next import
-            // finds what this one stored.
-            match value {
-                Value::String(s) if s.trim().is_empty() => v.blank(&field),
-                Value::String(s) => lookup.fields.push((column, s.trim().to_owned())),
-                Value::Null => v.null(&field),
-                _ => v.add(field, "invalid", "Not a valid string."),
+            (Value::String(s), Some((_, Kind::Text))) if s.trim().is_empty() => {
+                v.blank(&field);
+                continue;
             }
-        } else {
-            v.add(
-                field,
-                "invalid",
-                format!(
-                    "Not an identifier of {}; use pk or {}.",
-                    model.name(),
-                    model.identifier_fields().join(", ")
-                ),
-            );
+            _ => {}
+        }
+        match lookup_value(model, &key, value) {
+            Ok((_, Kind::Pk, Value::String(s))) if key == "pk" => {
+                query.pk = Uuid::parse_str(&s).ok();
+            }
+            Ok(pair) => query.all.push(pair),
+            Err(message) => v.add(field, "invalid", message),
         }
     }
-    (*v == before).then_some(lookup)
+    (*v == before).then_some(query)
 }
 
-/// The value an identifier field gives the object (identifiers are applied
-/// to the object too, overriding `attrs`).
-pub(super) fn identifier<'l>(lookup: &'l Lookup, column: &str) -> Option<&'l str> {
-    lookup
-        .fields
-        .iter()
-        .find(|(c, _)| *c == column)
-        .map(|(_, value)| value.as_str())
+/// The objects of `T` that `query` selects, ordered by pk: the first is
+/// the one authentik takes (Django's `.first()` orders by pk).
+pub(crate) async fn find_matching<T: Target>(
+    db: &DatabaseTransaction,
+    query: &Query,
+) -> Result<Vec<T::Stored>, StoreError> {
+    let rows = T::find(db, &query.narrowing(T::MODEL)).await?;
+    let mut rows: Vec<T::Stored> = rows
+        .into_iter()
+        .filter(|row| query.selects(T::pk(row), &T::serialize(row)))
+        .collect();
+    rows.sort_by_key(T::pk);
+    Ok(rows)
 }
 
 /// One model's part of an import: typing, rules, and the store calls. The
@@ -160,8 +529,9 @@ pub(crate) trait Target {
     /// Types `attrs`; refused values are violations and stay missing.
     fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> Self::Draft;
 
-    /// Identifiers are written to the object too, over `attrs` (spec §5).
-    fn apply_identifiers(draft: &mut Self::Draft, lookup: &Lookup);
+    /// The object as authentik's serializer shows it: what `!FindObject`
+    /// returns and what identifiers and `!Find` compare.
+    fn serialize(stored: &Self::Stored) -> Mapping;
 
     async fn find(
         db: &DatabaseTransaction,
@@ -278,12 +648,12 @@ mod tests {
     #[test]
     fn bad_identifiers_are_each_reported() {
         let mut v = Violations::new();
-        let lookup = identity(
+        let query = identity(
             &mut v,
             Model::PropertyMapping,
-            pairs("{pk: nope, name: 5, slug: x, expression: ''}"),
+            pairs("{pk: nope, name: '', slug: x, expression: null}"),
         );
-        assert!(lookup.is_none());
+        assert!(query.is_none());
         assert_eq!(
             fields(&v),
             [
@@ -294,12 +664,96 @@ mod tests {
             ]
         );
         assert_eq!(
+            v.iter().next().unwrap().message,
+            "\u{201c}nope\u{201d} is not a valid UUID."
+        );
+        assert_eq!(
             v.iter().nth(2).unwrap().message,
-            "Not an identifier of authentik_sources_plex.plexsourcepropertymapping; use pk or name."
+            "Cannot resolve keyword 'slug' into field. Choices are: pk, name, expression."
         );
 
         let mut v = Violations::new();
         assert!(identity(&mut v, Model::Flow, vec![]).is_none());
         assert_eq!(v.to_string(), "identifiers: This field is required.");
+    }
+
+    #[test]
+    fn any_field_identifies_with_djangos_reading() {
+        let pk = Uuid::new_v4();
+        let mut v = Violations::new();
+        let query = identity(
+            &mut v,
+            Model::PlexSource,
+            pairs(&format!(
+                "{{pk: '{pk}', slug: ' plex ', enabled: 'yes', name: 2024}}"
+            )),
+        )
+        .unwrap();
+        assert_eq!(query.pk, Some(pk));
+        assert_eq!(
+            query.all,
+            [
+                ("slug", Kind::Text, Value::String("plex".into())),
+                ("enabled", Kind::Bool, Value::Bool(true)),
+                ("name", Kind::Text, Value::String("2024".into())),
+            ]
+        );
+        let lookup = query.narrowing(Model::PlexSource);
+        assert_eq!(
+            lookup.fields,
+            [("slug", "plex".to_owned()), ("name", "2024".to_owned())]
+        );
+
+        let mut stored = Mapping::new();
+        stored.insert("slug".into(), "plex".into());
+        stored.insert("enabled".into(), true.into());
+        stored.insert("name".into(), "2024".into());
+        assert!(query.selects(Uuid::new_v4(), &stored));
+        stored.insert("enabled".into(), false.into());
+        assert!(!query.selects(Uuid::new_v4(), &stored));
+        assert!(query.selects(pk, &stored), "the pk alone is enough");
+
+        // A field that is no column: every row is read and compared.
+        let query = identity(&mut v, Model::Flow, pairs("{designation: authentication}")).unwrap();
+        assert_eq!(query.narrowing(Model::Flow), Lookup::default());
+    }
+
+    #[test]
+    fn model_names_are_authentiks() {
+        assert_eq!(
+            known("authentik_sources_plex.PlexSource"),
+            Ok(Known::Stored(Model::PlexSource))
+        );
+        assert_eq!(
+            known("authentik_core.Group"),
+            Ok(Known::Elsewhere("authentik_core.group"))
+        );
+        assert_eq!(
+            known("authentik_core.grop"),
+            Err("App 'authentik_core' doesn't have a 'grop' model.".into())
+        );
+        assert_eq!(
+            known("authentik_cor.group"),
+            Err("No installed app with label 'authentik_cor'.".into())
+        );
+        assert!(known("flow").is_err());
+        for name in AUTHENTIK_MODELS {
+            assert!(known(name).is_ok(), "{name}");
+        }
+        let stored = [
+            Model::PlexSource,
+            Model::Flow,
+            Model::PropertyMapping,
+            Model::User,
+            Model::Role,
+        ];
+        for model in stored {
+            assert!(AUTHENTIK_MODELS.contains(&model.name()), "{model:?}");
+            assert_eq!(model.fields()[0], ("pk", Kind::Pk));
+        }
+        assert_eq!(
+            rbac_models().get("plexsource"),
+            Some(&Value::String("authentik_sources_plex".into()))
+        );
     }
 }

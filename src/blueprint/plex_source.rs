@@ -1,19 +1,22 @@
-//! `authentik_sources_plex.plexsource` entries. Identifiers are `pk`,
-//! `slug` and `name`; the attributes are every writable field of spec §1.1
-//! plus `icon`. The rules and store checks are the API's own
+//! `authentik_sources_plex.plexsource` entries. The attributes are every
+//! writable field of spec §1.1 plus `icon`; any serialized field (or `pk`)
+//! identifies, usually `slug`. The rules and store checks are the API's own
 //! ([`store::check_source`]), so a blueprint cannot store what the API
 //! would refuse.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, finished, identifier, ignore},
+    models::{Model, Target, finished, ignore},
     values::{assign, flag, pk, pk_list, text, text_list},
 };
 use crate::{
-    domain::{Field, PlexSource, PlexSourceDraft, PlexSourceFields, Violations},
+    domain::{
+        PlexSource, PlexSourceDraft, PlexSourceFields, Violations,
+        plex_source::{COMPONENT, META_MODEL_NAME, VERBOSE_NAME, VERBOSE_NAME_PLURAL},
+    },
     store::{self, Lookup, StoreError},
 };
 
@@ -51,13 +54,59 @@ pub(crate) fn plex_source_draft(
     d
 }
 
-pub(crate) fn apply_plex_source_identifiers(draft: &mut PlexSourceDraft, lookup: &Lookup) {
-    if let Some(slug) = identifier(lookup, "slug") {
-        draft.slug = Field::Set(slug.to_owned());
-    }
-    if let Some(name) = identifier(lookup, "name") {
-        draft.name = Field::Set(name.to_owned());
-    }
+/// The source as authentik's `PlexSourceSerializer` shows it: the 22 fields
+/// of spec §1.1, `plex_token` included. Whoever uses it treats the token as
+/// the secret it is.
+pub(crate) fn serialize_source(source: &PlexSource) -> Mapping {
+    let f = &source.fields;
+    let uuids = |ids: &[uuid::Uuid]| {
+        Value::Sequence(ids.iter().map(|id| Value::String(id.to_string())).collect())
+    };
+    let flow = |id: Option<uuid::Uuid>| id.map_or(Value::Null, |id| Value::String(id.to_string()));
+    let text = |s: &str| Value::String(s.to_owned());
+    let mut m = Mapping::new();
+    m.insert("pk".into(), text(&source.pk.to_string()));
+    m.insert("name".into(), text(&f.name));
+    m.insert("slug".into(), text(f.slug.as_str()));
+    m.insert("enabled".into(), f.enabled.into());
+    m.insert("authentication_flow".into(), flow(f.authentication_flow));
+    m.insert("enrollment_flow".into(), flow(f.enrollment_flow));
+    m.insert(
+        "user_property_mappings".into(),
+        uuids(&f.user_property_mappings),
+    );
+    m.insert(
+        "group_property_mappings".into(),
+        uuids(&f.group_property_mappings),
+    );
+    m.insert("component".into(), text(COMPONENT));
+    m.insert("verbose_name".into(), text(VERBOSE_NAME));
+    m.insert("verbose_name_plural".into(), text(VERBOSE_NAME_PLURAL));
+    m.insert("meta_model_name".into(), text(META_MODEL_NAME));
+    m.insert(
+        "policy_engine_mode".into(),
+        text(f.policy_engine_mode.as_str()),
+    );
+    m.insert(
+        "user_matching_mode".into(),
+        text(f.user_matching_mode.as_str()),
+    );
+    m.insert(
+        "managed".into(),
+        source.managed.as_deref().map_or(Value::Null, text),
+    );
+    m.insert("user_path_template".into(), text(&f.user_path_template));
+    m.insert("icon".into(), text(&source.icon_url()));
+    m.insert(
+        "group_matching_mode".into(),
+        text(f.group_matching_mode.as_str()),
+    );
+    m.insert("client_id".into(), text(&f.client_id));
+    let servers = f.allowed_servers.iter().map(|s| text(s)).collect();
+    m.insert("allowed_servers".into(), Value::Sequence(servers));
+    m.insert("allow_friends".into(), f.allow_friends.into());
+    m.insert("plex_token".into(), text(f.plex_token.expose()));
+    m
 }
 
 pub(crate) struct PlexSourceTarget;
@@ -77,8 +126,8 @@ impl Target for PlexSourceTarget {
         plex_source_draft(v, attrs)
     }
 
-    fn apply_identifiers(draft: &mut PlexSourceDraft, lookup: &Lookup) {
-        apply_plex_source_identifiers(draft, lookup);
+    fn serialize(stored: &PlexSource) -> Mapping {
+        serialize_source(stored)
     }
 
     async fn find(
@@ -144,6 +193,9 @@ mod tests {
                 "user_property_mappings" | "group_property_mappings" | "allowed_servers" => {
                     Value::Sequence(vec![Value::String(uuid::Uuid::nil().to_string())])
                 }
+                "authentication_flow" | "enrollment_flow" => {
+                    Value::String(uuid::Uuid::nil().to_string())
+                }
                 _ => Value::String("x".into()),
             };
             let mut v = Violations::new();
@@ -159,7 +211,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::blueprint::{models::identity, values::pairs};
+    use crate::{blueprint::values::pairs, domain::Field};
 
     #[test]
     fn plex_source_attrs_fill_the_draft() {
@@ -168,7 +220,9 @@ mod tests {
             &mut v,
             pairs(
                 "{name: Plex, slug: plex, enabled: false, authentication_flow: null, \
-                 enrollment_flow: abc, user_property_mappings: [a, b], group_property_mappings: [], \
+                 enrollment_flow: 00000000-0000-4000-8000-00000000000c, \
+                 user_property_mappings: [00000000-0000-4000-8000-00000000000a, 00000000-0000-4000-8000-00000000000b], \
+                 group_property_mappings: [], \
                  policy_engine_mode: all, user_matching_mode: email_link, user_path_template: p, \
                  icon: 'https://x/y.png', group_matching_mode: name_link, client_id: c, \
                  allowed_servers: [s1], allow_friends: true, plex_token: t}",
@@ -178,10 +232,16 @@ mod tests {
         assert_eq!(d.name, Field::Set("Plex".into()));
         assert_eq!(d.enabled, Field::Set(false));
         assert_eq!(d.authentication_flow, Field::Null);
-        assert_eq!(d.enrollment_flow, Field::Set("abc".into()));
+        assert_eq!(
+            d.enrollment_flow,
+            Field::Set("00000000-0000-4000-8000-00000000000c".into())
+        );
         assert_eq!(
             d.user_property_mappings,
-            Field::Set(vec!["a".into(), "b".into()])
+            Field::Set(vec![
+                "00000000-0000-4000-8000-00000000000a".into(),
+                "00000000-0000-4000-8000-00000000000b".into()
+            ])
         );
         assert_eq!(d.group_property_mappings, Field::Set(vec![]));
         assert_eq!(d.icon, Field::Set("https://x/y.png".into()));
@@ -206,10 +266,10 @@ mod tests {
     #[test]
     fn wrong_types_get_authentiks_messages() {
         let mut v = Violations::new();
-        let d = plex_source_draft(
+        plex_source_draft(
             &mut v,
             pairs(
-                "{name: 5, slug: true, enabled: 'yes', allow_friends: 1, allowed_servers: abc, \
+                "{name: [5], slug: true, enabled: 'maybe', allow_friends: 2, allowed_servers: abc, \
                  user_property_mappings: [x, null, 3], group_property_mappings: {a: b}, \
                  authentication_flow: [x], icon: null}",
             ),
@@ -219,6 +279,7 @@ mod tests {
             "name: Not a valid string.; slug: Not a valid string.; \
              enabled: Must be a valid boolean.; allow_friends: Must be a valid boolean.; \
              allowed_servers: Expected a list of items but got type \"str\".; \
+             user_property_mappings[0]: \u{201c}x\u{201d} is not a valid UUID.; \
              user_property_mappings[1]: This field may not be null.; \
              user_property_mappings[2]: Incorrect type. Expected pk value, received int.; \
              group_property_mappings: Expected a list of items but got type \"dict\".; \
@@ -233,39 +294,52 @@ mod tests {
                 "invalid",
                 "invalid",
                 "not_a_list",
+                "invalid",
                 "null",
                 "incorrect_type",
                 "not_a_list",
                 "incorrect_type"
             ]
         );
+        // DRF's readings: numbers become text, booleans take its spellings.
+        let mut v = Violations::new();
+        let d = plex_source_draft(
+            &mut v,
+            pairs(
+                "{name: 2024, client_id: 1.5, enabled: 'off', allow_friends: 'yes', allowed_servers: [7, s]}",
+            ),
+        );
+        assert!(v.is_empty(), "{v}");
+        assert_eq!(d.name, Field::Set("2024".into()));
+        assert_eq!(d.client_id, Field::Set("1.5".into()));
+        assert_eq!(d.enabled, Field::Set(false));
+        assert_eq!(d.allow_friends, Field::Set(true));
+        assert_eq!(d.allowed_servers, Field::Set(vec!["7".into(), "s".into()]));
         // Refused values leave the field missing; an explicit null is kept.
+        let mut v = Violations::new();
+        let d = plex_source_draft(
+            &mut v,
+            pairs("{name: [5], user_property_mappings: [x], icon: null}"),
+        );
         assert_eq!(d.name, Field::Missing);
         assert_eq!(d.user_property_mappings, Field::Missing);
         assert_eq!(d.icon, Field::Null);
     }
 
     #[test]
-    fn identifiers_build_the_lookup_and_apply_to_the_draft() {
-        let pk = Uuid::new_v4();
+    fn serialized_fields_are_the_models_fields() {
         let mut v = Violations::new();
-        let lookup = identity(
-            &mut v,
-            Model::PlexSource,
-            pairs(&format!("{{pk: '{pk}', slug: ' plex ', name: Plex}}")),
-        )
-        .unwrap();
-        assert_eq!(lookup.pk, Some(pk));
-        assert_eq!(
-            lookup.fields,
-            [("slug", "plex".to_owned()), ("name", "Plex".to_owned())]
-        );
-        let mut d = PlexSourceDraft {
-            slug: Field::Set("other".into()),
-            ..Default::default()
+        let d = plex_source_draft(&mut v, pairs("{name: Plex, slug: plex, plex_token: t}"));
+        let fields = d.finish(None).unwrap();
+        let source = PlexSource {
+            pk: uuid::Uuid::new_v4(),
+            managed: None,
+            fields,
         };
-        apply_plex_source_identifiers(&mut d, &lookup);
-        assert_eq!(d.slug, Field::Set("plex".into()));
-        assert_eq!(d.name, Field::Set("Plex".into()));
+        let m = serialize_source(&source);
+        let keys: Vec<&str> = m.keys().filter_map(Value::as_str).collect();
+        let expected: Vec<&str> = Model::PlexSource.fields().iter().map(|(n, _)| *n).collect();
+        assert_eq!(keys, expected);
+        assert_eq!(m["plex_token"], Value::String("t".into()));
     }
 }

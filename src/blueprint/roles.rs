@@ -4,11 +4,11 @@
 //! grant roles object permissions through `permissions`.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, identifier, ignore},
+    models::{Model, Target, check_unique, finished, ignore},
     values::{assign, required_name, text},
 };
 use crate::{
@@ -93,10 +93,11 @@ impl Target for RoleTarget {
         role_draft(v, attrs)
     }
 
-    fn apply_identifiers(draft: &mut RoleDraft, lookup: &Lookup) {
-        if let Some(name) = identifier(lookup, "name") {
-            draft.name = Field::Set(name.to_owned());
-        }
+    fn serialize(stored: &RoleRecord) -> Mapping {
+        let mut m = Mapping::new();
+        m.insert("pk".into(), stored.pk.to_string().into());
+        m.insert("name".into(), stored.name.clone().into());
+        m
     }
 
     async fn find(

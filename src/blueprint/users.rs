@@ -1,6 +1,6 @@
 //! `authentik_core.user` entries: the users API tokens belong to.
 //!
-//! Identifiers are `pk` and `username`. Attributes:
+//! Any attribute (or `pk`) identifies; usually `username`. Attributes:
 //! - `username` (required on create, not blank, at most 150 characters);
 //! - `is_active` (default `true`): an inactive user's tokens stop working.
 //!
@@ -18,11 +18,11 @@
 //!   through groups. Left out, an update keeps the roles the user has.
 
 use sea_orm::DatabaseTransaction;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, identifier, ids, ignore, report_missing},
+    models::{Model, Target, check_unique, finished, ids, ignore, report_missing},
     values::{assign, flag, pk_list, required_name, text},
 };
 use crate::{
@@ -183,12 +183,6 @@ fn role_pks(
     }
 }
 
-pub(crate) fn apply_user_identifiers(draft: &mut UserDraft, lookup: &Lookup) {
-    if let Some(username) = identifier(lookup, "username") {
-        draft.username = Field::Set(username.to_owned());
-    }
-}
-
 pub(crate) struct UserTarget;
 
 impl Target for UserTarget {
@@ -205,8 +199,15 @@ impl Target for UserTarget {
         user_draft(v, attrs)
     }
 
-    fn apply_identifiers(draft: &mut UserDraft, lookup: &Lookup) {
-        apply_user_identifiers(draft, lookup);
+    fn serialize(stored: &UserRecord) -> Mapping {
+        let mut m = Mapping::new();
+        m.insert("pk".into(), stored.pk.to_string().into());
+        m.insert("username".into(), stored.username.clone().into());
+        m.insert("is_active".into(), stored.is_active.into());
+        m.insert("is_superuser".into(), stored.is_superuser.into());
+        let roles = stored.roles.iter().map(|r| Value::String(r.to_string()));
+        m.insert("roles".into(), Value::Sequence(roles.collect()));
+        m
     }
 
     async fn find(
@@ -313,17 +314,25 @@ mod tests {
                 "{{username: {long}, is_active: null, roles: [nope, null]}}"
             )),
         );
-        assert_eq!(v.to_string(), "roles[1]: This field may not be null.");
+        assert_eq!(
+            v.to_string(),
+            "roles[0]: \u{201c}nope\u{201d} is not a valid UUID.; roles[1]: This field may not be null."
+        );
         let err = d.finish(None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "username: Ensure this field has no more than 150 characters.; \
              is_active: This field may not be null."
         );
+        let mut v = Violations::new();
         let d = user_draft(&mut v, pairs("{username: '  ', roles: [nope]}"));
         assert_eq!(
+            v.to_string(),
+            "roles[0]: \u{201c}nope\u{201d} is not a valid UUID."
+        );
+        assert_eq!(
             d.finish(None).unwrap_err().to_string(),
-            "username: This field may not be blank.; roles[0]: Invalid pk \"nope\" - object does not exist."
+            "username: This field may not be blank."
         );
         assert_eq!(
             UserDraft::default().finish(None).unwrap_err().to_string(),

@@ -6,6 +6,7 @@
 
 use serde_yaml_ng::Value;
 
+use super::python;
 use crate::domain::{Field, NameProblem, Violations, violations::messages};
 
 /// The Python type name authentik puts in its messages.
@@ -22,28 +23,72 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Text as DRF's `CharField` reads it: integers and floats become their
+/// Python text (`name: 2024` is `"2024"`); booleans, lists and mappings
+/// are refused.
+fn as_text(value: Value) -> Result<String, Value> {
+    match value {
+        Value::String(s) => Ok(s),
+        n @ Value::Number(_) => Ok(python::str_of(&n)),
+        other => Err(other),
+    }
+}
+
 /// A string attribute. `None` means the value was refused (violation added).
 pub(crate) fn text(v: &mut Violations, field: &str, value: Value) -> Option<Field<String>> {
     match value {
         Value::Null => Some(Field::Null),
-        Value::String(s) => Some(Field::Set(s)),
-        _ => {
-            v.add(field, "invalid", "Not a valid string.");
-            None
-        }
+        other => match as_text(other) {
+            Ok(s) => Some(Field::Set(s)),
+            Err(_) => {
+                v.add(field, "invalid", "Not a valid string.");
+                None
+            }
+        },
     }
 }
 
-/// A boolean attribute: YAML booleans only.
+/// DRF's `BooleanField` spellings: `true`, `"yes"`, `"on"`, `1`, ... and
+/// their false counterparts. `None` for anything else.
+pub(crate) fn drf_bool(value: &Value) -> Option<bool> {
+    const TRUE: &[&str] = &[
+        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1",
+    ];
+    const FALSE: &[&str] = &[
+        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0",
+    ];
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if TRUE.contains(&s.as_str()) => Some(true),
+        Value::String(s) if FALSE.contains(&s.as_str()) => Some(false),
+        // Python compares 1 == 1.0 == True, so 1.0 counts too.
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A boolean attribute, in any of DRF's spellings.
 pub(crate) fn flag(v: &mut Violations, field: &str, value: Value) -> Option<Field<bool>> {
     match value {
         Value::Null => Some(Field::Null),
-        Value::Bool(b) => Some(Field::Set(b)),
-        _ => {
-            v.add(field, "invalid", "Must be a valid boolean.");
-            None
-        }
+        other => match drf_bool(&other) {
+            Some(b) => Some(Field::Set(b)),
+            None => {
+                v.add(field, "invalid", "Must be a valid boolean.");
+                None
+            }
+        },
     }
+}
+
+/// Django's message for text that is no UUID, as DRF reports it on a
+/// reference field.
+pub(crate) fn not_a_valid_uuid(raw: &str) -> String {
+    format!("\u{201c}{raw}\u{201d} is not a valid UUID.")
 }
 
 /// A list of strings (`allowed_servers`); item errors name the item.
@@ -53,23 +98,26 @@ pub(crate) fn text_list(
     value: Value,
 ) -> Option<Field<Vec<String>>> {
     list(v, field, value, |v, item_field, item| match item {
-        Value::String(s) => Some(s),
         Value::Null => {
             v.null(item_field);
             None
         }
-        _ => {
-            v.add(item_field, "invalid", "Not a valid string.");
-            None
-        }
+        other => match as_text(other) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                v.add(item_field, "invalid", "Not a valid string.");
+                None
+            }
+        },
     })
 }
 
-/// A reference to one object by pk (a uuid string), or null.
+/// A reference to one object by pk (a uuid string), or null. Text that is
+/// no UUID is refused with Django's message.
 pub(crate) fn pk(v: &mut Violations, field: &str, value: Value) -> Option<Field<String>> {
     match value {
         Value::Null => Some(Field::Null),
-        Value::String(s) => Some(Field::Set(s)),
+        Value::String(s) => uuid_text(v, field, s).map(Field::Set),
         other => {
             incorrect_pk_type(v, field, &other);
             None
@@ -80,7 +128,7 @@ pub(crate) fn pk(v: &mut Violations, field: &str, value: Value) -> Option<Field<
 /// A list of references by pk.
 pub(crate) fn pk_list(v: &mut Violations, field: &str, value: Value) -> Option<Field<Vec<String>>> {
     list(v, field, value, |v, item_field, item| match item {
-        Value::String(s) => Some(s),
+        Value::String(s) => uuid_text(v, item_field, s),
         Value::Null => {
             v.null(item_field);
             None
@@ -90,6 +138,15 @@ pub(crate) fn pk_list(v: &mut Violations, field: &str, value: Value) -> Option<F
             None
         }
     })
+}
+
+fn uuid_text(v: &mut Violations, field: &str, raw: String) -> Option<String> {
+    if uuid::Uuid::parse_str(raw.trim()).is_ok() {
+        Some(raw)
+    } else {
+        v.add(field, "invalid", not_a_valid_uuid(&raw));
+        None
+    }
 }
 
 fn incorrect_pk_type(v: &mut Violations, field: &str, value: &Value) {

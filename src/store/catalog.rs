@@ -15,6 +15,8 @@ pub struct FlowRow {
     pub pk: Uuid,
     pub name: String,
     pub slug: String,
+    /// The heading authentik shows on the flow's page.
+    pub title: String,
     pub designation: String,
 }
 
@@ -44,6 +46,7 @@ pub mod flows {
                 pk: r.flow_uuid,
                 name: r.name,
                 slug: r.slug,
+                title: r.title,
                 designation: r.designation,
             })
             .collect())
@@ -83,6 +86,7 @@ pub mod flows {
             flow_uuid: Set(row.pk),
             name: Set(row.name.clone()),
             slug: Set(row.slug.clone()),
+            title: Set(row.title.clone()),
             designation: Set(row.designation.clone()),
         }
     }

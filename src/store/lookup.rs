@@ -7,7 +7,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 /// Identifiers of a row, as blueprints give them: a primary key ORed with
-/// the AND of every other `column = value` pair.
+/// the AND of every other `column = value` pair. An empty lookup (no pk, no
+/// pair) selects every row: blueprints then compare fields that are no
+/// column themselves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lookup {
     pub pk: Option<Uuid>,
@@ -17,6 +19,9 @@ pub struct Lookup {
 impl Lookup {
     /// The WHERE condition; `pk_column` names the primary key column.
     pub(super) fn condition(&self, pk_column: &'static str) -> Condition {
+        if self.pk.is_none() && self.fields.is_empty() {
+            return Condition::all();
+        }
         let mut any = Condition::any();
         if let Some(pk) = self.pk {
             any = any.add(Expr::col(Alias::new(pk_column)).eq(pk));

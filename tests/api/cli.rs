@@ -218,6 +218,58 @@ fn import_errors_name_file_entry_and_field_and_exit_non_zero() {
 }
 
 #[test]
+fn import_takes_a_context_from_flags_and_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, help, _) = run_cli(dir.path(), &["import", "--help"]);
+    assert!(ok);
+    for option in ["--context <KEY=VALUE>", "--context-file <FILE>"] {
+        assert!(help.contains(option), "{option} missing: {help}");
+    }
+
+    std::fs::write(
+        dir.path().join("ctx.yaml"),
+        "slug: from-file\nname: From the file\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bp.yaml"),
+        "context: {slug: from-blueprint}\nentries:\n  - model: authentik_sources_plex.plexsource\n    identifiers: {slug: !Context slug}\n    attrs: {name: !Context name, plex_token: !Context token}\n",
+    )
+    .unwrap();
+    let args = [
+        "import",
+        "bp.yaml",
+        "--context-file",
+        "ctx.yaml",
+        "--context",
+        "slug=from-flag",
+        "--context",
+        "token=ctx-token",
+    ];
+    let (ok, out, err) = run_cli(dir.path(), &args);
+    assert!(ok, "{err}");
+    assert!(out.contains("bp.yaml: 1 created"), "{out}");
+    let (ok, out, _) = run_cli(dir.path(), &args);
+    assert!(
+        ok && out.contains("0 created, 0 updated, 1 unchanged"),
+        "{out}"
+    );
+
+    let (ok, _, err) = run_cli(dir.path(), &["import", "bp.yaml", "--context", "novalue"]);
+    assert!(!ok);
+    assert!(err.contains("expected KEY=VALUE"), "{err}");
+    let (ok, _, err) = run_cli(
+        dir.path(),
+        &["import", "bp.yaml", "--context-file", "nope.json"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("--context-file nope.json: cannot read the file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_unreachable_database_is_reported_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path())

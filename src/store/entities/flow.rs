@@ -10,6 +10,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub slug: String,
     #[sea_orm(column_type = "Text")]
+    pub title: String,
+    #[sea_orm(column_type = "Text")]
     pub designation: String,
 }
 

@@ -25,7 +25,7 @@ entries:
     identifiers: {{slug: 'bad slug'}}
     attrs:
       name: '  '
-      allow_friends: 'yes'
+      allow_friends: 'maybe'
       policy_engine_mode: nope
       authentication_flow: {flow}
       enrollment_flow: !KeyOf later
@@ -60,7 +60,9 @@ entries:
     );
     let message = err.to_string();
     assert!(
-        message.contains("enrollment_flow: KeyOf: no earlier entry has id \"later\"."),
+        message.contains(
+            "enrollment_flow: KeyOf: failed to find entry with `id` of `later` and a model instance"
+        ),
         "{message}"
     );
     assert!(

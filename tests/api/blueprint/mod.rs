@@ -1,12 +1,17 @@
 //! Blueprint imports against both databases, one fresh migrated database
 //! per test, observed through the store.
 
+mod document;
 mod errors;
+mod language;
+mod models;
 mod permissions;
+mod shapes;
 mod sources;
 mod states;
 mod tags;
 mod users_roles;
+mod values;
 
 use std::path::PathBuf;
 
@@ -73,6 +78,33 @@ impl Fixture {
     pub async fn import(&self, text: &str) -> Result<ImportReport, ImportError> {
         let path = self.write("blueprint.yaml", text);
         blueprint::import_file_with_env(&self.db, &path, &env).await
+    }
+
+    /// [`Fixture::import`] with a context given at import (YAML mapping
+    /// text), `!File` reading the real file system.
+    pub async fn import_with_context(
+        &self,
+        text: &str,
+        context: &str,
+    ) -> Result<ImportReport, ImportError> {
+        let path = self.write("blueprint.yaml", text);
+        let options = blueprint::ImportOptions {
+            env: &env,
+            files: &blueprint::read_file,
+            context: serde_yaml_ng::from_str(context).unwrap(),
+        };
+        blueprint::import_file_with(&self.db, &path, &options).await
+    }
+
+    pub async fn role(&self, name: &str) -> Option<plex_source_service::store::access::RoleRecord> {
+        let lookup = Lookup {
+            pk: None,
+            fields: vec![("name", name.to_owned())],
+        };
+        store::access::lookup_roles(&self.db, &lookup)
+            .await
+            .unwrap()
+            .pop()
     }
 
     pub async fn source(&self, slug: &str) -> Option<PlexSource> {

@@ -10,7 +10,7 @@ use plex_source_service::{
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::{FULL, MINIMAL, fixture, report, violated_fields};
+use super::{FULL, MINIMAL, fixture, report};
 use crate::{backend_tests, helpers::Backend};
 
 backend_tests!(
@@ -18,7 +18,7 @@ backend_tests!(
     a_minimal_entry_gets_authentiks_defaults,
     importing_twice_changes_nothing_the_second_time,
     an_update_keeps_the_attributes_it_does_not_name,
-    pk_identifiers_create_with_that_pk_and_ambiguity_is_an_error,
+    pk_identifiers_create_with_that_pk_and_the_first_match_wins,
     the_example_blueprint_imports,
 );
 
@@ -141,11 +141,13 @@ entries:
     );
 }
 
-async fn pk_identifiers_create_with_that_pk_and_ambiguity_is_an_error(backend: Backend) {
+async fn pk_identifiers_create_with_that_pk_and_the_first_match_wins(backend: Backend) {
     let Some(fx) = fixture(backend).await else {
         return;
     };
-    let pk = Uuid::new_v4();
+    // The smallest pk: of several matches it is the first, as Django's
+    // `.first()` orders by pk.
+    let pk = Uuid::parse_str("00000000-0000-4000-8000-000000000001").unwrap();
     let text = format!(
         "
 version: 1
@@ -168,8 +170,12 @@ entries:
     identifiers: {{pk: '{pk}', slug: minimal}}
 "
     );
+    // Both sources match; the first (by pk) would take the other's slug.
     let err = fx.import(&text).await.unwrap_err();
-    assert_eq!(violated_fields(&err), ["identifiers"]);
+    assert_eq!(
+        err.violations().unwrap().to_string(),
+        "slug: source with this slug already exists."
+    );
 }
 
 async fn the_example_blueprint_imports(backend: Backend) {

@@ -154,9 +154,14 @@ entries:
     assert!(fx.flow("conditional").await.is_none());
     assert!(fx.flow("kept").await.is_some());
 
+    // Python truthiness: text, numbers and lists count as conditions.
+    let text = "version: 1\nentries:\n  - model: authentik_flows.flow\n    conditions: [1, 'yes', [x]]\n    identifiers: {slug: truthy}\n    attrs: {name: T, designation: authentication}\n  - model: authentik_flows.flow\n    conditions: [1, '']\n    identifiers: {slug: falsy}\n    attrs: {name: F, designation: authentication}\n";
+    assert_eq!(fx.import(text).await.unwrap(), report(1, 0, 0, 0, 1));
+    assert!(fx.flow("truthy").await.is_some());
+    assert!(fx.flow("falsy").await.is_none());
     let err = fx
-        .import("version: 1\nentries:\n  - model: authentik_flows.flow\n    conditions: [true, 'yes']\n    identifiers: {slug: x}\n")
+        .import("version: 1\nentries:\n  - model: authentik_flows.flow\n    conditions: [!KeyOf nope]\n    identifiers: {slug: x}\n")
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["conditions[1]"]);
+    assert_eq!(violated_fields(&err), ["conditions[0]"]);
 }

@@ -52,15 +52,21 @@ version: 1
 entries:
   - model: authentik_core.user
     identifiers: {{username: carol}}
-    attrs: {{is_active: 'yes', roles: ['{missing}', not-a-pk], favourite_colour: blue}}
+    attrs: {{is_active: 'maybe', roles: ['{missing}', not-a-pk], favourite_colour: blue}}
 "
     );
     let err = fx.import(&text).await.unwrap_err();
     assert_eq!(
         err.violations().unwrap().to_string(),
+        "is_active: Must be a valid boolean.; \
+         roles[1]: \u{201c}not-a-pk\u{201d} is not a valid UUID."
+    );
+    let text = text.replace(", not-a-pk", "");
+    let err = fx.import(&text).await.unwrap_err();
+    assert_eq!(
+        err.violations().unwrap().to_string(),
         format!(
             "is_active: Must be a valid boolean.; \
-             roles[1]: Invalid pk \"not-a-pk\" - object does not exist.; \
              roles[0]: Invalid pk \"{missing}\" - object does not exist."
         )
     );
@@ -123,7 +129,8 @@ entries:
         .unwrap_err();
     assert_eq!(
         err.violations().unwrap().to_string(),
-        "identifiers.nickname: Not an identifier of authentik_core.user; use pk or username."
+        "identifiers.nickname: Cannot resolve keyword 'nickname' into field. \
+         Choices are: pk, username, is_active, is_superuser, roles."
     );
 }
 

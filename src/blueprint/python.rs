@@ -1,0 +1,467 @@
+//! The bits of Python that authentik's blueprint tags lean on, over YAML
+//! values: truthiness (`!If`, `!Condition`, entry `conditions`), `str()` and
+//! `repr()` (what `!Format` prints and error messages quote), `%`
+//! formatting (`!Format`) and `deepmerge`'s `always_merger` (the context
+//! and identifiers merged into attributes).
+
+use serde_yaml_ng::{Mapping, Value};
+
+/// `bool(value)`: `None`, `False`, zero, and empty text, lists and mappings
+/// are false; everything else is true.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Sequence(items) => !items.is_empty(),
+        Value::Mapping(map) => !map.is_empty(),
+        Value::Tagged(tagged) => truthy(&tagged.value),
+    }
+}
+
+/// `str(value)`.
+pub(crate) fn str_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => repr(other),
+    }
+}
+
+/// `repr(value)`, as Python prints lists and dicts.
+pub(crate) fn repr(value: &Value) -> String {
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => float_repr(f),
+            _ => n.to_string(),
+        },
+        Value::String(s) => quote(s),
+        Value::Sequence(items) => {
+            let items: Vec<String> = items.iter().map(repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Mapping(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", repr(k), repr(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Tagged(tagged) => format!("!{} {}", tagged.tag, repr(&tagged.value)),
+    }
+}
+
+/// A string as Python's `repr` quotes it: single quotes unless the text
+/// holds one and no double quote.
+fn quote(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
+}
+
+/// `repr(float)`: the shortest text that reads back the same, with Python's
+/// choice between plain and exponent notation.
+pub(crate) fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Rust: `1.5e20`, `1e-5`; Python: `1.5e+20`, `1e-05`.
+        let text = format!("{f:e}");
+        let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{mantissa}e{sign}{digits:0>2}");
+    }
+    let text = format!("{f}");
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// Why `%` formatting failed, with Python's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FormatError(pub String);
+
+/// `template % tuple(args)`: `%s`, `%r`, `%a`, `%d`, `%i`, `%u`, `%x`,
+/// `%X`, `%o`, `%f`, `%F`, `%e`, `%E` and `%%`, with flags (`-`, `0`, `+`,
+/// space), a width and a precision.
+pub(crate) fn percent_format(template: &str, args: &[Value]) -> Result<String, FormatError> {
+    let mut out = String::with_capacity(template.len());
+    let mut next = 0usize;
+    let chars: Vec<char> = template.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if chars.get(i) == Some(&'(') {
+            return Err(FormatError("format requires a mapping".into()));
+        }
+        let mut spec = Spec::default();
+        while let Some(&f) = chars.get(i) {
+            match f {
+                '-' => spec.left = true,
+                '0' => spec.zero = true,
+                '+' => spec.plus = true,
+                ' ' => spec.space = true,
+                '#' => {}
+                _ => break,
+            }
+            i += 1;
+        }
+        spec.width = digits(&chars, &mut i);
+        if chars.get(i) == Some(&'*') {
+            return Err(FormatError("* wants int".into()));
+        }
+        if chars.get(i) == Some(&'.') {
+            i += 1;
+            spec.precision = Some(digits(&chars, &mut i).unwrap_or(0));
+        }
+        // Length modifiers are accepted and ignored, as in Python.
+        while matches!(chars.get(i), Some('h' | 'l' | 'L')) {
+            i += 1;
+        }
+        let Some(&conv) = chars.get(i) else {
+            return Err(FormatError("incomplete format".into()));
+        };
+        i += 1;
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        if !"sradiuxXofFeE".contains(conv) {
+            return Err(FormatError(format!(
+                "unsupported format character '{conv}' (0x{:x}) at index {}",
+                conv as u32,
+                i - 1
+            )));
+        }
+        let Some(arg) = args.get(next) else {
+            return Err(FormatError("not enough arguments for format string".into()));
+        };
+        next += 1;
+        out.push_str(&spec.apply(conv, arg)?);
+    }
+    if next < args.len() {
+        return Err(FormatError(
+            "not all arguments converted during string formatting".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn digits(chars: &[char], i: &mut usize) -> Option<usize> {
+    let begin = *i;
+    while chars.get(*i).is_some_and(char::is_ascii_digit) {
+        *i += 1;
+    }
+    if *i == begin {
+        return None;
+    }
+    // Absurd widths would only allocate; Python refuses them too.
+    chars[begin..*i]
+        .iter()
+        .collect::<String>()
+        .parse::<usize>()
+        .ok()
+        .map(|w| w.min(10_000))
+}
+
+#[derive(Debug, Default)]
+struct Spec {
+    left: bool,
+    zero: bool,
+    plus: bool,
+    space: bool,
+    width: Option<usize>,
+    precision: Option<usize>,
+}
+
+impl Spec {
+    fn apply(&self, conv: char, arg: &Value) -> Result<String, FormatError> {
+        let (body, numeric) = match conv {
+            's' => {
+                let mut s = str_of(arg);
+                if let Some(p) = self.precision {
+                    s = s.chars().take(p).collect();
+                }
+                (s, false)
+            }
+            'r' | 'a' => {
+                let mut s = repr(arg);
+                if let Some(p) = self.precision {
+                    s = s.chars().take(p).collect();
+                }
+                (s, false)
+            }
+            'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
+                let n = integer(conv, arg)?;
+                let digits = match conv {
+                    'x' => format!("{:x}", n.unsigned_abs()),
+                    'X' => format!("{:X}", n.unsigned_abs()),
+                    'o' => format!("{:o}", n.unsigned_abs()),
+                    _ => n.unsigned_abs().to_string(),
+                };
+                let digits = match self.precision {
+                    Some(p) if digits.len() < p => format!("{digits:0>p$}"),
+                    _ => digits,
+                };
+                (self.sign(n < 0) + &digits, true)
+            }
+            _ => {
+                let f = real(conv, arg)?;
+                let p = self.precision.unwrap_or(6).min(1000);
+                let body = match conv {
+                    'e' | 'E' => {
+                        let text = format!("{:.p$e}", f.abs());
+                        let (m, e) = text.split_once('e').unwrap_or((&text, "0"));
+                        let (sign, d) = match e.strip_prefix('-') {
+                            Some(d) => ('-', d),
+                            None => ('+', e),
+                        };
+                        let t = format!("{m}e{sign}{d:0>2}");
+                        if conv == 'E' { t.to_uppercase() } else { t }
+                    }
+                    _ if f.is_nan() => "nan".into(),
+                    _ if f.is_infinite() => "inf".into(),
+                    _ => format!("{:.p$}", f.abs()),
+                };
+                (self.sign(f.is_sign_negative() && f != 0.0) + &body, true)
+            }
+        };
+        let width = self.width.unwrap_or(0);
+        let len = body.chars().count();
+        if len >= width {
+            return Ok(body);
+        }
+        let pad = width - len;
+        Ok(if self.left {
+            format!("{body}{}", " ".repeat(pad))
+        } else if self.zero && numeric {
+            let sign_len = usize::from(body.starts_with(['-', '+', ' ']));
+            let (sign, rest) = body.split_at(sign_len);
+            format!("{sign}{}{rest}", "0".repeat(pad))
+        } else {
+            format!("{}{body}", " ".repeat(pad))
+        })
+    }
+
+    fn sign(&self, negative: bool) -> String {
+        if negative {
+            "-".into()
+        } else if self.plus {
+            "+".into()
+        } else if self.space {
+            " ".into()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The argument of `%d` and its kin: an int, a bool or a float (truncated).
+fn integer(conv: char, arg: &Value) -> Result<i128, FormatError> {
+    match arg {
+        Value::Bool(b) => Ok(i128::from(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i128::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Ok(i128::from(u))
+            } else if matches!(conv, 'x' | 'X' | 'o') {
+                Err(FormatError(format!(
+                    "%{conv} format: an integer is required, not float"
+                )))
+            } else {
+                let f = n.as_f64().unwrap_or(0.0);
+                if f.is_finite() {
+                    Ok(f.trunc() as i128)
+                } else {
+                    Err(FormatError(
+                        "cannot convert float infinity to integer".into(),
+                    ))
+                }
+            }
+        }
+        other => Err(FormatError(if matches!(conv, 'x' | 'X' | 'o') {
+            format!(
+                "%{conv} format: an integer is required, not {}",
+                type_name(other)
+            )
+        } else {
+            format!(
+                "%{conv} format: a real number is required, not {}",
+                type_name(other)
+            )
+        })),
+    }
+}
+
+fn real(conv: char, arg: &Value) -> Result<f64, FormatError> {
+    match arg {
+        Value::Bool(b) => Ok(f64::from(u8::from(*b))),
+        Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0)),
+        other => Err(FormatError(format!(
+            "%{conv} format: a real number is required, not {}",
+            type_name(other)
+        ))),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    super::values::type_name(value)
+}
+
+/// `always_merger.merge(base, extra)`: mappings merge key by key, lists are
+/// appended, anything else is replaced by `extra`.
+pub(crate) fn merge(base: &mut Value, extra: Value) {
+    match (base, extra) {
+        (Value::Mapping(base), Value::Mapping(extra)) => merge_maps(base, extra),
+        (Value::Sequence(base), Value::Sequence(extra)) => base.extend(extra),
+        (base, extra) => *base = extra,
+    }
+}
+
+pub(crate) fn merge_maps(base: &mut Mapping, extra: Mapping) {
+    for (key, value) in extra {
+        match base.get_mut(&key) {
+            Some(slot) => merge(slot, value),
+            None => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+
+    fn fmt(template: &str, args: &str) -> Result<String, FormatError> {
+        match yaml(args) {
+            Value::Sequence(items) => percent_format(template, &items),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truthiness_is_pythons() {
+        for falsy in ["null", "false", "0", "0.0", "''", "[]", "{}"] {
+            assert!(!truthy(&yaml(falsy)), "{falsy}");
+        }
+        for true_ in [
+            "true",
+            "1",
+            "-1",
+            "0.5",
+            "'0'",
+            "'false'",
+            "[0]",
+            "{a: null}",
+        ] {
+            assert!(truthy(&yaml(true_)), "{true_}");
+        }
+    }
+
+    #[test]
+    fn str_and_repr_match_python() {
+        assert_eq!(str_of(&yaml("null")), "None");
+        assert_eq!(str_of(&yaml("true")), "True");
+        assert_eq!(str_of(&yaml("2024")), "2024");
+        assert_eq!(str_of(&yaml("1.0")), "1.0");
+        assert_eq!(str_of(&yaml("1.5e20")), "1.5e+20");
+        assert_eq!(str_of(&yaml("0.00001")), "1e-05");
+        assert_eq!(str_of(&yaml("text")), "text");
+        assert_eq!(str_of(&yaml("[a, 1, null]")), "['a', 1, None]");
+        assert_eq!(str_of(&yaml("{a: \"it's\"}")), "{'a': \"it's\"}");
+    }
+
+    #[test]
+    fn percent_formatting_matches_python() {
+        assert_eq!(fmt("%s-%s", "[a, 1]").unwrap(), "a-1");
+        assert_eq!(fmt("%d%%", "[42]").unwrap(), "42%");
+        assert_eq!(fmt("%d", "[2.9]").unwrap(), "2");
+        assert_eq!(
+            fmt("%05d|%-4s|%4s", "[-42, ab, cd]").unwrap(),
+            "-0042|ab  |  cd"
+        );
+        assert_eq!(
+            fmt("%.2f %x %r", "[3.14159, 255, a]").unwrap(),
+            "3.14 ff 'a'"
+        );
+        assert_eq!(fmt("%s", "[[1, b]]").unwrap(), "[1, 'b']");
+        assert_eq!(fmt("no args", "[]").unwrap(), "no args");
+        assert_eq!(
+            fmt("%s %s", "[a]").unwrap_err().0,
+            "not enough arguments for format string"
+        );
+        assert_eq!(
+            fmt("%s", "[a, b]").unwrap_err().0,
+            "not all arguments converted during string formatting"
+        );
+        assert_eq!(
+            fmt("%d", "[abc]").unwrap_err().0,
+            "%d format: a real number is required, not str"
+        );
+        assert_eq!(
+            fmt("%q", "[a]").unwrap_err().0,
+            "unsupported format character 'q' (0x71) at index 1"
+        );
+        assert_eq!(fmt("50%", "[]").unwrap_err().0, "incomplete format");
+        assert_eq!(
+            fmt("%(a)s", "[a]").unwrap_err().0,
+            "format requires a mapping"
+        );
+    }
+
+    #[test]
+    fn merging_is_always_mergers() {
+        let mut base = yaml("{a: {x: 1, l: [1]}, b: 2}");
+        merge(&mut base, yaml("{a: {y: 2, l: [2]}, b: {c: 3}}"));
+        assert_eq!(base, yaml("{a: {x: 1, l: [1, 2], y: 2}, b: {c: 3}}"));
+    }
+}
