@@ -10,7 +10,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use plex_source_service::{
     blueprint,
     domain::{
-        PlexSourceDraft, Slug, SlugError,
+        PlexSourceDraft, Slug, SlugRule,
         listing::{
             CursorValue, PageToken, PageTokenKey, SortField, SortKey, fingerprint, parse_ordering,
         },
@@ -42,11 +42,21 @@ proptest! {
                 prop_assert_eq!(slug.as_str(), text.as_str());
                 prop_assert_eq!(Slug::parse(slug.as_str()), Ok(slug));
             }
-            Err(SlugError::Blank) => prop_assert!(text.is_empty()),
-            Err(SlugError::TooLong) => prop_assert!(text.chars().count() > Slug::MAX_LEN),
-            Err(SlugError::Invalid) => prop_assert!(
-                !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            ),
+            Err(err) => {
+                // Exactly the rules the text breaks, blank alone.
+                let valid_chars =
+                    text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                prop_assert!(!err.rules().is_empty());
+                prop_assert_eq!(err.breaks(SlugRule::Blank), text.is_empty());
+                if !text.is_empty() {
+                    prop_assert_eq!(
+                        err.breaks(SlugRule::TooLong),
+                        text.chars().count() > Slug::MAX_LEN
+                    );
+                    prop_assert_eq!(err.breaks(SlugRule::NullCharacters), text.contains('\0'));
+                    prop_assert_eq!(err.breaks(SlugRule::Invalid), !valid_chars);
+                }
+            }
         }
     }
 

@@ -174,7 +174,5 @@ fn checked<T>(result: Result<T, Violations>) -> Result<T, ServiceError> {
 }
 
 fn parse_slug(value: &str) -> Result<Slug, ServiceError> {
-    Slug::parse(value).map_err(|err| {
-        ServiceError::InvalidArgument(Violations::single("slug", err.code(), err.to_string()))
-    })
+    Slug::parse(value).map_err(|err| ServiceError::InvalidArgument(err.violations("slug")))
 }
