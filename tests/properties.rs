@@ -15,7 +15,7 @@ use plex_source_service::{
             CursorValue, PageToken, PageTokenKey, SortField, SortKey, fingerprint, parse_ordering,
         },
     },
-    grpc::input::{MAX_MASK_PATHS, mask_paths},
+    grpc::input::{MAX_MASK_PATHS, UpdateMask, mask_paths},
     store,
 };
 use proptest::{prelude::*, sample::select};
@@ -191,8 +191,9 @@ proptest! {
     fn any_mask_is_read_or_refused(paths in prop::collection::vec(any_path(), 0..80)) {
         let mask = prost_types::FieldMask { paths: paths.clone() };
         match mask_paths(Some(&mask)) {
-            Ok(None) => prop_assert!(paths.is_empty() || paths == ["*"]),
-            Ok(Some(read)) => {
+            Ok(UpdateMask::Implied) => prop_assert!(paths.is_empty()),
+            Ok(UpdateMask::Full) => prop_assert!(paths == ["*"]),
+            Ok(UpdateMask::Paths(read)) => {
                 prop_assert!(paths.len() <= MAX_MASK_PATHS);
                 prop_assert!(read.iter().all(|p| paths.contains(p)));
             }
@@ -214,10 +215,10 @@ proptest! {
             }
         }
         let read = mask_paths(Some(&mask));
-        prop_assert_eq!(&read, &Ok(Some(expected.clone())));
+        prop_assert_eq!(&read, &Ok(UpdateMask::Paths(expected.clone())));
         // Reading what was read gives the same paths.
         let again = prost_types::FieldMask { paths: expected.clone() };
-        prop_assert_eq!(mask_paths(Some(&again)), Ok(Some(expected)));
+        prop_assert_eq!(mask_paths(Some(&again)), Ok(UpdateMask::Paths(expected)));
     }
 }
 
