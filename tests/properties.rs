@@ -10,12 +10,12 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use plex_source_service::{
     blueprint,
     domain::{
-        PlexSourceDraft, Slug, SlugError,
+        PlexSourceDraft, Slug, SlugRule,
         listing::{
             CursorValue, PageToken, PageTokenKey, SortField, SortKey, fingerprint, parse_ordering,
         },
     },
-    grpc::input::{MAX_MASK_PATHS, mask_paths},
+    grpc::input::{MAX_MASK_PATHS, UpdateMask, mask_paths},
     store,
 };
 use proptest::{prelude::*, sample::select};
@@ -42,11 +42,21 @@ proptest! {
                 prop_assert_eq!(slug.as_str(), text.as_str());
                 prop_assert_eq!(Slug::parse(slug.as_str()), Ok(slug));
             }
-            Err(SlugError::Blank) => prop_assert!(text.is_empty()),
-            Err(SlugError::TooLong) => prop_assert!(text.chars().count() > Slug::MAX_LEN),
-            Err(SlugError::Invalid) => prop_assert!(
-                !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            ),
+            Err(err) => {
+                // Exactly the rules the text breaks, blank alone.
+                let valid_chars =
+                    text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                prop_assert!(!err.rules().is_empty());
+                prop_assert_eq!(err.breaks(SlugRule::Blank), text.is_empty());
+                if !text.is_empty() {
+                    prop_assert_eq!(
+                        err.breaks(SlugRule::TooLong),
+                        text.chars().count() > Slug::MAX_LEN
+                    );
+                    prop_assert_eq!(err.breaks(SlugRule::NullCharacters), text.contains('\0'));
+                    prop_assert_eq!(err.breaks(SlugRule::Invalid), !valid_chars);
+                }
+            }
         }
     }
 
@@ -181,8 +191,9 @@ proptest! {
     fn any_mask_is_read_or_refused(paths in prop::collection::vec(any_path(), 0..80)) {
         let mask = prost_types::FieldMask { paths: paths.clone() };
         match mask_paths(Some(&mask)) {
-            Ok(None) => prop_assert!(paths.is_empty() || paths == ["*"]),
-            Ok(Some(read)) => {
+            Ok(UpdateMask::Implied) => prop_assert!(paths.is_empty()),
+            Ok(UpdateMask::Full) => prop_assert!(paths == ["*"]),
+            Ok(UpdateMask::Paths(read)) => {
                 prop_assert!(paths.len() <= MAX_MASK_PATHS);
                 prop_assert!(read.iter().all(|p| paths.contains(p)));
             }
@@ -204,10 +215,10 @@ proptest! {
             }
         }
         let read = mask_paths(Some(&mask));
-        prop_assert_eq!(&read, &Ok(Some(expected.clone())));
+        prop_assert_eq!(&read, &Ok(UpdateMask::Paths(expected.clone())));
         // Reading what was read gives the same paths.
         let again = prost_types::FieldMask { paths: expected.clone() };
-        prop_assert_eq!(mask_paths(Some(&again)), Ok(Some(expected)));
+        prop_assert_eq!(mask_paths(Some(&again)), Ok(UpdateMask::Paths(expected)));
     }
 }
 

@@ -81,7 +81,7 @@ impl FlowDraft {
             .and_then(|s| match Slug::parse(&s) {
                 Ok(slug) => Some(slug),
                 Err(err) => {
-                    v.add("slug", err.code(), err.to_string());
+                    err.report(&mut v, "slug");
                     None
                 }
             });

@@ -247,21 +247,157 @@ pub fn fingerprint(parts: &[&str]) -> String {
     hex::encode(&hasher.finalize()[..12])
 }
 
-/// Search terms of authentik's `?search=`: whitespace-separated, all must
-/// match; at most [`MAX_SEARCH_TERMS`].
+/// Search terms of authentik's `?search=`, in lower case; every one must
+/// match. Split as Django REST framework's `SearchFilter` does (3.15 and
+/// later, `search_smart_split` in rest_framework/filters.py): at whitespace
+/// outside quotes (Django's `smart_split`), a quoted phrase kept whole and
+/// unquoted, other tokens split again at commas. At most
+/// [`MAX_SEARCH_TERMS`]; null characters are refused, as the `CharField`
+/// DRF reads the parameter with refuses them.
 pub fn search_terms(search: &str) -> Result<Vec<String>, Violations> {
-    let terms: Vec<&str> = search
-        .split_whitespace()
-        .take(MAX_SEARCH_TERMS + 1)
-        .collect();
-    if terms.len() > MAX_SEARCH_TERMS {
+    if search.contains('\0') {
         return Err(Violations::single(
             "search",
-            "max_length",
-            format!("Ensure this field has no more than {MAX_SEARCH_TERMS} search terms."),
+            "null_characters_not_allowed",
+            "Null characters are not allowed.",
         ));
     }
-    Ok(terms.into_iter().map(str::to_lowercase).collect())
+    let mut terms = Vec::new();
+    for token in SmartSplit::new(search) {
+        let token = token.trim_matches(',');
+        let quoted = match (token.chars().next(), token.chars().last()) {
+            (Some(first @ ('"' | '\'')), Some(last)) => (first == last).then_some(first),
+            _ => None,
+        };
+        match quoted {
+            Some(quote) => terms.push(unquote(token, quote)),
+            None => terms.extend(
+                token
+                    .split(',')
+                    .filter(|part| !part.is_empty())
+                    .map(|part| part.trim_matches(is_python_space).to_owned()),
+            ),
+        }
+        if terms.len() > MAX_SEARCH_TERMS {
+            return Err(Violations::single(
+                "search",
+                "max_length",
+                format!("Ensure this field has no more than {MAX_SEARCH_TERMS} search terms."),
+            ));
+        }
+    }
+    Ok(terms.iter().map(|t| t.to_lowercase()).collect())
+}
+
+/// The search terms as one text for a fingerprint, telling apart every
+/// two lists of terms (`"plex home"` is not `plex home`). Terms without
+/// whitespace are joined by spaces, as page tokens issued before quoted
+/// phrases were read have it; any other list is written out in full
+/// behind a NUL, which no term holds.
+pub fn search_key(terms: &[String]) -> String {
+    if terms
+        .iter()
+        .all(|t| !t.is_empty() && !t.contains(is_python_space))
+    {
+        terms.join(" ")
+    } else {
+        format!("\0{terms:?}")
+    }
+}
+
+/// Whitespace as Python's `str.isspace` (and so `\s` and `str.strip()`)
+/// knows it: Unicode's, plus the information separators U+001C to U+001F.
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn is_quote(c: char) -> bool {
+    c == '"' || c == '\''
+}
+
+/// Django's `unescape_string_literal`: the quotes removed, then `\"` (or
+/// `\'`) and `\\` unescaped. A lone quote character gives "".
+fn unquote(token: &str, quote: char) -> String {
+    let inner = token
+        .strip_prefix(quote)
+        .and_then(|rest| rest.strip_suffix(quote))
+        .unwrap_or_default();
+    inner
+        .replace(&format!("\\{quote}"), &quote.to_string())
+        .replace("\\\\", "\\")
+}
+
+/// Django's `smart_split` (django/utils/text.py): the tokens its pattern
+/// finds, each either a run of non-space text holding complete quoted
+/// strings (which may hold whitespace and backslash escapes), or else any
+/// run of non-space characters.
+struct SmartSplit<'a> {
+    text: &'a str,
+    /// Byte offset of the next character to read.
+    at: usize,
+}
+
+impl<'a> SmartSplit<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, at: 0 }
+    }
+
+    /// Byte offset after the non-space, non-quote run from `from`.
+    fn plain_run(&self, from: usize) -> usize {
+        self.text[from..]
+            .char_indices()
+            .find(|&(_, c)| is_python_space(c) || is_quote(c))
+            .map_or(self.text.len(), |(i, _)| from + i)
+    }
+
+    /// Byte offset after the quoted string opening at `open`, if it closes:
+    /// a backslash escapes any character but a line feed.
+    fn closing(&self, open: usize) -> Option<usize> {
+        let mut chars = self.text[open..].char_indices();
+        let (_, quote) = chars.next()?;
+        while let Some((i, c)) = chars.next() {
+            if c == quote {
+                return Some(open + i + c.len_utf8());
+            }
+            if c == '\\' {
+                match chars.next() {
+                    Some((_, '\n')) | None => return None,
+                    Some(_) => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// The end of the first alternative of the pattern at `start`: plain
+    /// text, then as many (quoted string, plain text) pairs as there are,
+    /// at least one.
+    fn quoted_token_end(&self, start: usize) -> Option<usize> {
+        let mut at = self.plain_run(start);
+        let mut end = None;
+        while self.text[at..].starts_with(is_quote) {
+            let Some(after) = self.closing(at) else { break };
+            at = self.plain_run(after);
+            end = Some(at);
+        }
+        end
+    }
+}
+
+impl<'a> Iterator for SmartSplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = &self.text[self.at..];
+        let start = self.at + rest.find(|c: char| !is_python_space(c))?;
+        let end = self.quoted_token_end(start).unwrap_or_else(|| {
+            self.text[start..]
+                .find(is_python_space)
+                .map_or(self.text.len(), |i| start + i)
+        });
+        self.at = end;
+        Some(&self.text[start..end])
+    }
 }
 
 #[cfg(test)]
@@ -386,10 +522,90 @@ mod tests {
     fn search_takes_at_most_twenty_terms() {
         assert_eq!(search_terms("  Plex  HOME ").unwrap(), ["plex", "home"]);
         assert_eq!(search_terms(&"a ".repeat(20)).unwrap().len(), 20);
+        assert_eq!(search_terms(&"a,".repeat(20)).unwrap().len(), 20);
+        assert!(search_terms(&"a,".repeat(21)).is_err());
         let err = search_terms(&"a ".repeat(70_000)).unwrap_err();
         let v = err.iter().next().unwrap();
         assert_eq!((v.field.as_str(), v.code), ("search", "max_length"));
         assert!(v.message.contains("20 search terms"), "{}", v.message);
+    }
+
+    fn split(text: &str) -> Vec<&str> {
+        SmartSplit::new(text).collect()
+    }
+
+    #[test]
+    fn smart_split_keeps_quoted_strings_together() {
+        // Django's own examples (django/utils/text.py).
+        assert_eq!(
+            split(r#"This is "a person\'s" test."#),
+            ["This", "is", r#""a person\'s""#, "test."]
+        );
+        assert_eq!(
+            split(r"Another 'person\'s' test."),
+            ["Another", r"'person\'s'", "test."]
+        );
+        assert_eq!(
+            split(r#"A "\"funky\" style" test."#),
+            ["A", r#""\"funky\" style""#, "test."]
+        );
+        // Quoted strings inside a token, unclosed quotes, escaped line feeds.
+        assert_eq!(split(r#"a"b c"d e"#), [r#"a"b c"d"#, "e"]);
+        assert_eq!(split(r#""a"b"c"#), [r#""a"b"#, r#""c"#]);
+        assert_eq!(split("x\"open y"), ["x\"open", "y"]);
+        assert_eq!(split("\"a\\\nb\" c"), ["\"a\\", "b\"", "c"]);
+        assert_eq!(split(" \u{1f}a\u{3000}b\u{a0}"), ["a", "b"]);
+        assert!(split("   ").is_empty());
+    }
+
+    #[test]
+    fn search_splits_as_drf_does() {
+        let cases: &[(&str, &[&str])] = &[
+            ("  Plex  HOME ", &["plex", "home"]),
+            ("plex,home", &["plex", "home"]),
+            ("plex, home,,", &["plex", "home"]),
+            (",plex,", &["plex"]),
+            (r#""plex home" x"#, &["plex home", "x"]),
+            (r#"'plex, home'"#, &["plex, home"]),
+            (r#","plex home","#, &["plex home"]),
+            (r#""say \"hi\"""#, &[r#"say "hi""#]),
+            (r#""a\\b""#, &[r"a\b"]),
+            (r#"""#, &[""]),
+            (r#"x"a, b"y"#, &[r#"x"a"#, r#"b"y"#]),
+            (r#"x", ,"#, &[r#"x""#]),
+            ("x\", ,\"", &["x\"", "", "\""]),
+            ("", &[]),
+        ];
+        for (search, want) in cases {
+            assert_eq!(search_terms(search).unwrap(), *want, "{search:?}");
+        }
+        // The 3.15 split keeps a quoted phrase, and its spaces, whole.
+        assert_eq!(search_terms("\"Plex  Home\"").unwrap(), ["plex  home"]);
+    }
+
+    #[test]
+    fn search_keys_tell_term_lists_apart() {
+        let key = |search: &str| search_key(&search_terms(search).unwrap());
+        assert_eq!(key("plex home"), "plex home");
+        assert_eq!(key("plex,home"), "plex home");
+        assert_ne!(key("\"plex home\""), key("plex home"));
+        assert_ne!(key("\"\" plex"), key("plex"));
+        assert_ne!(key(r#"'["a' 'b"]'"#), key(r#"["a b"]"#));
+        assert_eq!(key(""), "");
+    }
+
+    #[test]
+    fn search_refuses_null_characters() {
+        let err = search_terms("plex\0").unwrap_err();
+        let v = err.iter().next().unwrap();
+        assert_eq!(
+            (v.field.as_str(), v.code, v.message.as_str()),
+            (
+                "search",
+                "null_characters_not_allowed",
+                "Null characters are not allowed."
+            )
+        );
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub use modes::{
 pub use names::{NameProblem, RoleName, RoleNameError, UserName, UserNameError};
 pub use plex_source::{PlexSource, PlexSourceFields};
 pub use plex_token::PlexToken;
-pub use slug::{Slug, SlugError};
+pub use slug::{Slug, SlugError, SlugRule};
 pub use violations::{FieldViolation, Violations};

@@ -20,6 +20,9 @@ pub const ERROR_DOMAIN: &str = "plexsource.goauthentik.io";
 
 /// Message of UNAUTHENTICATED without credentials, as authentik words it.
 pub const NOT_AUTHENTICATED_MESSAGE: &str = "Authentication credentials were not provided.";
+/// Message of UNAUTHENTICATED for an `authorization` value of a scheme other
+/// than `Bearer`, as authentik words it.
+pub const UNSUPPORTED_SCHEME_MESSAGE: &str = "Unsupported authentication type";
 /// Message of UNAUTHENTICATED for a key that does not work.
 pub const AUTHENTICATION_FAILED_MESSAGE: &str = "Token invalid/expired";
 /// Message of PERMISSION_DENIED, as authentik words it.
@@ -45,6 +48,11 @@ impl From<ServiceError> for Status {
                 Code::Unauthenticated,
                 NOT_AUTHENTICATED_MESSAGE,
                 "NOT_AUTHENTICATED",
+            ),
+            ServiceError::Unauthenticated(AuthFailure::UnsupportedScheme) => with_reason(
+                Code::Unauthenticated,
+                UNSUPPORTED_SCHEME_MESSAGE,
+                "AUTHENTICATION_FAILED",
             ),
             ServiceError::Unauthenticated(AuthFailure::Invalid) => with_reason(
                 Code::Unauthenticated,
@@ -175,6 +183,11 @@ mod tests {
             ),
             (
                 ServiceError::Unauthenticated(AuthFailure::Invalid),
+                Code::Unauthenticated,
+                "AUTHENTICATION_FAILED",
+            ),
+            (
+                ServiceError::Unauthenticated(AuthFailure::UnsupportedScheme),
                 Code::Unauthenticated,
                 "AUTHENTICATION_FAILED",
             ),

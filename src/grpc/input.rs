@@ -35,28 +35,51 @@ fn writable(path: &str) -> bool {
     PlexSourceDraft::FIELDS.contains(&path) && !NOT_WRITABLE.contains(&path)
 }
 
-/// A create body: fields at their zero value were not given.
+/// A create body, or the populated fields of a maskless update: fields at
+/// their zero value (unset, for `optional` ones) were not given.
 pub fn draft(source: pb::PlexSource) -> PlexSourceDraft {
     draft_as(source, Presence::Create)
 }
 
-/// An update: absent, empty or `*` masks replace the source (PUT); other
-/// masks patch exactly the listed fields, zero values included (PATCH).
+/// What an update mask asks for (AIP-134).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateMask {
+    /// No mask, or one without paths: the implied mask of every populated
+    /// field (see [`draft`]); the others keep their stored values.
+    Implied,
+    /// `*`: full replacement; fields not populated take the defaults.
+    Full,
+    /// Exactly these writable fields, zero values included.
+    Paths(Vec<String>),
+}
+
+/// An update (AIP-134). Without a mask, the populated fields are written
+/// and the rest stay as stored; with `*`, the source is replaced and fields
+/// not populated take authentik's defaults; other masks write exactly the
+/// listed fields, zero values included.
+///
+/// A field is populated when it has a value on the wire: a field with
+/// explicit presence (`optional`: `enabled`, `allow_friends`, the flows)
+/// when it is set, even to `false` or `""`; any other field when it is not
+/// its zero value (an empty string or list, an `_UNSPECIFIED` enum).
 pub fn source_update(
     source: pb::PlexSource,
     mask: Option<&prost_types::FieldMask>,
 ) -> Result<SourceUpdate, Violations> {
     Ok(match mask_paths(mask)? {
-        None => SourceUpdate::Replace(draft(source)),
-        Some(paths) => SourceUpdate::Patch(
+        UpdateMask::Implied => SourceUpdate::Patch(draft(source)),
+        UpdateMask::Full => SourceUpdate::Replace(draft(source)),
+        UpdateMask::Paths(paths) => SourceUpdate::Patch(
             draft_as(source, Presence::Patch).retain(|name| paths.iter().any(|p| p == name)),
         ),
     })
 }
 
 /// How a zero value on the wire is read: proto3 cannot tell "not sent"
-/// from "sent empty", so a create takes it as not given (the default
-/// applies) and a patch, whose mask says what was sent, as the value.
+/// from "sent empty" for fields without explicit presence, so a create or
+/// a maskless update takes it as not given (the default, or the stored
+/// value, applies) and a masked patch, whose mask says what was sent, as
+/// the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Presence {
     Create,
@@ -177,11 +200,9 @@ fn draft_as(source: pb::PlexSource, presence: Presence) -> PlexSourceDraft {
     }
 }
 
-/// The update-mask reader: the paths of a patch, or `None` for a
-/// replacement. Every path must be a writable field.
-pub fn mask_paths(
-    mask: Option<&prost_types::FieldMask>,
-) -> Result<Option<Vec<String>>, Violations> {
+/// The update-mask reader: the implied mask, a full replacement, or the
+/// paths of a patch. Every path must be a writable field.
+pub fn mask_paths(mask: Option<&prost_types::FieldMask>) -> Result<UpdateMask, Violations> {
     let paths: &[String] = mask.map_or(&[], |m| &m.paths);
     if paths.len() > MAX_MASK_PATHS {
         return Err(Violations::single(
@@ -190,8 +211,11 @@ pub fn mask_paths(
             format!("Ensure this field has no more than {MAX_MASK_PATHS} paths."),
         ));
     }
-    if paths.is_empty() || paths == ["*"] {
-        return Ok(None);
+    if paths.is_empty() {
+        return Ok(UpdateMask::Implied);
+    }
+    if paths == ["*"] {
+        return Ok(UpdateMask::Full);
     }
     let mut v = Violations::new();
     let mut fields: Vec<String> = Vec::new();
@@ -221,7 +245,7 @@ pub fn mask_paths(
             );
         }
     }
-    v.into_result(Some(fields))
+    v.into_result(UpdateMask::Paths(fields))
 }
 
 /// List arguments as text, as authentik's query parameters carry them.
@@ -286,11 +310,12 @@ mod tests {
 
     #[test]
     fn masks_name_read_only_and_unknown_paths() {
-        assert_eq!(mask_paths(None).unwrap(), None);
-        assert_eq!(mask_paths(Some(&mask(&["*"]))).unwrap(), None);
+        assert_eq!(mask_paths(None).unwrap(), UpdateMask::Implied);
+        assert_eq!(mask_paths(Some(&mask(&[]))).unwrap(), UpdateMask::Implied);
+        assert_eq!(mask_paths(Some(&mask(&["*"]))).unwrap(), UpdateMask::Full);
         assert_eq!(
             mask_paths(Some(&mask(&["name", "allow_friends", "name"]))).unwrap(),
-            Some(vec!["name".to_owned(), "allow_friends".to_owned()])
+            UpdateMask::Paths(vec!["name".to_owned(), "allow_friends".to_owned()])
         );
         let v = mask_paths(Some(&mask(&["pk", "colour", "icon"]))).unwrap_err();
         let messages: Vec<_> = v.iter().map(|x| x.message.as_str()).collect();
@@ -360,5 +385,44 @@ mod tests {
         assert_eq!(patch.allowed_servers, Field::Set(vec![]));
         assert_eq!(patch.user_matching_mode, Field::Null);
         assert_eq!(patch.slug, Field::Missing);
+    }
+
+    #[test]
+    fn without_a_mask_only_populated_fields_are_written() {
+        let body = pb::PlexSource {
+            name: "  ".into(),
+            enabled: Some(false),
+            authentication_flow: Some(String::new()),
+            enrollment_flow: None,
+            allow_friends: None,
+            allowed_servers: vec![],
+            user_matching_mode: pb::UserMatchingMode::EmailLink as i32,
+            ..Default::default()
+        };
+        let Ok(SourceUpdate::Patch(patch)) = source_update(body.clone(), None) else {
+            panic!("no mask patches the populated fields");
+        };
+        // Present but blank is written (and refused by the rules).
+        assert_eq!(patch.name, Field::Set("  ".into()));
+        // Explicit presence: `false` and "" are values.
+        assert_eq!(patch.enabled, Field::Set(false));
+        assert_eq!(patch.authentication_flow, Field::Null);
+        assert_eq!(patch.user_matching_mode, Field::Set("email_link".into()));
+        // Unset or zero: kept as stored.
+        for missing in [&patch.slug, &patch.plex_token, &patch.enrollment_flow] {
+            assert_eq!(*missing, Field::Missing);
+        }
+        assert_eq!(patch.allow_friends, Field::Missing);
+        assert_eq!(patch.allowed_servers, Field::Missing);
+        assert_eq!(patch.policy_engine_mode, Field::Missing);
+        // An empty mask is no mask; `*` replaces.
+        assert!(matches!(
+            source_update(body.clone(), Some(&mask(&[]))),
+            Ok(SourceUpdate::Patch(_))
+        ));
+        assert!(matches!(
+            source_update(body, Some(&mask(&["*"]))),
+            Ok(SourceUpdate::Replace(_))
+        ));
     }
 }

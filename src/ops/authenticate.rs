@@ -52,8 +52,9 @@ impl Rechecks {
 impl Operations {
     /// The caller behind an `authorization` header value (`Bearer <key>`),
     /// through the read cache, which also remembers keys that work for
-    /// nobody. No value, another scheme or an empty key is "no
-    /// credentials"; a key that does not work is "invalid".
+    /// nobody. No value, or one without a scheme and credentials, is "no
+    /// credentials"; another scheme is "unsupported"; a key that does not
+    /// work is "invalid" (authentik's `validate_auth`).
     pub async fn authenticate(
         &self,
         authorization: Option<&str>,
@@ -61,9 +62,17 @@ impl Operations {
         if !self.is_started() {
             return Err(ServiceError::Starting);
         }
-        let key = authorization
-            .and_then(bearer_key)
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::NotProvided))?;
+        let key = match authorization.map(credentials) {
+            None | Some(Credentials::None) => {
+                return Err(ServiceError::Unauthenticated(AuthFailure::NotProvided));
+            }
+            Some(Credentials::OtherScheme) => {
+                return Err(ServiceError::Unauthenticated(
+                    AuthFailure::UnsupportedScheme,
+                ));
+            }
+            Some(Credentials::Bearer(key)) => key,
+        };
         let key_hash = hash_key(key);
         let cache = self.feed.cache();
         match cache.lookup_caller(&key_hash) {
@@ -130,12 +139,43 @@ impl Operations {
     }
 }
 
+/// What an `authorization` value holds, read as authentik's
+/// `validate_auth` does (authentik/api/authentication.py): surrounding
+/// whitespace dropped, then split at the first space into scheme and
+/// credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// Empty, or no space: no credentials at all.
+    None,
+    /// A scheme other than `Bearer` (compared without regard to case).
+    OtherScheme,
+    /// The key of `Bearer <key>`, its surrounding whitespace dropped.
+    Bearer(&'a str),
+}
+
+/// Reads an `authorization` value; see [`Credentials`].
+pub fn credentials(value: &str) -> Credentials<'_> {
+    let Some((scheme, key)) = value.trim().split_once(' ') else {
+        return Credentials::None;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Credentials::OtherScheme;
+    }
+    // The value was trimmed, so something follows the space; a key of
+    // only whitespace is no key.
+    match key.trim() {
+        "" => Credentials::None,
+        key => Credentials::Bearer(key),
+    }
+}
+
 /// The key of `Bearer <key>` (scheme case-insensitive, surrounding space
-/// ignored); `None` for another scheme or an empty key, as in authentik.
+/// ignored); `None` for no credentials or another scheme.
 pub fn bearer_key(value: &str) -> Option<&str> {
-    let (scheme, key) = value.trim().split_once(' ')?;
-    let key = key.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+    match credentials(value) {
+        Credentials::Bearer(key) => Some(key),
+        Credentials::None | Credentials::OtherScheme => None,
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +190,21 @@ mod tests {
         for none in ["", "Bearer", "Bearer ", "Basic abc", "abc"] {
             assert_eq!(bearer_key(none), None, "{none:?}");
         }
+    }
+
+    #[test]
+    fn another_scheme_is_told_apart_from_no_credentials() {
+        for none in ["", "   ", "Bearer", " Bearer  ", "abc", "Bearer\tabc"] {
+            assert_eq!(credentials(none), Credentials::None, "{none:?}");
+        }
+        for other in [
+            "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+            "Token abc",
+            "bearerx abc",
+            " Digest a b",
+        ] {
+            assert_eq!(credentials(other), Credentials::OtherScheme, "{other:?}");
+        }
+        assert_eq!(credentials("BEARER  k  "), Credentials::Bearer("k"));
     }
 }

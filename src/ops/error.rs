@@ -9,6 +9,8 @@ use crate::{domain::Violations, store::StoreError};
 pub enum AuthFailure {
     /// No `authorization: Bearer <key>` metadata.
     NotProvided,
+    /// An `authorization` value of another scheme than `Bearer`.
+    UnsupportedScheme,
     /// Unknown, expired or revoked key, or an inactive user.
     Invalid,
 }

@@ -66,7 +66,14 @@ impl Operations {
         caller: &Caller,
         params: &ListParams,
     ) -> Result<ListPage, ServiceError> {
-        let mut args = list_args(params).map_err(ServiceError::InvalidArgument)?;
+        // Flow filters must name flows that exist, as authentik's
+        // `ModelChoiceFilter` requires.
+        let flow_ids: Vec<Uuid> = [&params.authentication_flow, &params.enrollment_flow]
+            .into_iter()
+            .filter_map(|raw| raw.as_deref().and_then(flow_id))
+            .collect();
+        let missing = store::flows::missing(&self.db, &flow_ids).await?;
+        let mut args = list_args(params, &missing).map_err(ServiceError::InvalidArgument)?;
         let after = match params.page_token.as_str() {
             "" => None,
             token => Some(
@@ -140,9 +147,19 @@ impl Operations {
     }
 }
 
-/// Checks every list argument, reporting all problems at once.
-fn list_args(params: &ListParams) -> Result<ListArgs, Violations> {
+/// Checks every list argument, reporting all problems at once; `missing`
+/// are the well-formed flow ids that name no flow.
+fn list_args(params: &ListParams, missing: &[Uuid]) -> Result<ListArgs, Violations> {
     let mut v = Violations::new();
+    for (field, value) in [
+        ("name", &params.name),
+        ("slug", &params.slug),
+        ("client_id", &params.client_id),
+    ] {
+        if value.as_deref().is_some_and(|text| text.contains('\0')) {
+            v.add(field, "null_characters_not_allowed", NULL_CHARACTERS);
+        }
+    }
     let page_size = listing::page_size(params.page_size)
         .map_err(|e| v.extend(e))
         .ok();
@@ -156,8 +173,14 @@ fn list_args(params: &ListParams) -> Result<ListArgs, Violations> {
         &mut v,
         "authentication_flow",
         params.authentication_flow.as_deref(),
+        missing,
     );
-    let enrollment_flow = flow_filter(&mut v, "enrollment_flow", params.enrollment_flow.as_deref());
+    let enrollment_flow = flow_filter(
+        &mut v,
+        "enrollment_flow",
+        params.enrollment_flow.as_deref(),
+        missing,
+    );
     let policy: Option<PolicyEngineMode> = choice_filter(
         &mut v,
         "policy_engine_mode",
@@ -184,7 +207,7 @@ fn list_args(params: &ListParams) -> Result<ListArgs, Violations> {
         &format!("{:?}", params.client_id),
         &format!("{:?}", params.allow_friends),
         &format!("{group:?}"),
-        &search.as_deref().unwrap_or_default().join(" "),
+        &listing::search_key(search.as_deref().unwrap_or_default()),
         &format!("{ordering:?}"),
     ]);
     let (Some(page_size), Some(ordering), Some(search)) = (page_size, ordering, search) else {
@@ -212,12 +235,32 @@ fn list_args(params: &ListParams) -> Result<ListArgs, Violations> {
     })
 }
 
-fn flow_filter(v: &mut Violations, field: &str, value: Option<&str>) -> Option<Uuid> {
-    let raw = value?;
-    match Uuid::parse_str(raw) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(field, "invalid", format!("“{raw}” is not a valid UUID."));
+/// Django's message for text with a NUL character, which no column holds.
+const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+
+/// Django's `ModelChoiceField` message for a value that names no row,
+/// malformed or not.
+const INVALID_FLOW_CHOICE: &str =
+    "Select a valid choice. That choice is not one of the available choices.";
+
+/// A flow filter's id, when it is one (any form Python's `uuid.UUID`
+/// reads: hyphenated, plain, braced, `urn:uuid:`; any case).
+fn flow_id(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+/// A flow filter: an existing flow's id, or one violation, the same for a
+/// malformed id and one no flow has (as authentik's filter answers both).
+fn flow_filter(
+    v: &mut Violations,
+    field: &str,
+    value: Option<&str>,
+    missing: &[Uuid],
+) -> Option<Uuid> {
+    match flow_id(value?) {
+        Some(id) if !missing.contains(&id) => Some(id),
+        _ => {
+            v.add(field, "invalid_choice", INVALID_FLOW_CHOICE);
             None
         }
     }
@@ -255,7 +298,7 @@ mod tests {
             policy_engine_mode: Some("9".into()),
             ..Default::default()
         };
-        let v = list_args(&params).unwrap_err();
+        let v = list_args(&params, &[]).unwrap_err();
         let fields: Vec<_> = v.iter().map(|x| x.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -264,6 +307,61 @@ mod tests {
                 "ordering",
                 "authentication_flow",
                 "policy_engine_mode"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_flows_are_one_invalid_choice() {
+        let known = Uuid::new_v4();
+        let unknown = Uuid::new_v4();
+        let params = |auth: &str, enroll: &str| ListParams {
+            authentication_flow: Some(auth.to_owned()),
+            enrollment_flow: Some(enroll.to_owned()),
+            ..Default::default()
+        };
+        let args = list_args(
+            &params(&known.to_string(), &known.simple().to_string()),
+            &[],
+        )
+        .expect("known flows");
+        assert_eq!(args.filter.authentication_flow, Some(known));
+        assert_eq!(args.filter.enrollment_flow, Some(known));
+        for (auth, enroll) in [
+            (unknown.to_string(), "not-a-uuid".to_owned()),
+            (String::new(), unknown.to_string().to_uppercase()),
+        ] {
+            let v = list_args(&params(&auth, &enroll), &[unknown]).unwrap_err();
+            let got: Vec<_> = v
+                .iter()
+                .map(|x| (x.field.as_str(), x.code, x.message.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("authentication_flow", "invalid_choice", INVALID_FLOW_CHOICE),
+                    ("enrollment_flow", "invalid_choice", INVALID_FLOW_CHOICE),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn text_filters_refuse_null_characters() {
+        let params = ListParams {
+            name: Some("a\0".into()),
+            client_id: Some("\0".into()),
+            search: "x\0".into(),
+            ..Default::default()
+        };
+        let v = list_args(&params, &[]).unwrap_err();
+        let got: Vec<_> = v.iter().map(|x| (x.field.as_str(), x.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("name", "null_characters_not_allowed"),
+                ("client_id", "null_characters_not_allowed"),
+                ("search", "null_characters_not_allowed"),
             ]
         );
     }

@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
 
-pub use authenticate::bearer_key;
+pub use authenticate::{Credentials, bearer_key, credentials};
 pub use error::{AuthFailure, ServiceError};
 pub use list::{ListPage, ListParams};
 pub use reveal::{TokenVisibility, Visible};

@@ -26,11 +26,11 @@ use crate::{
 /// How an update applies its draft.
 #[derive(Debug, Clone)]
 pub enum SourceUpdate {
-    /// PUT: every writable field as given, the rest at their defaults
-    /// (except the stored `client_id` and icon, see
+    /// Full replacement: every writable field as given, the rest at their
+    /// defaults (except the stored `client_id` and icon, see
     /// [`PlexSourceDraft::replacing`]).
     Replace(PlexSourceDraft),
-    /// PATCH: only the fields the draft sets; the rest stay as stored.
+    /// Only the fields the draft sets; the rest stay as stored.
     Patch(PlexSourceDraft),
 }
 
@@ -174,7 +174,5 @@ fn checked<T>(result: Result<T, Violations>) -> Result<T, ServiceError> {
 }
 
 fn parse_slug(value: &str) -> Result<Slug, ServiceError> {
-    Slug::parse(value).map_err(|err| {
-        ServiceError::InvalidArgument(Violations::single("slug", err.code(), err.to_string()))
-    })
+    Slug::parse(value).map_err(|err| ServiceError::InvalidArgument(err.violations("slug")))
 }

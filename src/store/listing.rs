@@ -158,14 +158,23 @@ fn condition(f: &SourceFilter) -> Condition {
         }
     }
     for term in &f.search {
-        let pattern =
-            LikeExpr::new(format!("%{}%", escape_like(&term.to_lowercase()))).escape('\\');
-        c = c.add(Expr::col(Column::SearchText).like(pattern));
+        c = c.add(Expr::col(Column::SearchText).like(search_pattern(term)));
     }
     if let Some(visible) = &f.visible {
         c = c.add(Column::Pk.is_in(visible.iter().copied()));
     }
     c
+}
+
+/// The LIKE pattern of one search term over the search text (`name`, a
+/// line feed, `slug`): the term anywhere in it. A term with a line feed
+/// (a quoted phrase may hold one) can only be in the name, as slugs hold
+/// none; it must be followed by a line feed, so that it never matches
+/// across the end of the name into the slug.
+fn search_pattern(term: &str) -> LikeExpr {
+    let term = escape_like(&term.to_lowercase());
+    let tail = if term.contains('\n') { "%\n%" } else { "%" };
+    LikeExpr::new(format!("%{term}{tail}")).escape('\\')
 }
 
 fn escape_like(term: &str) -> String {

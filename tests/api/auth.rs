@@ -65,8 +65,8 @@ async fn missing_or_malformed_credentials_are_not_authenticated(backend: Backend
         Caller::Header(""),
         Caller::Header("Bearer"),
         Caller::Header("Bearer   "),
-        Caller::Header("Basic dXNlcjpwdw=="),
-        Caller::Header("Token abc"),
+        Caller::Header("abc"),
+        Caller::Header("Bearer\tabc"),
     ] {
         let status = app
             .retrieve(header, "source-a")
@@ -79,6 +79,39 @@ async fn missing_or_malformed_credentials_are_not_authenticated(backend: Backend
             "Authentication credentials were not provided.",
         );
     }
+    // Another scheme is a failed authentication, in authentik's words,
+    // even with a working key behind it.
+    let key = app.caller("schemer", &[(Permission::View, None)]).await;
+    let basic = format!("Basic {key}");
+    let token = format!("token {key}");
+    for header in [
+        "Basic dXNlcjpwdw==",
+        "Token abc",
+        "Digest a b",
+        basic.as_str(),
+        token.as_str(),
+    ] {
+        for status in [
+            app.retrieve(Caller::Header(header), "source-a")
+                .await
+                .expect_err("another scheme"),
+            app.list(Caller::Header(header), Default::default())
+                .await
+                .expect_err("another scheme"),
+        ] {
+            assert_status(
+                &status,
+                Code::Unauthenticated,
+                "AUTHENTICATION_FAILED",
+                "Unsupported authentication type",
+            );
+        }
+    }
+    // The scheme is matched without regard to case.
+    let bearer = format!("bEaReR {key}");
+    app.retrieve(Caller::Header(&bearer), "source-a")
+        .await
+        .expect("any case of Bearer");
     // Authentication comes before validation.
     let status = app
         .retrieve(Caller::Anonymous, "not a slug")

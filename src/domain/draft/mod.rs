@@ -136,7 +136,7 @@ impl PlexSourceDraft {
         refs
     }
 
-    /// A full replacement (PUT) of `stored`: as a create, except that the
+    /// A full replacement (`*` mask) of `stored`: as a create, except that the
     /// stored `client_id` (the identity plex.tv knows) stays unless given,
     /// and the icon, which the API cannot write, stays as it is.
     pub fn replacing(mut self, stored: &PlexSourceFields) -> Self {

@@ -74,7 +74,7 @@ pub(super) fn slug(v: &mut Violations, value: Field<String>, base: Option<&Slug>
     match Slug::parse(&text) {
         Ok(slug) => Some(slug),
         Err(err) => {
-            v.add("slug", err.code(), err.to_string());
+            err.report(v, "slug");
             None
         }
     }

@@ -1,5 +1,5 @@
 //! Request bodies as tests write them: a new source, a PATCH of one field,
-//! a PUT.
+//! an update without a mask, a full replacement.
 
 use super::pb;
 
@@ -52,8 +52,15 @@ pub fn reslug(slug: &str, new_slug: &str) -> pb::UpdatePlexSourceRequest {
     patch(slug, &["slug"], body)
 }
 
-/// A PUT: no update mask, every writable field is replaced.
+/// A full replacement (`update_mask: "*"`): every writable field is
+/// written, those not populated take the defaults.
 pub fn put(slug: &str, source: pb::PlexSource) -> pb::UpdatePlexSourceRequest {
+    patch(slug, &["*"], source)
+}
+
+/// An update without a mask: the populated fields are written, the others
+/// keep their stored values (AIP-134's implied mask).
+pub fn populated(slug: &str, source: pb::PlexSource) -> pb::UpdatePlexSourceRequest {
     pb::UpdatePlexSourceRequest {
         slug: slug.to_owned(),
         plex_source: Some(source),

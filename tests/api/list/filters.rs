@@ -375,7 +375,40 @@ async fn invalid_filter_values_name_only_their_field(backend: Backend) {
         return;
     };
     let r = ListRequest::default;
+    let unknown_flow = uuid::Uuid::new_v4().to_string();
     for (why, request, field) in [
+        (
+            "unknown authentication flow",
+            ListRequest {
+                authentication_flow: Some(unknown_flow.clone()),
+                ..r()
+            },
+            "authentication_flow",
+        ),
+        (
+            "unknown enrollment flow",
+            ListRequest {
+                enrollment_flow: Some(unknown_flow.to_uppercase()),
+                ..r()
+            },
+            "enrollment_flow",
+        ),
+        (
+            "null character in a text filter",
+            ListRequest {
+                name: Some("One\0".into()),
+                ..r()
+            },
+            "name",
+        ),
+        (
+            "null character in search",
+            ListRequest {
+                search: "one\0".into(),
+                ..r()
+            },
+            "search",
+        ),
         (
             "malformed authentication flow",
             ListRequest {
@@ -425,8 +458,17 @@ async fn invalid_filter_values_name_only_their_field(backend: Backend) {
             "group_matching_mode",
         ),
     ] {
+        let is_flow = field.ends_with("_flow");
         let status = app.list(app.admin(), request).await.expect_err(why);
-        assert_invalid(&status, field);
+        let message = assert_invalid(&status, field);
+        if is_flow {
+            assert_eq!(
+                message, "Select a valid choice. That choice is not one of the available choices.",
+                "{why}: Django's ModelChoiceField message"
+            );
+            let bad = status.get_details_bad_request().expect("BadRequest");
+            assert_eq!(bad.field_violations[0].reason, "INVALID_CHOICE", "{why}");
+        }
         let fields: Vec<String> = status
             .get_details_bad_request()
             .expect("BadRequest")
@@ -438,6 +480,58 @@ async fn invalid_filter_values_name_only_their_field(backend: Backend) {
     }
 }
 
+/// Both flow filters wrong at once, one unknown and one malformed, with
+/// another bad argument: every problem in one answer, and a flow that
+/// exists is no problem even when no source uses it.
+async fn unknown_and_malformed_flows_are_reported_together(backend: Backend) {
+    let Some((app, auth, enroll)) = app_with_filter_sources(backend).await else {
+        return;
+    };
+    let status = app
+        .list(
+            app.admin(),
+            ListRequest {
+                authentication_flow: Some(uuid::Uuid::new_v4().simple().to_string()),
+                enrollment_flow: Some(format!("{enroll}x")),
+                ordering: "colour".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("three bad arguments");
+    let got: Vec<(String, String)> = status
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.reason))
+        .collect();
+    let want = [
+        ("ordering", "INVALID"),
+        ("authentication_flow", "INVALID_CHOICE"),
+        ("enrollment_flow", "INVALID_CHOICE"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(f, r)| (f.to_owned(), r.to_owned())),
+        "{status:?}"
+    );
+    // The flows themselves filter as before; braces and no hyphens are
+    // the same id, as Python's uuid reads them.
+    let page = app
+        .list(
+            app.admin(),
+            ListRequest {
+                authentication_flow: Some(format!("{{{auth}}}")),
+                enrollment_flow: Some(enroll.replace('-', "")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("existing flows");
+    assert!(page.plex_sources.is_empty(), "no source has both flows");
+}
+
 backend_tests!(
     text_filters_match_whole_values,
     boolean_filters_match_true_and_false,
@@ -445,4 +539,5 @@ backend_tests!(
     mode_filters_match_one_choice,
     filters_combine_with_each_other_and_search,
     invalid_filter_values_name_only_their_field,
+    unknown_and_malformed_flows_are_reported_together,
 );

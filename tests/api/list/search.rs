@@ -1,6 +1,6 @@
 //! Search: every term, in the name or the slug, without regard to case.
 
-use super::{ListRequest, blueprint, slugs, sorted_slugs, source_entry};
+use super::{ListRequest, assert_invalid, blueprint, slugs, sorted_slugs, source_entry};
 use crate::{
     backend_tests,
     helpers::{Backend, rename, reslug, spawn_app},
@@ -138,7 +138,82 @@ async fn search_ignores_case_beyond_ascii(backend: Backend) {
     }
 }
 
+/// Terms as Django REST framework (3.15 and later) splits `?search=`:
+/// whitespace or commas between terms, a quoted phrase one term.
+async fn search_splits_terms_as_drf_does(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let entries = [
+        source_entry("plex-home", "Plex Home", ""),
+        source_entry("home-plex", "Home of Plex", ""),
+        source_entry("comma", "Plex, Inc", ""),
+        source_entry("quote", "Say \"hi\" now", ""),
+        source_entry("beta", "Alpha", ""),
+        source_entry("lines", "Line one\nline two", ""),
+    ];
+    app.import(&blueprint(&entries)).await.expect("import");
+
+    let cases: &[(&str, &[&str])] = &[
+        // Commas separate terms as whitespace does.
+        ("plex,home", &["home-plex", "plex-home"]),
+        ("plex, home,", &["home-plex", "plex-home"]),
+        ("plex,inc", &["comma"]),
+        (
+            ",,, ,",
+            &["beta", "comma", "home-plex", "lines", "plex-home", "quote"],
+        ),
+        // A quoted phrase is one term, its spaces and commas included.
+        ("\"plex home\"", &["plex-home"]),
+        ("'PLEX HOME'", &["plex-home"]),
+        ("\"home plex\"", &[]),
+        ("\"plex, inc\"", &["comma"]),
+        ("'plex, inc' plex", &["comma"]),
+        ("\"of plex\" home", &["home-plex"]),
+        // ...but a token that does not both start and end with the quote
+        // is split at its commas, quotes kept: `"of plex"` and `home`.
+        ("\"of plex\",home", &[]),
+        // Escaped quotes inside a phrase.
+        (r#""say \"hi\"""#, &["quote"]),
+        (r#"'"hi" now'"#, &["quote"]),
+        // An unclosed quote is a character of the term.
+        ("\"plex", &[]),
+        // A phrase matches within the name or within the slug, never
+        // across the two.
+        ("\"alpha\nbeta\"", &[]),
+        ("\"one\nline\"", &["lines"]),
+    ];
+    for (search, want) in cases {
+        let got = app
+            .list(
+                app.admin(),
+                ListRequest {
+                    search: (*search).to_owned(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|s| panic!("search {search:?}: {s:?}"));
+        assert_eq!(sorted_slugs(&got.plex_sources), *want, "search {search:?}");
+        assert_eq!(got.total_size as usize, want.len(), "search {search:?}");
+    }
+
+    // Comma-separated terms count toward the limit like any others.
+    let status = app
+        .list(
+            app.admin(),
+            ListRequest {
+                search: "a,".repeat(21),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("21 terms");
+    assert!(assert_invalid(&status, "search").contains("20 search terms"));
+}
+
 backend_tests!(
+    search_splits_terms_as_drf_does,
     search_matches_every_term_in_name_or_slug,
     search_ignores_case_beyond_ascii,
 );

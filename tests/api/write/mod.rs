@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod permissions;
 mod replicas;
+mod slugs;
 mod together;
 mod update;
 
