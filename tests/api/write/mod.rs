@@ -52,6 +52,6 @@ pub async fn count_sources(app: &TestApp) -> usize {
         },
     )
     .await
-    .map(|v| v.len())
-    .unwrap_or(0)
+    .expect("count sources")
+    .len()
 }
