@@ -118,6 +118,7 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
             change_poll_interval: args.change_poll_interval,
             change_retention: args.change_retention,
             cache_max_bytes: args.cache_max_bytes,
+            lock_timeout,
             streams: StreamLimits {
                 max_concurrent_streams: args.max_concurrent_streams,
                 max_watch_streams: args.max_watch_streams,

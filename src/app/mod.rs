@@ -24,6 +24,7 @@ use crate::{
     metrics::{Metrics, ServerState},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
+    store::WriteTurns,
 };
 
 pub use health::{Health, LIVENESS, READINESS};
@@ -52,6 +53,8 @@ pub struct ServerSettings {
     pub streams: StreamLimits,
     /// Memory the read caches may hold, estimated.
     pub cache_max_bytes: u64,
+    /// Longest a write waits for another write's lock.
+    pub lock_timeout: Duration,
     /// Deadline of calls that bring none, and the longest one a caller
     /// may ask for (see [`DeadlineLayer`]).
     pub request_timeout: Duration,
@@ -189,6 +192,7 @@ impl Application {
             self.db.clone(),
             feed.clone(),
             self.audit.clone(),
+            WriteTurns::new(&self.db, self.settings.lock_timeout),
             streams.max_watch_streams,
         );
         let state = ServerState::new(self.db.clone(), ops.clone(), feed.clone(), health.clone());

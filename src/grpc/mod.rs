@@ -10,6 +10,7 @@ pub mod codec;
 pub mod convert;
 pub mod deadline;
 pub mod error;
+pub(crate) mod headers;
 /// Public so the update-mask reader can be fuzzed and property-tested.
 pub mod input;
 mod service;

@@ -60,7 +60,7 @@ fn make_span(request: &Request<tonic::body::Body>) -> Span {
         && !span.is_disabled()
         && let Some(id) = request
             .headers()
-            .get("traceparent")
+            .get(super::headers::TRACEPARENT)
             .and_then(|value| TraceId::from_traceparent(value.as_bytes()))
     {
         trace_id::attach(&span, id);
@@ -126,7 +126,7 @@ impl Extractor for Metadata<'_> {
 
 fn on_eos(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
     let code = trailers
-        .and_then(|t| t.get("grpc-status"))
+        .and_then(|t| t.get(super::headers::GRPC_STATUS))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .unwrap_or(0);

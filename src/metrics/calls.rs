@@ -6,7 +6,6 @@
 //! too.
 
 use std::{
-    collections::HashMap,
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll, ready},
@@ -98,7 +97,9 @@ impl MethodMetrics {
 /// name no method: a caller cannot grow the label sets.
 #[derive(Clone)]
 pub struct CallMetrics {
-    methods: Arc<HashMap<String, Arc<MethodMetrics>>>,
+    /// Sorted by path: a call finds its method by binary search, without
+    /// hashing its path.
+    methods: Arc<[(String, Arc<MethodMetrics>)]>,
     unknown: Arc<MethodMetrics>,
 }
 
@@ -133,7 +134,7 @@ impl CallMetrics {
             "gRPC messages sent by the server",
             families.msg_sent.clone(),
         );
-        let mut methods = HashMap::new();
+        let mut methods = Vec::new();
         for set in descriptor_sets {
             let Ok(set) = FileDescriptorSet::decode(*set) else {
                 continue;
@@ -155,7 +156,7 @@ impl CallMetrics {
                             .to_owned(),
                         };
                         let path = format!("/{service_name}/{}", method.name());
-                        methods.insert(path, Arc::new(MethodMetrics::new(&families, labels)));
+                        methods.push((path, Arc::new(MethodMetrics::new(&families, labels))));
                     }
                 }
             }
@@ -165,14 +166,22 @@ impl CallMetrics {
             grpc_method: "unknown".to_owned(),
             grpc_type: "unknown".to_owned(),
         };
+        methods.sort_by(|a, b| a.0.cmp(&b.0));
+        methods.dedup_by(|a, b| a.0 == b.0);
         Self {
-            methods: Arc::new(methods),
+            methods: methods.into(),
             unknown: Arc::new(MethodMetrics::new(&families, unknown)),
         }
     }
 
     fn method(&self, path: &str) -> Arc<MethodMetrics> {
-        self.methods.get(path).unwrap_or(&self.unknown).clone()
+        match self
+            .methods
+            .binary_search_by(|(known, _)| known.as_str().cmp(path))
+        {
+            Ok(index) => Arc::clone(&self.methods[index].1),
+            Err(_) => Arc::clone(&self.unknown),
+        }
     }
 }
 
@@ -304,7 +313,7 @@ impl Drop for Call {
 }
 
 fn status_of(headers: &HeaderMap) -> Option<tonic::Code> {
-    let value = headers.get("grpc-status")?;
+    let value = headers.get(crate::grpc::headers::GRPC_STATUS)?;
     let code = std::str::from_utf8(value.as_bytes())
         .ok()?
         .parse::<i32>()

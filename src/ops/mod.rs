@@ -26,7 +26,9 @@ use std::sync::{Arc, OnceLock};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
-use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
+use crate::{
+    audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed, store::WriteTurns,
+};
 
 pub use authenticate::{Credentials, bearer_key, credentials};
 pub use error::{AuthFailure, ServiceError};
@@ -43,6 +45,8 @@ pub struct Operations {
     db: DatabaseConnection,
     feed: ChangeFeed,
     audit: AuditTrail,
+    /// This server's writers, in turn.
+    writes: WriteTurns,
     /// Read from the migrated database once it answers (see
     /// [`Operations::start`]); until then every operation is refused as
     /// [`ServiceError::Starting`].
@@ -59,12 +63,14 @@ impl Operations {
         db: DatabaseConnection,
         feed: ChangeFeed,
         audit: AuditTrail,
+        writes: WriteTurns,
         max_watch_streams: usize,
     ) -> Self {
         Self {
             db,
             feed,
             audit,
+            writes,
             page_tokens: Arc::default(),
             watch_slots: Arc::new(Semaphore::new(max_watch_streams)),
             max_watch_streams,

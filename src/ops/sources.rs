@@ -50,10 +50,10 @@ impl Operations {
         if !caller.may_globally(Permission::Add) {
             return Err(ServiceError::PermissionDenied);
         }
-        let txn = store::begin_write(&self.db).await?;
-        let fields = checked(store::check_source(&txn, draft, None, None).await?)?;
-        let source = store::insert_source(&txn, uuid::Uuid::new_v4(), &fields).await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        let txn = self.writes.begin(&self.db).await?;
+        let fields = checked(store::check_source(&*txn, draft, None, None).await?)?;
+        let source = store::insert_source(&*txn, uuid::Uuid::new_v4(), &fields).await?;
+        txn.commit().await?;
         self.feed
             .committed(ChangeKind::Created, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -68,21 +68,21 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Change)
             .await?;
-        let txn = store::begin_write(&self.db).await?;
+        let txn = self.writes.begin(&self.db).await?;
         // Read again under the lock: the source may have changed meanwhile.
         let stored = authorized(&txn, caller, &slug, Permission::Change).await?;
         let (draft, base) = match update {
             SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
             SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
         };
-        let fields = checked(store::check_source(&txn, draft, base, Some(stored.pk)).await?)?;
+        let fields = checked(store::check_source(&*txn, draft, base, Some(stored.pk)).await?)?;
         // An update that changes nothing writes nothing (and logs no event).
         let source = if fields == stored.fields {
             stored
         } else {
-            store::replace_source(&txn, &stored, &fields).await?
+            store::replace_source(&*txn, &stored, &fields).await?
         };
-        txn.commit().await.map_err(store::StoreError::from)?;
+        txn.commit().await?;
         self.feed
             .committed(ChangeKind::Updated, source.pk, source.fields.slug.as_str());
         Ok(self.reveal(caller, Arc::new(source)).await)
@@ -92,10 +92,10 @@ impl Operations {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Delete)
             .await?;
-        let txn = store::begin_write(&self.db).await?;
+        let txn = self.writes.begin(&self.db).await?;
         let stored = authorized(&txn, caller, &slug, Permission::Delete).await?;
-        store::delete_source(&txn, stored.pk).await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
+        store::delete_source(&*txn, stored.pk).await?;
+        txn.commit().await?;
         self.feed
             .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());
         Ok(())

@@ -91,6 +91,7 @@ pub fn test_settings() -> ServerSettings {
         change_poll_interval: Duration::from_millis(100),
         change_retention: Duration::from_secs(3600),
         cache_max_bytes: plex_source_service::cache::DEFAULT_MAX_BYTES,
+        lock_timeout: plex_source_service::store::DEFAULT_LOCK_TIMEOUT,
         streams: plex_source_service::app::StreamLimits::default(),
         request_timeout: Duration::from_secs(30),
         tls: None,
