@@ -11,17 +11,20 @@ use super::{
     document::{Entry, State},
     flows::FlowTarget,
     mappings::MappingTarget,
-    models::{Known, Model, Query, Target, find_matching, identity, known},
+    models::{Known, Model, Query, Refused, Target, find_matching, identity, known},
     permissions::{self, ObjectGrant},
     plex_source::PlexSourceTarget,
-    python,
+    python, references,
     report::{Failure, ImportReport},
     roles::RoleTarget,
     tags::{Finder, Inputs, Key, Resolver, TagError},
     users::UserTarget,
     values::not_a_list,
 };
-use crate::{domain::Violations, store::StoreError};
+use crate::{
+    domain::{FieldViolation, Violations},
+    store::StoreError,
+};
 
 /// Replaces secret values quoted in messages (`"<value>" is not a valid
 /// choice.`, `“<value>” is not a valid UUID.`); every message that embeds a
@@ -34,6 +37,9 @@ pub(crate) struct Importer<'a> {
     inputs: &'a Inputs<'a>,
     /// `id` → what an earlier entry produced or matched.
     keys: HashMap<String, Key>,
+    /// An earlier entry's `pk` identifier, as written → the pk of the
+    /// object it stored or matched (authentik's `__pk_map`).
+    pks: HashMap<Value, Uuid>,
     report: ImportReport,
 }
 
@@ -50,8 +56,13 @@ impl Findings {
         Failure::Entry {
             index: entry.index,
             model: entry.model.clone(),
-            violations: scrub(self.violations, &self.secrets),
+            violations: self.scrubbed(),
         }
+    }
+
+    /// The violations without the secrets they quote.
+    fn scrubbed(self) -> Violations {
+        scrub(self.violations, &self.secrets)
     }
 }
 
@@ -74,6 +85,7 @@ impl<'a> Importer<'a> {
             db,
             inputs,
             keys: HashMap::new(),
+            pks: HashMap::new(),
             report: ImportReport::default(),
         }
     }
@@ -111,14 +123,24 @@ impl<'a> Importer<'a> {
                 });
             }
         };
-        if !self.conditions_hold(&entry).await? {
-            tracing::info!(
-                model = model.name(),
-                index = entry.index,
-                "skipping blueprint entry: a condition is false"
-            );
-            self.report.skipped += 1;
-            return Ok(());
+        match self.conditions_hold(&entry).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(
+                    model = model.name(),
+                    index = entry.index,
+                    "skipping blueprint entry: a condition is false"
+                );
+                self.report.skipped += 1;
+                return Ok(());
+            }
+            Err(Failure::Entry {
+                index, violations, ..
+            }) if entry.state == State::Absent => {
+                self.skip_absent(index, &entry.model, &violations);
+                return Ok(());
+            }
+            Err(failure) => return Err(failure),
         }
         match model {
             Model::PlexSource => self.apply_as::<PlexSourceTarget>(entry).await,
@@ -271,15 +293,29 @@ impl<'a> Importer<'a> {
             Value::Null
         };
         let at = EntryRef { index, model };
+        if state == State::Absent {
+            return self.delete_as::<T>(at, identifiers, attrs).await;
+        }
         let store_failure = Failure::store(Some(index));
         let mut findings = Findings::default();
+        let written_pk = identifiers
+            .iter()
+            .find(|(key, _)| key == "pk")
+            .map(|(_, value)| value.clone())
+            .filter(|value| matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)));
 
         let identifiers = self
             .resolve_pairs(identifiers, "identifiers.", index, &mut findings)
             .await?;
-        let query = identity(&mut findings.violations, T::MODEL, identifiers.clone());
+        let identifiers = self.remap_identifiers(identifiers);
+        let query = identity(
+            &mut findings.violations,
+            T::MODEL,
+            identifiers.clone(),
+            true,
+        );
         let query: Query = match query {
-            Some(query) if findings.violations.is_empty() => query,
+            Ok(query) if findings.violations.is_empty() => query,
             _ => return Err(findings.into_failure(&at)),
         };
         // Several matches: the first, as authentik's `.first()` takes.
@@ -289,37 +325,23 @@ impl<'a> Importer<'a> {
             .into_iter()
             .next();
 
-        if state == State::Absent {
-            return match existing {
-                Some(existing) => {
-                    T::delete(self.db, T::pk(&existing))
-                        .await
-                        .map_err(Failure::store(Some(index)))?;
-                    self.report.deleted += 1;
-                    Ok(())
-                }
-                None => {
-                    self.report.unchanged += 1;
-                    Ok(())
-                }
-            };
-        }
         if state == State::MustCreated && existing.is_some() {
+            // authentik's text, its state printed as Python prints the enum.
             findings.violations.add(
                 "identifiers",
                 "unique",
-                "Object with these identifiers already exists.",
+                "State is set to BlueprintEntryDesiredState.MUST_CREATED and object exists \
+                 already",
             );
             return Err(findings.into_failure(&at));
         }
         // Every other state resolves and checks the whole entry, even
         // `created` with an existing object, which is then left as it is
         // (its permissions are still granted), as authentik does.
-        let attrs = self.resolve_pairs(attrs, "", index, &mut findings).await?;
-        let draft = T::draft(
-            &mut findings.violations,
-            with_identifiers(attrs, identifiers),
-        );
+        let attrs = self.remap_pks(self.resolve_pairs(attrs, "", index, &mut findings).await?);
+        let draft = self
+            .draft::<T>(with_identifiers(attrs, identifiers), index, &mut findings)
+            .await?;
         let mut broken = Violations::new();
         let fields = T::check(self.db, draft, existing.as_ref(), &mut broken)
             .await
@@ -365,7 +387,144 @@ impl<'a> Importer<'a> {
             Outcome::Unchanged => self.report.unchanged += 1,
         }
         self.remember(id, pk);
+        if let Some(written) = written_pk {
+            self.pks.insert(written, pk);
+        }
         Ok(())
+    }
+
+    /// `state: absent`, as authentik runs it. Its importer drops the error
+    /// of an entry it would only delete and goes on: an entry whose tags
+    /// cannot be resolved (identifiers, then attributes), that has no
+    /// identifiers, or that names a field the model lacks deletes nothing
+    /// and is skipped. A value Django cannot read for its field (a
+    /// malformed `pk`) still fails the import, as it does there; the
+    /// attributes' rules are never checked (a refused value does not keep
+    /// the object).
+    async fn delete_as<T: Target>(
+        &mut self,
+        at: EntryRef,
+        identifiers: Vec<(String, Value)>,
+        attrs: Vec<(String, Value)>,
+    ) -> Result<(), Failure> {
+        let index = at.index;
+        let mut findings = Findings::default();
+        let identifiers = self
+            .resolve_pairs(identifiers, "identifiers.", index, &mut findings)
+            .await?;
+        let identifiers = self.remap_identifiers(identifiers);
+        let query = if findings.violations.is_empty() {
+            identity(&mut findings.violations, T::MODEL, identifiers, false)
+        } else {
+            Err(Refused::Entry)
+        };
+        let query = match query {
+            Ok(query) => query,
+            Err(Refused::Entry) => {
+                self.skip_absent(index, &at.model, &findings.scrubbed());
+                return Ok(());
+            }
+            Err(Refused::Value) => return Err(findings.into_failure(&at)),
+        };
+        let existing = find_matching::<T>(self.db, &query)
+            .await
+            .map_err(Failure::store(Some(index)))?
+            .into_iter()
+            .next();
+        // Resolved for their tags only: one that fails keeps the object.
+        self.resolve_pairs(attrs, "", index, &mut findings).await?;
+        if !findings.violations.is_empty() {
+            self.skip_absent(index, &at.model, &findings.scrubbed());
+            return Ok(());
+        }
+        match existing {
+            Some(existing) => {
+                T::delete(self.db, T::pk(&existing))
+                    .await
+                    .map_err(Failure::store(Some(index)))?;
+                self.report.deleted += 1;
+            }
+            None => self.report.unchanged += 1,
+        }
+        Ok(())
+    }
+
+    /// An `absent` entry authentik skips without a word; here a warning
+    /// says which and why (secrets already scrubbed from the reason).
+    fn skip_absent(&mut self, index: usize, model: &str, why: &Violations) {
+        tracing::warn!(
+            index,
+            model,
+            reason = %why,
+            "skipping blueprint entry to delete: authentik skips an absent entry it cannot validate"
+        );
+        self.report.skipped += 1;
+    }
+
+    /// Checks the entry's references in the store and types the rest into
+    /// the model's draft; violations come in the order of the attributes.
+    async fn draft<T: Target>(
+        &self,
+        pairs: Vec<(String, Value)>,
+        index: usize,
+        findings: &mut Findings,
+    ) -> Result<T::Draft, Failure> {
+        let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+        let mut refused = Violations::new();
+        let pairs = references::check(self.db, T::REFERENCES, pairs, &mut refused)
+            .await
+            .map_err(Failure::store(Some(index)))?;
+        let mut typed = Violations::new();
+        let draft = T::draft(&mut typed, pairs);
+        findings
+            .violations
+            .extend(in_key_order(&keys, refused, typed));
+        Ok(draft)
+    }
+
+    /// Values (top-level, or one level down in a list or mapping) equal
+    /// to an earlier entry's `pk` identifier become the pk of the object
+    /// that entry stored or matched, as authentik rewrites them: an
+    /// exported blueprint keeps referring to the right object when it
+    /// matched an existing one by another identifier.
+    fn remap_pks(&self, pairs: Vec<(String, Value)>) -> Vec<(String, Value)> {
+        if self.pks.is_empty() {
+            return pairs;
+        }
+        let remap = |value: Value| match self.pks.get(&value) {
+            Some(pk) => Value::String(pk.to_string()),
+            None => value,
+        };
+        pairs
+            .into_iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    Value::Sequence(items) => {
+                        Value::Sequence(items.into_iter().map(remap).collect())
+                    }
+                    Value::Mapping(map) => {
+                        Value::Mapping(map.into_iter().map(|(k, v)| (k, remap(v))).collect())
+                    }
+                    other => remap(other),
+                };
+                (key, value)
+            })
+            .collect()
+    }
+
+    /// [`Self::remap_pks`], then an identifier holding a mapping with a
+    /// `pk` (a `!FindObject` answer) stands for that pk, as in authentik.
+    fn remap_identifiers(&self, pairs: Vec<(String, Value)>) -> Vec<(String, Value)> {
+        self.remap_pks(pairs)
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::Mapping(map) if map.contains_key("pk") => {
+                    let pk = map.get("pk").cloned().unwrap_or(Value::Null);
+                    (key, pk)
+                }
+                other => (key, other),
+            })
+            .collect()
     }
 
     /// Makes the object available to later `!KeyOf id`. As in authentik,
@@ -446,6 +605,22 @@ fn merge_unreported(reported: &mut Violations, more: Violations) {
             reported.add(v.field.clone(), v.code, v.message.clone());
         }
     }
+}
+
+/// `first` and `then` together, ordered by the position of their field's
+/// attribute in `keys` (stable: `first` before `then` on the same one).
+fn in_key_order(keys: &[String], first: Violations, then: Violations) -> Violations {
+    let mut all: Vec<&FieldViolation> = first.iter().chain(then.iter()).collect();
+    all.sort_by_key(|v| {
+        keys.iter()
+            .position(|k| k == root(&v.field))
+            .unwrap_or(keys.len())
+    });
+    let mut out = Violations::new();
+    for v in all {
+        out.add(v.field.clone(), v.code, v.message.clone());
+    }
+    out
 }
 
 /// `user_property_mappings` of `user_property_mappings[1]`.

@@ -24,8 +24,9 @@
 //! - [`tags`] resolves every tag (models, python);
 //! - [`plex_source`], [`flows`], [`mappings`], [`users`] and [`roles`] each
 //!   type one model's `attrs` into a draft and check and write it (models,
-//!   values); [`permissions`] checks and grants entry-level permissions
-//!   (values);
+//!   values); [`references`] checks the attributes that name other objects
+//!   by pk, as DRF does, before the draft is typed (models, values);
+//!   [`permissions`] checks and grants entry-level permissions (values);
 //! - [`apply`] runs each entry's state (`present`, `created`,
 //!   `must_created`, `absent`) through the model's target (all of the
 //!   above), and this module reads the file and runs one transaction.
@@ -41,6 +42,7 @@ mod models;
 mod permissions;
 mod plex_source;
 mod python;
+mod references;
 mod report;
 mod roles;
 mod tags;

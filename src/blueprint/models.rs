@@ -16,9 +16,16 @@ use crate::{
 };
 
 /// Every model authentik 2025.10 accepts in a blueprint: the `model`
-/// constants of its blueprint schema (`blueprints/schema.json`). An entry
-/// naming one of them that this service does not store is skipped; a name
-/// outside this list is a typo, refused as authentik refuses it.
+/// constants of its blueprint schema (`blueprints/schema.json`), which are
+/// the serializable models of its apps (its OpenAPI `ModelEnum`) plus the
+/// meta model [`META_MODELS`]. Taken from authentik 2025.10.0's `ModelEnum`
+/// (`schema.yml`, `info.version: 2025.10.0`; unchanged through 2025.10.4)
+/// and checked against the blueprint schema of authentik's main branch at
+/// 05e26b33e (2025-09-25, `authentik 2025.10.0-rc1 Blueprint schema`),
+/// which lists the same models but the Telegram source's four, added
+/// before the release. An entry naming one of them that this service does
+/// not store is skipped; a name outside this list is a typo, refused as
+/// authentik refuses it.
 pub(crate) const AUTHENTIK_MODELS: &[&str] = &[
     "authentik_blueprints.blueprintinstance",
     "authentik_blueprints.metaapplyblueprint",
@@ -168,10 +175,17 @@ pub(crate) fn known(name: &str) -> Result<Known, String> {
     }
 }
 
-/// authentik's `goauthentik.io/rbac/models` context: model name → app label.
+/// Models of [`AUTHENTIK_MODELS`] that are no database table: blueprint
+/// entries apply them (another blueprint), Django's app registry does not
+/// list them.
+const META_MODELS: &[&str] = &["authentik_blueprints.metaapplyblueprint"];
+
+/// authentik's `goauthentik.io/rbac/models` context: model name → app
+/// label, for the models of its apps (`rbac_models()` in its importer; the
+/// meta models are none of them).
 pub(crate) fn rbac_models() -> Mapping {
     let mut out = Mapping::new();
-    for name in AUTHENTIK_MODELS {
+    for name in AUTHENTIK_MODELS.iter().filter(|m| !META_MODELS.contains(m)) {
         if let Some((app, model)) = name.split_once('.') {
             out.insert(Value::String(model.into()), Value::String(app.into()));
         }
@@ -333,14 +347,11 @@ pub(crate) fn lookup_value(
     };
     let value = match (kind, value) {
         (_, Value::Null) => Value::Null,
-        (Kind::Pk | Kind::Ref | Kind::RefList, Value::String(s)) => match Uuid::parse_str(s.trim())
-        {
-            Ok(id) => Value::String(id.to_string()),
-            Err(_) => return Err(not_a_valid_uuid(&s)),
+        // Django's UUID field: `5` is `00000000-…-000000000005`.
+        (Kind::Pk | Kind::Ref | Kind::RefList, other) => match python::django_uuid(&other) {
+            Some(id) => Value::String(id.to_string()),
+            None => return Err(not_a_valid_uuid(&python::str_of(&other))),
         },
-        (Kind::Pk | Kind::Ref | Kind::RefList, other) => {
-            return Err(not_a_valid_uuid(&python::str_of(&other)));
-        }
         (Kind::Bool, other) => match drf_bool(&other) {
             Some(b) => Value::Bool(b),
             None => {
@@ -456,30 +467,59 @@ pub(super) fn ignore(model: Model, key: &str) {
     }
 }
 
+/// Why identifiers select no object to work on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// authentik refuses the entry before reading a value (no identifiers:
+    /// `No or invalid identifiers`; a field the model does not have:
+    /// `Invalid identifier field: ...`): an `absent` entry is skipped.
+    Entry,
+    /// A value is refused (Django cannot read it for its field, or the
+    /// serializer's rules): an error in every state.
+    Value,
+}
+
 /// The objects an entry's `identifiers` select: `pk` ORed with the AND of
 /// every other field, as authentik queries them. Any field of the model may
-/// identify (the first match is the object, as in authentik). `None` when
-/// any identifier is refused.
+/// identify (the first match is the object, as in authentik). Every refused
+/// identifier is reported in `v`; the first one, in the order Django reads
+/// them (`pk` first), says why. `serializer` adds the rules authentik's
+/// serializer applies to identifiers merged into the object written (not
+/// null, not blank), which an `absent` entry never reaches.
 pub(crate) fn identity(
     v: &mut Violations,
     model: Model,
     identifiers: Vec<(String, Value)>,
-) -> Option<Query> {
+    serializer: bool,
+) -> Result<Query, Refused> {
     if identifiers.is_empty() {
-        v.required("identifiers");
-        return None;
+        v.add("identifiers", "invalid", "No or invalid identifiers");
+        return Err(Refused::Entry);
     }
-    let before = v.clone();
+    let mut first = None;
+    let (pk, others): (Vec<_>, Vec<_>) = identifiers.into_iter().partition(|(k, _)| k == "pk");
     let mut query = Query::default();
-    for (key, value) in identifiers {
+    for (key, value) in pk.into_iter().chain(others) {
         let field = format!("identifiers.{key}");
         match (&value, model.field(&key)) {
-            (Value::Null, Some((_, Kind::Pk | Kind::Text))) => {
-                v.null(&field);
+            (_, None) => {
+                let message = lookup_value(model, &key, value).err().unwrap_or_default();
+                v.add(
+                    field,
+                    "invalid",
+                    format!("Invalid identifier field: {message}"),
+                );
+                first.get_or_insert(Refused::Entry);
                 continue;
             }
-            (Value::String(s), Some((_, Kind::Text))) if s.trim().is_empty() => {
+            (Value::Null, Some((_, Kind::Pk | Kind::Text))) if serializer => {
+                v.null(&field);
+                first.get_or_insert(Refused::Value);
+                continue;
+            }
+            (Value::String(s), Some((_, Kind::Text))) if serializer && s.trim().is_empty() => {
                 v.blank(&field);
+                first.get_or_insert(Refused::Value);
                 continue;
             }
             _ => {}
@@ -489,10 +529,16 @@ pub(crate) fn identity(
                 query.pk = Uuid::parse_str(&s).ok();
             }
             Ok(pair) => query.all.push(pair),
-            Err(message) => v.add(field, "invalid", message),
+            Err(message) => {
+                v.add(field, "invalid", message);
+                first.get_or_insert(Refused::Value);
+            }
         }
     }
-    (*v == before).then_some(query)
+    match first {
+        None => Ok(query),
+        Some(why) => Err(why),
+    }
 }
 
 /// The objects of `T` that `query` selects, ordered by pk: the first is
@@ -510,6 +556,23 @@ pub(crate) async fn find_matching<T: Target>(
     Ok(rows)
 }
 
+/// A model other objects refer to by pk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Referenced {
+    Flow,
+    PropertyMapping,
+    Role,
+}
+
+/// An attribute holding a reference: authentik's serializer field is a
+/// `PrimaryKeyRelatedField` (`many` for a list of them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefField {
+    pub name: &'static str,
+    pub to: Referenced,
+    pub many: bool,
+}
+
 /// One model's part of an import: typing, rules, and the store calls. The
 /// state machine that applies an entry is the same for every model.
 pub(crate) trait Target {
@@ -518,6 +581,9 @@ pub(crate) trait Target {
     /// holds object permissions on Plex sources only. Other models warn
     /// and ignore them.
     const OBJECT_PERMISSIONS: bool = false;
+    /// The attributes that refer to other objects by pk, checked as DRF
+    /// checks them before the draft is typed (see `references`).
+    const REFERENCES: &'static [RefField] = &[];
     /// An object as stored.
     type Stored: Send + Sync;
     type Draft: Send;
@@ -646,14 +712,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_identifiers_are_each_reported() {
+    fn bad_identifiers_are_each_reported_and_the_first_says_why() {
         let mut v = Violations::new();
         let query = identity(
             &mut v,
             Model::PropertyMapping,
-            pairs("{pk: nope, name: '', slug: x, expression: null}"),
+            pairs("{name: '', slug: x, expression: null, pk: nope}"),
+            true,
         );
-        assert!(query.is_none());
+        // Django reads `pk` first: a malformed one fails the lookup.
+        assert_eq!(query, Err(Refused::Value));
         assert_eq!(
             fields(&v),
             [
@@ -669,12 +737,28 @@ mod tests {
         );
         assert_eq!(
             v.iter().nth(2).unwrap().message,
-            "Cannot resolve keyword 'slug' into field. Choices are: pk, name, expression."
+            "Invalid identifier field: Cannot resolve keyword 'slug' into field. \
+             Choices are: pk, name, expression."
         );
 
+        // Without the serializer's rules, null and blank text select
+        // nothing; the unknown field comes first.
         let mut v = Violations::new();
-        assert!(identity(&mut v, Model::Flow, vec![]).is_none());
-        assert_eq!(v.to_string(), "identifiers: This field is required.");
+        let query = identity(
+            &mut v,
+            Model::PropertyMapping,
+            pairs("{name: '', slug: x, expression: null}"),
+            false,
+        );
+        assert_eq!(query, Err(Refused::Entry));
+        assert_eq!(fields(&v), ["identifiers.slug"]);
+
+        let mut v = Violations::new();
+        assert_eq!(
+            identity(&mut v, Model::Flow, vec![], true),
+            Err(Refused::Entry)
+        );
+        assert_eq!(v.to_string(), "identifiers: No or invalid identifiers");
     }
 
     #[test]
@@ -687,6 +771,7 @@ mod tests {
             pairs(&format!(
                 "{{pk: '{pk}', slug: ' plex ', enabled: 'yes', name: 2024}}"
             )),
+            true,
         )
         .unwrap();
         assert_eq!(query.pk, Some(pk));
@@ -714,7 +799,13 @@ mod tests {
         assert!(query.selects(pk, &stored), "the pk alone is enough");
 
         // A field that is no column: every row is read and compared.
-        let query = identity(&mut v, Model::Flow, pairs("{designation: authentication}")).unwrap();
+        let query = identity(
+            &mut v,
+            Model::Flow,
+            pairs("{designation: authentication}"),
+            true,
+        )
+        .unwrap();
         assert_eq!(query.narrowing(Model::Flow), Lookup::default());
     }
 
@@ -755,5 +846,20 @@ mod tests {
             rbac_models().get("plexsource"),
             Some(&Value::String("authentik_sources_plex".into()))
         );
+    }
+
+    #[test]
+    fn the_model_list_is_authentik_2025_10s() {
+        // 108 models of `ModelEnum` and one meta model, sorted, each once.
+        assert_eq!(AUTHENTIK_MODELS.len(), 109);
+        assert!(AUTHENTIK_MODELS.windows(2).all(|w| w[0] < w[1]));
+        for meta in META_MODELS {
+            assert!(AUTHENTIK_MODELS.contains(meta), "{meta}");
+        }
+        // authentik's `rbac_models()` names the apps' models only.
+        assert_eq!(rbac_models().len(), 108);
+        assert_eq!(rbac_models().get("metaapplyblueprint"), None);
+        assert!(known("authentik_sources_telegram.telegramsource").is_ok());
+        assert!(known("authentik_endpoints.deviceaccessgroup").is_err());
     }
 }

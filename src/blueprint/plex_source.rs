@@ -9,7 +9,7 @@ use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, finished, ignore},
+    models::{Model, RefField, Referenced, Target, finished, ignore},
     values::{assign, flag, pk, pk_list, text, text_list},
 };
 use crate::{
@@ -114,6 +114,28 @@ pub(crate) struct PlexSourceTarget;
 impl Target for PlexSourceTarget {
     const MODEL: Model = Model::PlexSource;
     const OBJECT_PERMISSIONS: bool = true;
+    const REFERENCES: &'static [RefField] = &[
+        RefField {
+            name: "authentication_flow",
+            to: Referenced::Flow,
+            many: false,
+        },
+        RefField {
+            name: "enrollment_flow",
+            to: Referenced::Flow,
+            many: false,
+        },
+        RefField {
+            name: "user_property_mappings",
+            to: Referenced::PropertyMapping,
+            many: true,
+        },
+        RefField {
+            name: "group_property_mappings",
+            to: Referenced::PropertyMapping,
+            many: true,
+        },
+    ];
     type Stored = PlexSource;
     type Draft = PlexSourceDraft;
     type Fields = PlexSourceFields;
@@ -270,20 +292,21 @@ mod tests {
             &mut v,
             pairs(
                 "{name: [5], slug: true, enabled: 'maybe', allow_friends: 2, allowed_servers: abc, \
-                 user_property_mappings: [x, null, 3], group_property_mappings: {a: b}, \
-                 authentication_flow: [x], icon: null}",
+                 user_property_mappings: [3, null, x], group_property_mappings: {a: b}, \
+                 authentication_flow: [x], enrollment_flow: true, icon: null}",
             ),
         );
+        // A list stops at its first failing item, as DRF reads it; `3` is
+        // a UUID to Django, null names no object, a mapping gives its keys.
         assert_eq!(
             v.to_string(),
             "name: Not a valid string.; slug: Not a valid string.; \
              enabled: Must be a valid boolean.; allow_friends: Must be a valid boolean.; \
              allowed_servers: Expected a list of items but got type \"str\".; \
-             user_property_mappings[0]: \u{201c}x\u{201d} is not a valid UUID.; \
-             user_property_mappings[1]: This field may not be null.; \
-             user_property_mappings[2]: Incorrect type. Expected pk value, received int.; \
-             group_property_mappings: Expected a list of items but got type \"dict\".; \
-             authentication_flow: Incorrect type. Expected pk value, received list."
+             user_property_mappings[1]: Invalid pk \"None\" - object does not exist.; \
+             group_property_mappings[0]: \u{201c}a\u{201d} is not a valid UUID.; \
+             authentication_flow: \u{201c}['x']\u{201d} is not a valid UUID.; \
+             enrollment_flow: Incorrect type. Expected pk value, received bool."
         );
         let codes: Vec<_> = v.iter().map(|f| f.code).collect();
         assert_eq!(
@@ -294,10 +317,9 @@ mod tests {
                 "invalid",
                 "invalid",
                 "not_a_list",
+                "does_not_exist",
                 "invalid",
-                "null",
-                "incorrect_type",
-                "not_a_list",
+                "invalid",
                 "incorrect_type"
             ]
         );

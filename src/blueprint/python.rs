@@ -1,10 +1,12 @@
 //! The bits of Python that authentik's blueprint tags lean on, over YAML
 //! values: truthiness (`!If`, `!Condition`, entry `conditions`), `str()` and
 //! `repr()` (what `!Format` prints and error messages quote), `%`
-//! formatting (`!Format`) and `deepmerge`'s `always_merger` (the context
-//! and identifiers merged into attributes).
+//! formatting (`!Format`), `deepmerge`'s `always_merger` (the context
+//! and identifiers merged into attributes), and the UUIDs Django reads for
+//! a UUID field (references and lookups).
 
 use serde_yaml_ng::{Mapping, Value};
+use uuid::Uuid;
 
 /// `bool(value)`: `None`, `False`, zero, and empty text, lists and mappings
 /// are false; everything else is true.
@@ -352,6 +354,55 @@ fn type_name(value: &Value) -> &'static str {
     super::values::type_name(value)
 }
 
+/// Django's `UUIDField.to_python`: an int (a bool among them) is
+/// `uuid.UUID(int=value)`, anything else `uuid.UUID(hex=value)`, which only
+/// text survives. `None` where Django raises its "is not a valid UUID".
+pub(crate) fn django_uuid(value: &Value) -> Option<Uuid> {
+    match value {
+        Value::String(text) => uuid_from_hex(text),
+        Value::Bool(b) => Some(Uuid::from_u128(u128::from(*b))),
+        // Negative ints are out of range; floats have no `replace`.
+        Value::Number(n) => n.as_u64().map(|n| Uuid::from_u128(u128::from(n))),
+        _ => None,
+    }
+}
+
+/// `uuid.UUID(hex=text)`: `urn:`, `uuid:`, surrounding braces and every
+/// hyphen removed, 32 characters left, read by `int(text, 16)`.
+fn uuid_from_hex(text: &str) -> Option<Uuid> {
+    let hex = text.replace("urn:", "").replace("uuid:", "");
+    let hex = hex.trim_matches(['{', '}']).replace('-', "");
+    if hex.chars().count() != 32 {
+        return None;
+    }
+    int_base16(&hex).map(Uuid::from_u128)
+}
+
+/// `int(text, 16)` for text without `-` (the caller removed them):
+/// surrounding whitespace, a `+`, a `0x` prefix and single underscores
+/// between digits are allowed.
+fn int_base16(text: &str) -> Option<u128> {
+    let text = text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let digits = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(rest) => rest.strip_prefix('_').unwrap_or(rest),
+        None => text,
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    digits
+        .chars()
+        .filter(|c| *c != '_')
+        .try_fold(0u128, |n, c| {
+            n.checked_mul(16)?.checked_add(u128::from(c.to_digit(16)?))
+        })
+}
+
 /// `always_merger.merge(base, extra)`: mappings merge key by key, lists are
 /// appended, anything else is replaced by `extra`.
 pub(crate) fn merge(base: &mut Value, extra: Value) {
@@ -463,5 +514,52 @@ mod tests {
         let mut base = yaml("{a: {x: 1, l: [1]}, b: 2}");
         merge(&mut base, yaml("{a: {y: 2, l: [2]}, b: {c: 3}}"));
         assert_eq!(base, yaml("{a: {x: 1, l: [1, 2], y: 2}, b: {c: 3}}"));
+    }
+
+    #[test]
+    fn uuids_read_as_django_reads_them() {
+        let id = "0f0f0f0f-aaaa-4bbb-8ccc-0123456789ab";
+        let f31 = format!(" {}", "f".repeat(31));
+        let a31 = format!("+{}", "a".repeat(31));
+        let b30 = format!("0x{}", "b".repeat(30));
+        let c28 = format!("\t0X_{}", "c".repeat(28));
+        for (text, want) in [
+            (id, id),
+            ("0F0F0F0FAAAA4BBB8CCC0123456789AB", id),
+            ("{0f0f0f0f-aaaa-4bbb-8ccc-0123456789ab}", id),
+            ("urn:uuid:0f0f0f0f-aaaa-4bbb-8ccc-0123456789ab", id),
+            ("0f-0f0f0f-aaaa4bbb8ccc-012345-6789ab", id),
+            (
+                "0f0f0f0f_aaa4bbb8ccc0123456789ab",
+                "00f0f0f0-faaa-4bbb-8ccc-0123456789ab",
+            ),
+            (&f31, "0fffffff-ffff-ffff-ffff-ffffffffffff"),
+            (&a31, "0aaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"),
+            (&b30, "00bbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"),
+            (&c28, "0000cccc-cccc-cccc-cccc-cccccccccccc"),
+        ] {
+            assert_eq!(
+                django_uuid(&Value::String(text.into())),
+                Uuid::parse_str(want).ok(),
+                "{text:?}"
+            );
+        }
+        for text in [
+            "",
+            "x",
+            " 0f0f0f0f-aaaa-4bbb-8ccc-0123456789ab",
+            "0f0f0f0f-aaaa-4bbb-8ccc-0123456789abc",
+            "0f0f0f0f-aaaa-4bbb-8ccc-0123456789ag",
+            "_fffffffffffffffffffffffffffffff",
+            "0f0f0f0f__aaa4bbb8ccc0123456789ab",
+            "0x_aaaaaaaaaaaaaaaaaaaaaaaaaaaaa_",
+        ] {
+            assert_eq!(django_uuid(&Value::String(text.into())), None, "{text:?}");
+        }
+        assert_eq!(django_uuid(&yaml("5")), Some(Uuid::from_u128(5)));
+        assert_eq!(django_uuid(&yaml("true")), Some(Uuid::from_u128(1)));
+        for other in ["-1", "1.5", "null", "[a]", "{a: 1}"] {
+            assert_eq!(django_uuid(&yaml(other)), None, "{other}");
+        }
     }
 }

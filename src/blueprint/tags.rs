@@ -570,8 +570,8 @@ fn name_and_default(args: Value) -> Option<(String, Value)> {
 fn item_depth(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
+        // `int(text)`: an empty or `~` scalar is no depth.
         Value::String(s) => s.trim().parse().ok(),
-        Value::Null => Some(0),
         _ => None,
     }
 }
@@ -584,8 +584,18 @@ fn format(args: Value, path: &str) -> Result<Value, TagError> {
     if args.is_empty() {
         return Err(invalid(path, "Format: expected [format, args...]."));
     }
-    let Value::String(template) = args.remove(0) else {
-        return Err(invalid(path, "Format: the format must be a string."));
+    let template = match args.remove(0) {
+        Value::String(template) => template,
+        // Python's `%` on anything but text.
+        other => {
+            return Err(invalid(
+                path,
+                format!(
+                    "Format: unsupported operand type(s) for %: '{}' and 'tuple'",
+                    super::values::type_name(&other)
+                ),
+            ));
+        }
     };
     python::percent_format(&template, &args)
         .map(Value::String)

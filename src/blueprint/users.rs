@@ -22,7 +22,9 @@ use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, ids, ignore, report_missing},
+    models::{
+        Model, RefField, Referenced, Target, check_unique, finished, ids, ignore, report_missing,
+    },
     values::{assign, flag, pk_list, required_name, text},
 };
 use crate::{
@@ -187,6 +189,11 @@ pub(crate) struct UserTarget;
 
 impl Target for UserTarget {
     const MODEL: Model = Model::User;
+    const REFERENCES: &'static [RefField] = &[RefField {
+        name: "roles",
+        to: Referenced::Role,
+        many: true,
+    }];
     type Stored = UserRecord;
     type Draft = UserDraft;
     type Fields = UserFields;
@@ -316,7 +323,7 @@ mod tests {
         );
         assert_eq!(
             v.to_string(),
-            "roles[0]: \u{201c}nope\u{201d} is not a valid UUID.; roles[1]: This field may not be null."
+            "roles[0]: \u{201c}nope\u{201d} is not a valid UUID."
         );
         let err = d.finish(None).unwrap_err();
         assert_eq!(

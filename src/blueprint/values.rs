@@ -5,6 +5,7 @@
 //! the drafts' `finish`, so blueprints and the API share them.
 
 use serde_yaml_ng::Value;
+use uuid::Uuid;
 
 use super::python;
 use crate::domain::{Field, NameProblem, Violations, violations::messages};
@@ -112,52 +113,80 @@ pub(crate) fn text_list(
     })
 }
 
-/// A reference to one object by pk (a uuid string), or null. Text that is
-/// no UUID is refused with Django's message.
+/// A reference to one object by pk, or null, typed as DRF's
+/// `PrimaryKeyRelatedField` reads it: the canonical UUID text, or the
+/// violation. Whether the object exists is checked with the store (see
+/// `references`).
 pub(crate) fn pk(v: &mut Violations, field: &str, value: Value) -> Option<Field<String>> {
-    match value {
-        Value::Null => Some(Field::Null),
-        Value::String(s) => uuid_text(v, field, s).map(Field::Set),
-        other => {
-            incorrect_pk_type(v, field, &other);
-            None
-        }
+    if value.is_null() {
+        return Some(Field::Null);
     }
+    one_pk(v, field, &value).map(Field::Set)
 }
 
-/// A list of references by pk.
+/// A list of references by pk, read as DRF's `ManyRelatedField` reads it:
+/// item by item, stopping at the first that fails.
 pub(crate) fn pk_list(v: &mut Violations, field: &str, value: Value) -> Option<Field<Vec<String>>> {
-    list(v, field, value, |v, item_field, item| match item {
-        Value::String(s) => uuid_text(v, item_field, s),
-        Value::Null => {
-            v.null(item_field);
-            None
+    if value.is_null() {
+        return Some(Field::Null);
+    }
+    let items = match pk_items(value) {
+        Ok(items) => items,
+        Err(message) => {
+            v.add(field, "not_a_list", message);
+            return None;
         }
-        other => {
-            incorrect_pk_type(v, item_field, &other);
-            None
-        }
-    })
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(one_pk(v, &format!("{field}[{i}]"), item)?);
+    }
+    Some(Field::Set(out))
 }
 
-fn uuid_text(v: &mut Violations, field: &str, raw: String) -> Option<String> {
-    if uuid::Uuid::parse_str(raw.trim()).is_ok() {
-        Some(raw)
-    } else {
-        v.add(field, "invalid", not_a_valid_uuid(&raw));
-        None
+/// The items DRF's `ManyRelatedField` iterates: a list's items or a
+/// mapping's keys; text and scalars are no list (authentik's message).
+pub(crate) fn pk_items(value: Value) -> Result<Vec<Value>, String> {
+    match value {
+        Value::Sequence(items) => Ok(items),
+        Value::Mapping(map) => Ok(map.into_iter().map(|(key, _)| key).collect()),
+        other => Err(not_a_list(&other)),
     }
 }
 
-fn incorrect_pk_type(v: &mut Violations, field: &str, value: &Value) {
-    v.add(
-        field,
-        "incorrect_type",
-        format!(
-            "Incorrect type. Expected pk value, received {}.",
-            type_name(value)
-        ),
-    );
+/// One value as DRF's `PrimaryKeyRelatedField` reads it before looking it
+/// up: the pk (`None` for null, which names no object), or the violation's
+/// code and message. A bool is the wrong type; anything else is read as
+/// Django's UUID field reads it (`5` is `00000000-…-000000000005`).
+pub(crate) fn drf_pk(value: &Value) -> Result<Option<Uuid>, (&'static str, String)> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(_) => Err((
+            "incorrect_type",
+            format!(
+                "Incorrect type. Expected pk value, received {}.",
+                type_name(value)
+            ),
+        )),
+        other => python::django_uuid(other)
+            .map(Some)
+            .ok_or_else(|| ("invalid", not_a_valid_uuid(&python::str_of(other)))),
+    }
+}
+
+fn one_pk(v: &mut Violations, field: &str, value: &Value) -> Option<String> {
+    match drf_pk(value) {
+        Ok(Some(id)) => Some(id.to_string()),
+        // Null names no object: DRF's lookup finds nothing.
+        Ok(None) => {
+            v.invalid_pk(field, "None");
+            None
+        }
+        Err((code, message)) => {
+            v.add(field, code, message);
+            None
+        }
+    }
 }
 
 fn list<T>(

@@ -221,7 +221,7 @@ async fn format_is_python_percent_formatting() {
     );
     assert_eq!(
         message("!Format [5]").await,
-        "Format: the format must be a string."
+        "Format: unsupported operand type(s) for %: 'int' and 'tuple'"
     );
 }
 
@@ -361,6 +361,10 @@ async fn enumerate_and_its_items_give_authentiks_errors() {
         ),
         (
             "!Enumerate [[a], SEQ, !Index x]",
+            "Index: expected a depth (0, 1, ...).",
+        ),
+        (
+            "!Enumerate [[a], SEQ, !Index ~]",
             "Index: expected a depth (0, 1, ...).",
         ),
     ] {

@@ -59,9 +59,11 @@ entries:
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("super-secret-mode"), "{shown}");
     assert!(!shown.contains("0f0f0f0f-aaaa"), "{shown}");
+    // References are looked up as the attributes are read, before the
+    // choices are checked (authentik's serializer order, too).
     assert_eq!(
         violated_fields(&err),
-        ["policy_engine_mode", "authentication_flow"]
+        ["authentication_flow", "policy_engine_mode"]
     );
     assert!(
         shown.contains("\"[REDACTED]\" is not a valid choice."),

@@ -55,11 +55,25 @@ entries:
     attrs: {{is_active: 'maybe', roles: ['{missing}', not-a-pk], favourite_colour: blue}}
 "
     );
+    // The first item that fails is the list's one error (DRF's
+    // `ManyRelatedField`): here the missing role, before the malformed one.
     let err = fx.import(&text).await.unwrap_err();
     assert_eq!(
         err.violations().unwrap().to_string(),
+        format!(
+            "is_active: Must be a valid boolean.; \
+             roles[0]: Invalid pk \"{missing}\" - object does not exist."
+        )
+    );
+    let swapped = text.replace(
+        &format!("['{missing}', not-a-pk]"),
+        &format!("[not-a-pk, '{missing}']"),
+    );
+    let err = fx.import(&swapped).await.unwrap_err();
+    assert_eq!(
+        err.violations().unwrap().to_string(),
         "is_active: Must be a valid boolean.; \
-         roles[1]: \u{201c}not-a-pk\u{201d} is not a valid UUID."
+         roles[0]: \u{201c}not-a-pk\u{201d} is not a valid UUID."
     );
     let text = text.replace(", not-a-pk", "");
     let err = fx.import(&text).await.unwrap_err();
@@ -129,8 +143,8 @@ entries:
         .unwrap_err();
     assert_eq!(
         err.violations().unwrap().to_string(),
-        "identifiers.nickname: Cannot resolve keyword 'nickname' into field. \
-         Choices are: pk, username, is_active, is_superuser, roles."
+        "identifiers.nickname: Invalid identifier field: Cannot resolve keyword 'nickname' \
+         into field. Choices are: pk, username, is_active, is_superuser, roles."
     );
 }
 

@@ -1,12 +1,16 @@
 //! Values as DRF reads them, identifiers on any field, `created` entries
 //! still checked, and flow titles kept.
 
-use super::{MINIMAL, fixture, report, violated_fields};
+use uuid::Uuid;
+
+use super::{FULL, Fixture, MINIMAL, fixture, report, violated_fields};
 use crate::{backend_tests, helpers::Backend};
 
 backend_tests!(
     numbers_become_text_and_booleans_take_drfs_spellings,
     malformed_uuids_get_djangos_message,
+    reference_lists_report_their_first_failing_item,
+    a_pk_identifier_stands_for_the_object_it_matched,
     any_field_identifies_and_the_first_match_wins,
     created_entries_on_existing_objects_are_still_checked,
     flows_keep_their_title,
@@ -82,6 +86,122 @@ async fn malformed_uuids_get_djangos_message(backend: Backend) {
     );
 }
 
+/// A fixture holding [`FULL`], with the pks of its `src-auth` flow and its
+/// `Plex: groups` mapping.
+async fn full_fixture(backend: Backend) -> Option<(Fixture, Uuid, Uuid)> {
+    let fx = fixture(backend).await?;
+    fx.import(FULL).await.unwrap();
+    let flow = fx.flow("src-auth").await.unwrap().pk;
+    let mapping = fx.mapping("Plex: groups").await.unwrap().pk;
+    Some((fx, flow, mapping))
+}
+
+/// DRF's `ManyRelatedField` reads a list item by item and stops at the
+/// first item that fails: malformed or naming no object, in that order.
+async fn reference_lists_report_their_first_failing_item(backend: Backend) {
+    let Some((fx, flow, mapping)) = full_fixture(backend).await else {
+        return;
+    };
+    let missing = "00000000-0000-4000-8000-00000000abcd";
+    let with =
+        |attrs: &str| MINIMAL.replace("name: Minimal", &format!("name: Minimal\n      {attrs}"));
+    for (attrs, want) in [
+        (
+            format!("user_property_mappings: ['{mapping}', '{missing}', x]"),
+            format!("user_property_mappings[1]: Invalid pk \"{missing}\" - object does not exist."),
+        ),
+        (
+            format!("user_property_mappings: ['{mapping}', x, '{missing}', y]"),
+            "user_property_mappings[1]: \u{201c}x\u{201d} is not a valid UUID.".to_owned(),
+        ),
+        (
+            format!("group_property_mappings: ['{mapping}', null]"),
+            "group_property_mappings[1]: Invalid pk \"None\" - object does not exist.".to_owned(),
+        ),
+        (
+            "group_property_mappings: [5, true]".to_owned(),
+            "group_property_mappings[0]: Invalid pk \"5\" - object does not exist.".to_owned(),
+        ),
+        (
+            format!("group_property_mappings: ['{mapping}', true]"),
+            "group_property_mappings[1]: Incorrect type. Expected pk value, received bool."
+                .to_owned(),
+        ),
+        (
+            // A mapping is iterated by its keys.
+            format!("user_property_mappings: {{'{mapping}': 1, nope: 2}}"),
+            "user_property_mappings[1]: \u{201c}nope\u{201d} is not a valid UUID.".to_owned(),
+        ),
+        (
+            format!("user_property_mappings: '{mapping}'"),
+            "user_property_mappings: Expected a list of items but got type \"str\".".to_owned(),
+        ),
+        (
+            // Django does not trim a UUID, and a flow is looked up as well.
+            format!("authentication_flow: ' {flow}'\n      user_property_mappings: [x, y]"),
+            format!(
+                "authentication_flow: \u{201c} {flow}\u{201d} is not a valid UUID.; \
+                 user_property_mappings[0]: \u{201c}x\u{201d} is not a valid UUID."
+            ),
+        ),
+        (
+            "enrollment_flow: 7".to_owned(),
+            "enrollment_flow: Invalid pk \"7\" - object does not exist.".to_owned(),
+        ),
+    ] {
+        let err = fx.import(&with(&attrs)).await.unwrap_err();
+        let shown = err.violations().map(ToString::to_string);
+        assert_eq!(shown.unwrap_or_else(|| err.to_string()), want, "{attrs}");
+    }
+    assert!(fx.source("minimal").await.is_none());
+
+    // Every spelling Python's UUID reads names the object: stored canonical,
+    // and the next import changes nothing.
+    let braced = format!("{{{}}}", mapping.simple().to_string().to_uppercase());
+    let text = with(&format!(
+        "authentication_flow: 'urn:uuid:{flow}'\n      user_property_mappings: ['{braced}', '{mapping}']"
+    ));
+    assert_eq!(fx.import(&text).await.unwrap(), report(1, 0, 0, 0, 0));
+    let source = fx.source("minimal").await.unwrap().fields;
+    assert_eq!(source.authentication_flow, Some(flow));
+    assert_eq!(source.user_property_mappings, [mapping]);
+    assert_eq!(fx.import(&text).await.unwrap(), report(0, 0, 1, 0, 0));
+}
+
+/// An exported blueprint names objects by the pks of the instance it came
+/// from; where an entry matches an existing object by another identifier,
+/// later values equal to its `pk` mean that object, as authentik rewrites
+/// them.
+async fn a_pk_identifier_stands_for_the_object_it_matched(backend: Backend) {
+    let Some((fx, flow, mapping)) = full_fixture(backend).await else {
+        return;
+    };
+    let exported_flow = "11111111-1111-4111-8111-111111111111";
+    let exported_mapping = "22222222-2222-4222-8222-222222222222";
+    let text = format!(
+        "
+version: 1
+entries:
+  - model: authentik_flows.flow
+    identifiers: {{pk: '{exported_flow}', slug: src-auth}}
+    attrs: {{name: Authenticate, designation: authentication}}
+  - model: authentik_sources_plex.plexsourcepropertymapping
+    identifiers: {{pk: '{exported_mapping}', name: 'Plex: groups'}}
+  - model: authentik_sources_plex.plexsource
+    identifiers: {{slug: exported}}
+    attrs:
+      name: Exported
+      plex_token: t
+      authentication_flow: '{exported_flow}'
+      user_property_mappings: ['{exported_mapping}']
+"
+    );
+    assert_eq!(fx.import(&text).await.unwrap(), report(1, 0, 2, 0, 0));
+    let source = fx.source("exported").await.unwrap().fields;
+    assert_eq!(source.authentication_flow, Some(flow));
+    assert_eq!(source.user_property_mappings, [mapping]);
+}
+
 async fn any_field_identifies_and_the_first_match_wins(backend: Backend) {
     let Some(fx) = fixture(backend).await else {
         return;
@@ -127,8 +247,8 @@ entries:
         .unwrap_err();
     assert_eq!(
         err.violations().unwrap().to_string(),
-        "identifiers.layout: Cannot resolve keyword 'layout' into field. \
-         Choices are: pk, name, slug, title, designation."
+        "identifiers.layout: Invalid identifier field: Cannot resolve keyword 'layout' \
+         into field. Choices are: pk, name, slug, title, designation."
     );
 }
 
