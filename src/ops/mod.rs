@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use crate::{audit::AuditTrail, domain::listing::PageTokenKey, feed::ChangeFeed};
 
 pub use authenticate::{Credentials, bearer_key, credentials};
-pub use error::{AuthFailure, ServiceError};
+pub use error::{AuthFailure, ServiceError, texts};
 pub use list::{ListPage, ListParams};
 pub use reveal::{TokenVisibility, Visible};
 pub use sources::SourceUpdate;
