@@ -8,6 +8,8 @@
 //!   validation, transactions, audit, cache.
 //! - [`grpc`]: the gRPC transport: proto conversion, the error → status
 //!   mapping, the auth layer and the tonic service.
+//! - [`rest`]: authentik's REST contract for Plex sources, on the gRPC
+//!   port: the same operations behind another transport.
 //! - [`blueprint`]: importing authentik blueprint files.
 //! - [`audit`]: the audit trail of Plex token hand-outs, written in
 //!   batches off the request path.
@@ -31,6 +33,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod ops;
 pub mod probe;
+pub mod rest;
 pub mod store;
 pub mod telemetry;
 

@@ -16,6 +16,7 @@ use crate::{
     Args, calls,
     driver::{self, Run},
     pacer::{self, Writes},
+    rest,
     setup::{self, Backend, Service},
 };
 
@@ -37,6 +38,10 @@ pub struct Report {
     /// less sensitive than throughput to what else runs on the machine.
     cpu_per_call: Vec<f64>,
     peak_kib: u64,
+    /// With `--rest`: the REST retrieve's run of each round, right after
+    /// the gRPC one, and the service's CPU time per REST call.
+    rest: Vec<Run>,
+    rest_cpu_per_call: Vec<f64>,
     list_p50_us: f64,
     list_p99_us: f64,
     import: Option<(usize, Duration)>,
@@ -81,6 +86,34 @@ impl Report {
             if let Some(run) = self.quiet.get(i) {
                 print_row("no writes", i, run);
             }
+            if let Some(run) = self.rest.get(i) {
+                print_row("rest", i, run);
+            }
+        }
+        if !self.rest.is_empty() {
+            let pairs = || self.service.iter().zip(&self.rest);
+            println!(
+                "REST retrieve (median of rounds):               {:.0} req/s, p50 {:.0} us, p99 {:.0} us",
+                median(self.rest.iter().map(|r| r.rps).collect()),
+                median(self.rest.iter().map(|r| r.us(0.5)).collect()),
+                median(self.rest.iter().map(|r| r.us(0.99)).collect())
+            );
+            println!(
+                "throughput REST/gRPC (median of rounds):        {:.2}x",
+                median(pairs().map(|(g, r)| r.rps / g.rps).collect())
+            );
+            println!(
+                "p50 REST/gRPC (median of rounds):               {:.2}x",
+                median(pairs().map(|(g, r)| r.us(0.5) / g.us(0.5)).collect())
+            );
+            println!(
+                "p99 REST/gRPC (median of rounds):               {:.2}x",
+                median(pairs().map(|(g, r)| r.us(0.99) / g.us(0.99)).collect())
+            );
+            println!(
+                "service CPU per REST call (median of rounds):   {:.1} us",
+                median(self.rest_cpu_per_call.clone())
+            );
         }
         if !self.quiet.is_empty() {
             let pairs = || self.quiet.iter().zip(&self.service);
@@ -223,6 +256,13 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
     let mut write_runs = Vec::new();
     let mut quiet_runs = Vec::new();
     let mut cpu_per_call = Vec::new();
+    let mut rest_runs = Vec::new();
+    let mut rest_cpu_per_call = Vec::new();
+    let rest_connections = if args.rest {
+        rest::connections(&service.addr, args.connections).await?
+    } else {
+        Vec::new()
+    };
     for round in 0..args.rounds {
         let b = drive(&baseline_channels, &key, &slugs, args).await;
         if pacing.is_some() {
@@ -256,6 +296,32 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
             b.rps,
             s.rps
         );
+        if args.rest {
+            let cpu_before = service.cpu_time();
+            let r = rest::drive(
+                &rest_connections,
+                &service.addr,
+                &key,
+                &slugs,
+                args.concurrency,
+                args.warmup,
+                args.duration,
+            )
+            .await;
+            let calls = r.rps * (args.warmup + args.duration).as_secs_f64();
+            if calls > 0.0 {
+                rest_cpu_per_call
+                    .push((service.cpu_time() - cpu_before).as_secs_f64() * 1e6 / calls);
+            }
+            eprintln!(
+                "{} round {}: REST {:.0} req/s",
+                backend.name(),
+                round + 1,
+                r.rps
+            );
+            anyhow::ensure!(r.errors().is_empty(), "REST errors: {:?}", r.statuses);
+            rest_runs.push(r);
+        }
         if let Some(pacer) = pacer {
             let writes = pacer.await?;
             eprintln!(
@@ -295,6 +361,8 @@ pub async fn measure_backend(args: &Args, bin: &Path, backend: &Backend) -> anyh
         idle_kib,
         peak_kib,
         cpu_per_call,
+        rest: rest_runs,
+        rest_cpu_per_call,
         list_p50_us,
         list_p99_us,
         import,

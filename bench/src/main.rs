@@ -12,6 +12,9 @@
 //! `--write-rate`, updates to sources outside the read hot set run beside
 //! the service's reads, to show what writing costs them.
 //!
+//! With `--rest`, each round also drives authentik's REST retrieve on the
+//! service's port, for the REST/gRPC ratios.
+//!
 //! `loadbench soak` instead runs one backend for a long time (default 10
 //! minutes) under a mixed load with open watchers, and reports the service's
 //! resident memory over the run and every error by gRPC code.
@@ -28,6 +31,7 @@ mod calls;
 mod driver;
 mod load;
 mod pacer;
+mod rest;
 mod setup;
 mod soak;
 mod watch;
@@ -84,6 +88,12 @@ struct Args {
     /// `--sources`, so the reads never ask for them.
     #[arg(long, default_value_t = 50)]
     write_set: usize,
+    /// Also drive authentik's REST retrieve (`GET /api/v3/sources/plex/{slug}/`)
+    /// on the service's port in each round, with the same concurrency over
+    /// as many HTTP/2 keep-alive connections, and compare it with
+    /// RetrievePlexSource.
+    #[arg(long)]
+    rest: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +146,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.duration
     );
     println!("caller: {}", args.caller.describe());
+    if args.rest {
+        println!(
+            "rest: GET /api/v3/sources/plex/{{slug}}/ each round, {} HTTP/2 connections, {} in flight",
+            args.connections, args.concurrency
+        );
+    }
     if args.write_rate > 0 {
         println!(
             "writes: {}/s UpdatePlexSource of name during the service's rounds, on {} more sources outside the hot set",

@@ -1,5 +1,6 @@
 //! Assembling and running the server: the Plex source service, health,
-//! reflection, per-call tracing and metrics on one listener, metrics and
+//! reflection, per-call tracing and metrics, and authentik's REST API for
+//! the same operations on one listener, metrics and
 //! health on the admin listener, start-up that waits for the database, and
 //! graceful shutdown.
 
@@ -24,6 +25,7 @@ use crate::{
     metrics::{Metrics, ServerState},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
+    rest,
     store::WriteTurns,
 };
 
@@ -223,9 +225,14 @@ impl Application {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::builder()
+            // authentik's REST clients speak HTTP/1.1 as well as HTTP/2.
+            .accept_http1(true)
             .max_concurrent_streams(streams.max_concurrent_streams)
             .http2_keepalive_interval(Some(streams.keepalive_interval))
             .http2_keepalive_timeout(Some(streams.keepalive_timeout))
+            // Outermost: REST requests leave here for their own router,
+            // gRPC calls go on through the layers below.
+            .layer(rest::layer(ops.clone(), self.settings.request_timeout))
             .layer(trace_layer())
             .layer(call_metrics)
             .layer(DeadlineLayer::new(self.settings.request_timeout))

@@ -165,7 +165,8 @@ impl Tls {
 }
 
 /// The server configuration of new connections: TLS 1.2 and 1.3, HTTP/2
-/// (ALPN `h2`), client certificates required when there is a verifier.
+/// (ALPN `h2`, preferred) or HTTP/1.1 (`http/1.1`, for REST clients),
+/// client certificates required when there is a verifier.
 fn server_config(
     provider: &Arc<CryptoProvider>,
     verifier: Option<Arc<dyn ClientCertVerifier>>,
@@ -178,7 +179,7 @@ fn server_config(
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(cert.clone());
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -622,7 +623,10 @@ mod tests {
         let tls = Tls::load(&files(dir.path(), &cert, &key, Some(&ca))).expect("load");
         assert_eq!(served(&tls), der(&cert));
         let config = tls.live.config.read().unwrap().clone();
-        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
     }
 
     #[test]

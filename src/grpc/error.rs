@@ -12,23 +12,23 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::{
     domain::Violations,
-    ops::{AuthFailure, ServiceError},
+    ops::{AuthFailure, ServiceError, texts},
 };
 
 /// `ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "plexsource.goauthentik.io";
 
 /// Message of UNAUTHENTICATED without credentials, as authentik words it.
-pub const NOT_AUTHENTICATED_MESSAGE: &str = "Authentication credentials were not provided.";
+pub const NOT_AUTHENTICATED_MESSAGE: &str = texts::NOT_AUTHENTICATED;
 /// Message of UNAUTHENTICATED for an `authorization` value of a scheme other
 /// than `Bearer`, as authentik words it.
-pub const UNSUPPORTED_SCHEME_MESSAGE: &str = "Unsupported authentication type";
+pub const UNSUPPORTED_SCHEME_MESSAGE: &str = texts::UNSUPPORTED_SCHEME;
 /// Message of UNAUTHENTICATED for a key that does not work.
-pub const AUTHENTICATION_FAILED_MESSAGE: &str = "Token invalid/expired";
+pub const AUTHENTICATION_FAILED_MESSAGE: &str = texts::AUTHENTICATION_FAILED;
 /// Message of PERMISSION_DENIED, as authentik words it.
-pub const PERMISSION_DENIED_MESSAGE: &str = "You do not have permission to perform this action.";
+pub const PERMISSION_DENIED_MESSAGE: &str = texts::PERMISSION_DENIED;
 /// Message of NOT_FOUND, as current Django REST framework words it.
-pub const NOT_FOUND_MESSAGE: &str = "No PlexSource matches the given query.";
+pub const NOT_FOUND_MESSAGE: &str = texts::NOT_FOUND;
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry later.";
 /// Message of UNAVAILABLE before the server has reached its database.
 pub const STARTING_MESSAGE: &str =

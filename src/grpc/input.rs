@@ -267,6 +267,8 @@ pub fn list_params(request: pb::ListPlexSourcesRequest) -> ListParams {
         ordering,
     } = request;
     ListParams {
+        // authentik's REST filter; the gRPC request has no such field.
+        pbm_uuid: None,
         name,
         slug,
         enabled,
@@ -284,6 +286,7 @@ pub fn list_params(request: pb::ListPlexSourcesRequest) -> ListParams {
         ordering,
         page_size,
         page_token,
+        page: None,
     }
 }
 

@@ -4,6 +4,20 @@
 
 use crate::{domain::Violations, store::StoreError};
 
+/// authentik's texts for the failures every transport reports alike.
+pub mod texts {
+    /// No credentials (Django REST framework's `NotAuthenticated`).
+    pub const NOT_AUTHENTICATED: &str = "Authentication credentials were not provided.";
+    /// An `authorization` value of a scheme other than `Bearer`.
+    pub const UNSUPPORTED_SCHEME: &str = "Unsupported authentication type";
+    /// A key that does not work.
+    pub const AUTHENTICATION_FAILED: &str = "Token invalid/expired";
+    /// Django REST framework's `PermissionDenied`.
+    pub const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
+    /// A missing source, as current Django REST framework words it.
+    pub const NOT_FOUND: &str = "No PlexSource matches the given query.";
+}
+
 /// Why a call is not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -13,6 +27,17 @@ pub enum AuthFailure {
     UnsupportedScheme,
     /// Unknown, expired or revoked key, or an inactive user.
     Invalid,
+}
+
+impl AuthFailure {
+    /// authentik's text for it.
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::NotProvided => texts::NOT_AUTHENTICATED,
+            AuthFailure::UnsupportedScheme => texts::UNSUPPORTED_SCHEME,
+            AuthFailure::Invalid => texts::AUTHENTICATION_FAILED,
+        }
+    }
 }
 
 /// Everything an operation can fail with.

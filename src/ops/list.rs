@@ -22,6 +22,8 @@ use crate::{
 /// name, its raw text, which validation then reports.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
+    /// authentik's `pbm_uuid` filter: the source with this pk.
+    pub pbm_uuid: Option<String>,
     pub name: Option<String>,
     pub slug: Option<String>,
     pub enabled: Option<bool>,
@@ -38,6 +40,10 @@ pub struct ListParams {
     pub page_size: i32,
     /// Empty for the first page.
     pub page_token: String,
+    /// A page number (1-based) instead of a page token: the page that
+    /// starts `(page - 1) * page_size` rows in, as authentik's REST
+    /// pagination counts pages.
+    pub page: Option<u64>,
 }
 
 /// One page of a list, as this caller may see it.
@@ -54,6 +60,8 @@ pub struct ListPage {
 #[derive(Debug, Clone)]
 struct ListArgs {
     filter: SourceFilter,
+    /// The `pbm_uuid` filter, applied with visibility.
+    pk: Option<Uuid>,
     ordering: Vec<SortKey>,
     page_size: u64,
     /// Binds page tokens to these arguments.
@@ -74,9 +82,9 @@ impl Operations {
             .collect();
         let missing = store::flows::missing(&self.db, &flow_ids).await?;
         let mut args = list_args(params, &missing).map_err(ServiceError::InvalidArgument)?;
-        let after = match params.page_token.as_str() {
-            "" => None,
-            token => Some(
+        let after = match (params.page, params.page_token.as_str()) {
+            (Some(_), _) | (None, "") => None,
+            (None, token) => Some(
                 PageToken::decode(
                     token,
                     self.page_tokens()?,
@@ -94,9 +102,17 @@ impl Operations {
             }
             args.filter.visible = Some(objects);
         }
-        let page = self
-            .page(&args, &params.page_token, after.as_deref())
-            .await?;
+        if let Some(pk) = args.pk {
+            args.filter.visible = Some(match args.filter.visible.take() {
+                None => vec![pk],
+                Some(visible) => visible.into_iter().filter(|id| *id == pk).collect(),
+            });
+        }
+        let start = match params.page {
+            Some(page) => Start::Offset(page.saturating_sub(1).saturating_mul(args.page_size)),
+            None => Start::After(&params.page_token, after.as_deref()),
+        };
+        let page = self.page(&args, start).await?;
         let next_page_token = match (page.more, page.sources.last()) {
             (true, Some(last)) => PageToken {
                 fingerprint: args.fingerprint.clone(),
@@ -117,26 +133,44 @@ impl Operations {
     async fn page(
         &self,
         args: &ListArgs,
-        token: &str,
-        after: Option<&[CursorValue]>,
+        start: Start<'_>,
     ) -> Result<Arc<CachedPage>, ServiceError> {
+        // Page tokens are URL-safe base64, so `#` marks an offset.
+        let position = match start {
+            Start::After(token, _) => token.to_owned(),
+            Start::Offset(offset) => format!("#{offset}"),
+        };
         let key = format!(
             "{}|{}|{}|{:?}",
-            args.fingerprint, args.page_size, token, args.filter.visible
+            args.fingerprint, args.page_size, position, args.filter.visible
         );
         let cache = self.feed.cache();
         if let Some(hit) = cache.page(&key) {
             return Ok(hit);
         }
         let ticket = cache.ticket();
-        let page = store::list_sources(
-            &self.db,
-            &args.filter,
-            &args.ordering,
-            after,
-            args.page_size,
-        )
-        .await?;
+        let page = match start {
+            Start::After(_, after) => {
+                store::list_sources(
+                    &self.db,
+                    &args.filter,
+                    &args.ordering,
+                    after,
+                    args.page_size,
+                )
+                .await?
+            }
+            Start::Offset(offset) => {
+                store::list_sources_at(
+                    &self.db,
+                    &args.filter,
+                    &args.ordering,
+                    offset,
+                    args.page_size,
+                )
+                .await?
+            }
+        };
         let page = Arc::new(CachedPage {
             sources: page.sources.into_iter().map(Arc::new).collect(),
             total: page.total,
@@ -147,10 +181,28 @@ impl Operations {
     }
 }
 
+/// Where a page starts: after a page token's cursor (none: the first
+/// page), or a number of rows in.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    After(&'a str, Option<&'a [CursorValue]>),
+    Offset(u64),
+}
+
 /// Checks every list argument, reporting all problems at once; `missing`
 /// are the well-formed flow ids that name no flow.
 fn list_args(params: &ListParams, missing: &[Uuid]) -> Result<ListArgs, Violations> {
     let mut v = Violations::new();
+    let pk = params
+        .pbm_uuid
+        .as_deref()
+        .and_then(|raw| match Uuid::parse_str(raw.trim()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                v.add("pbm_uuid", "invalid", INVALID_UUID);
+                None
+            }
+        });
     for (field, value) in [
         ("name", &params.name),
         ("slug", &params.slug),
@@ -196,20 +248,30 @@ fn list_args(params: &ListParams, missing: &[Uuid]) -> Result<ListArgs, Violatio
         "group_matching_mode",
         params.group_matching_mode.as_deref(),
     );
-    let fingerprint = listing::fingerprint(&[
-        &format!("{:?}", params.name),
-        &format!("{:?}", params.slug),
-        &format!("{:?}", params.enabled),
-        &format!("{authentication_flow:?}"),
-        &format!("{enrollment_flow:?}"),
-        &format!("{policy:?}"),
-        &format!("{user:?}"),
-        &format!("{:?}", params.client_id),
-        &format!("{:?}", params.allow_friends),
-        &format!("{group:?}"),
-        &listing::search_key(search.as_deref().unwrap_or_default()),
-        &format!("{ordering:?}"),
-    ]);
+    // The pk filter joins the fingerprint only when set, so tokens issued
+    // before it existed stay valid.
+    let pk_part: Option<String> = pk.map(|id| format!("pbm_uuid={id}"));
+    let parts = [
+        format!("{:?}", params.name),
+        format!("{:?}", params.slug),
+        format!("{:?}", params.enabled),
+        format!("{authentication_flow:?}"),
+        format!("{enrollment_flow:?}"),
+        format!("{policy:?}"),
+        format!("{user:?}"),
+        format!("{:?}", params.client_id),
+        format!("{:?}", params.allow_friends),
+        format!("{group:?}"),
+        listing::search_key(search.as_deref().unwrap_or_default()),
+        format!("{ordering:?}"),
+    ];
+    let fingerprint = listing::fingerprint(
+        &pk_part
+            .iter()
+            .chain(&parts)
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     let (Some(page_size), Some(ordering), Some(search)) = (page_size, ordering, search) else {
         return Err(v);
     };
@@ -229,6 +291,7 @@ fn list_args(params: &ListParams, missing: &[Uuid]) -> Result<ListArgs, Violatio
     };
     v.into_result(ListArgs {
         filter,
+        pk,
         ordering,
         page_size,
         fingerprint,
@@ -237,6 +300,9 @@ fn list_args(params: &ListParams, missing: &[Uuid]) -> Result<ListArgs, Violatio
 
 /// Django's message for text with a NUL character, which no column holds.
 const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+
+/// Django's `UUIDField` (form) message for text that is no UUID.
+const INVALID_UUID: &str = "Enter a valid UUID.";
 
 /// Django's `ModelChoiceField` message for a value that names no row,
 /// malformed or not.

@@ -31,7 +31,7 @@ use crate::{
 };
 
 pub use authenticate::{Credentials, bearer_key, credentials};
-pub use error::{AuthFailure, ServiceError};
+pub use error::{AuthFailure, ServiceError, texts};
 pub use list::{ListPage, ListParams};
 pub use reveal::{TokenVisibility, Visible};
 pub use sources::SourceUpdate;

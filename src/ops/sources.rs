@@ -32,6 +32,11 @@ pub enum SourceUpdate {
     Replace(PlexSourceDraft),
     /// Only the fields the draft sets; the rest stay as stored.
     Patch(PlexSourceDraft),
+    /// Django REST framework's full update (PUT): the fields a create
+    /// requires (`name`, `slug`, `plex_token`) must be given; the others,
+    /// when left out, stay as stored (DRF skips fields with a model default
+    /// that a body leaves out).
+    Put(PlexSourceDraft),
 }
 
 impl Operations {
@@ -47,11 +52,23 @@ impl Operations {
         caller: &Caller,
         draft: PlexSourceDraft,
     ) -> Result<Visible, ServiceError> {
-        if !caller.may_globally(Permission::Add) {
-            return Err(ServiceError::PermissionDenied);
-        }
+        self.create_decoded(caller, draft, Violations::new()).await
+    }
+
+    /// [`Operations::create`] of a draft whose transport already found
+    /// `decoding` problems (values of the wrong type, left out of the
+    /// draft): nothing is written, and they are reported with whatever else
+    /// the draft breaks, once the caller is known to be allowed to create.
+    pub async fn create_decoded(
+        &self,
+        caller: &Caller,
+        draft: PlexSourceDraft,
+        decoding: Violations,
+    ) -> Result<Visible, ServiceError> {
+        self.authorize_create(caller)?;
         let txn = self.writes.begin(&self.db).await?;
-        let fields = checked(store::check_source(&*txn, draft, None, None).await?)?;
+        let result = store::check_source(&*txn, draft, None, None).await?;
+        let fields = checked(together(decoding, result))?;
         let source = store::insert_source(&*txn, uuid::Uuid::new_v4(), &fields).await?;
         txn.commit().await?;
         self.feed
@@ -65,17 +82,36 @@ impl Operations {
         slug: &str,
         update: SourceUpdate,
     ) -> Result<Visible, ServiceError> {
+        self.update_decoded(caller, slug, update, Violations::new())
+            .await
+    }
+
+    /// [`Operations::update`] with the transport's `decoding` problems (see
+    /// [`Operations::create_decoded`]).
+    pub async fn update_decoded(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        update: SourceUpdate,
+        decoding: Violations,
+    ) -> Result<Visible, ServiceError> {
         let slug = parse_slug(slug)?;
         self.authorize_write(caller, &slug, Permission::Change)
             .await?;
         let txn = self.writes.begin(&self.db).await?;
         // Read again under the lock: the source may have changed meanwhile.
         let stored = authorized(&txn, caller, &slug, Permission::Change).await?;
+        let mut problems = decoding;
         let (draft, base) = match update {
             SourceUpdate::Replace(draft) => (draft.replacing(&stored.fields), None),
             SourceUpdate::Patch(draft) => (draft, Some(&stored.fields)),
+            SourceUpdate::Put(draft) => {
+                problems = merged(problems, draft.missing_required());
+                (draft, Some(&stored.fields))
+            }
         };
-        let fields = checked(store::check_source(&*txn, draft, base, Some(stored.pk)).await?)?;
+        let result = store::check_source(&*txn, draft, base, Some(stored.pk)).await?;
+        let fields = checked(together(problems, result))?;
         // An update that changes nothing writes nothing (and logs no event).
         let source = if fields == stored.fields {
             stored
@@ -99,6 +135,27 @@ impl Operations {
         self.feed
             .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());
         Ok(())
+    }
+
+    /// The permission `create` checks before it reads the body. A transport
+    /// that cannot read a body (malformed JSON, wrong types) asks this first,
+    /// so such a body is reported only to a caller who may create, as
+    /// authentik parses a body only after its permission checks.
+    pub fn authorize_create(&self, caller: &Caller) -> Result<(), ServiceError> {
+        if caller.may_globally(Permission::Add) {
+            Ok(())
+        } else {
+            Err(ServiceError::PermissionDenied)
+        }
+    }
+
+    /// The checks `update` makes before it reads the body (see
+    /// [`Operations::authorize_create`]): the slug, the caller may view the
+    /// source and change it, the source exists.
+    pub async fn authorize_update(&self, caller: &Caller, slug: &str) -> Result<(), ServiceError> {
+        let slug = parse_slug(slug)?;
+        self.authorize_write(caller, &slug, Permission::Change)
+            .await
     }
 
     /// The checks of a write that need no lock: the caller may view the
@@ -160,6 +217,31 @@ fn visible<S: std::borrow::Borrow<PlexSource>>(
         return Err(ServiceError::PermissionDenied);
     }
     source.ok_or(ServiceError::NotFound)
+}
+
+/// The validation result with the problems found before it: all of them in
+/// one answer, and nothing written when there are any.
+fn together<T>(first: Violations, result: Result<T, Violations>) -> Result<T, Violations> {
+    match (first.is_empty(), result) {
+        (true, result) => result,
+        (false, Ok(_)) => Err(first),
+        (false, Err(then)) => Err(merged(first, then)),
+    }
+}
+
+/// `first`, then each violation of `then` on a field `first` does not
+/// name: a field reports the first rule it breaks, so a value of the wrong
+/// type (left out of the draft) is not also "required".
+fn merged(first: Violations, then: Violations) -> Violations {
+    let field = |path: &str| path.split('[').next().unwrap_or_default().to_owned();
+    let named: Vec<String> = first.iter().map(|v| field(&v.field)).collect();
+    let mut out = first;
+    for v in then.iter() {
+        if !named.contains(&field(&v.field)) {
+            out.add(v.field.clone(), v.code, v.message.clone());
+        }
+    }
+    out
 }
 
 /// Validation result to service error: a taken slug alone is ALREADY_EXISTS.

@@ -89,6 +89,45 @@ pub async fn list_sources<C: ConnectionTrait>(
     })
 }
 
+/// The page of sources in `ordering` that starts `offset` rows in (page
+/// numbers, as authentik's REST pagination counts them).
+#[tracing::instrument(
+    level = "debug",
+    name = "db list_sources",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "plex_sources",
+    )
+)]
+pub async fn list_sources_at<C: ConnectionTrait>(
+    db: &C,
+    filter: &SourceFilter,
+    ordering: &[SortKey],
+    offset: u64,
+    limit: u64,
+) -> Result<Page, StoreError> {
+    let matching = condition(filter);
+    let total = Entity::find().filter(matching.clone()).count(db).await?;
+    let mut query = Entity::find().filter(matching);
+    for key in ordering {
+        let order = if key.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        query = query.order_by(column(key.field), order);
+    }
+    let rows = query.offset(offset).limit(limit).all(db).await?;
+    Ok(Page {
+        more: offset + (rows.len() as u64) < total,
+        sources: load_all(db, rows).await?,
+        total,
+    })
+}
+
 /// The sort values of a source, as a page token stores them.
 pub fn cursor_of(source: &PlexSource, ordering: &[SortKey]) -> Vec<CursorValue> {
     let f = &source.fields;

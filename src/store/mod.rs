@@ -27,7 +27,7 @@ use sea_orm::{
 pub use catalog::{FlowRow, MappingRow, flows, mappings};
 pub use error::StoreError;
 pub use events::begin_write;
-pub use listing::{Page, SourceFilter, cursor_of, list_sources};
+pub use listing::{Page, SourceFilter, cursor_of, list_sources, list_sources_at};
 pub use lookup::Lookup;
 pub use sources::{
     delete_source, find_source, find_source_by_pk, find_source_by_slug, insert_source,

@@ -64,8 +64,8 @@ async fn closed_by_server(stream: &mut TcpStream, what: &str) {
     panic!("{what}: the server kept sending");
 }
 
-/// A plain HTTP/1.1 request to an HTTP/2 only server: it is refused and the
-/// connection closed.
+/// A gRPC call over plain HTTP/1.1 (the port takes HTTP/1.1 for REST only):
+/// it is refused and the connection closed.
 async fn http1(addr: SocketAddr, connected: Arc<AtomicUsize>) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let request = "POST /plexsource.v1.PlexSourceService/RetrievePlexSource HTTP/1.1\r\n\

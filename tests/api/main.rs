@@ -1,5 +1,6 @@
-//! End-to-end tests over a real gRPC connection, each run on SQLite and on
-//! PostgreSQL (see `helpers::backend_tests!`).
+//! End-to-end tests over a real gRPC connection (and authentik's REST API on
+//! the same port), each run on SQLite and on PostgreSQL (see
+//! `helpers::backend_tests!`).
 
 mod helpers;
 
@@ -21,6 +22,7 @@ mod migrations;
 mod proxy;
 mod reflection;
 mod replicas;
+mod rest;
 mod retrieve;
 mod starts;
 mod tls;

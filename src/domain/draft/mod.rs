@@ -147,6 +147,23 @@ impl PlexSourceDraft {
         self
     }
 
+    /// The attributes every create needs, and a full update (Django REST
+    /// framework's PUT) too, that this draft leaves out: each is
+    /// `This field is required.`.
+    pub fn missing_required(&self) -> Violations {
+        let mut v = Violations::new();
+        for (field, missing) in [
+            ("name", self.name == Field::Missing),
+            ("slug", self.slug == Field::Missing),
+            ("plex_token", self.plex_token == Field::Missing),
+        ] {
+            if missing {
+                v.required(field);
+            }
+        }
+        v
+    }
+
     /// Whether a list field holds more items than its rule allows; such a
     /// draft is refused before any of its references is looked up.
     pub fn exceeds_limits(&self) -> bool {

@@ -1,0 +1,625 @@
+//! JSON bodies as authentik writes and reads them: the Plex source in the
+//! serializer's 22 fields and order, the paginated list, and a request body
+//! typed into a [`PlexSourceDraft`] with Django REST framework's messages
+//! for values of the wrong JSON type. The rules beyond the type (required,
+//! blank, slug, choices, references, defaults) are the domain's, so every
+//! transport reports them alike.
+
+use serde::{Serialize, Serializer, ser::SerializeSeq};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Field, PlexSource, PlexSourceDraft, PlexSourceFields, Violations, plex_source},
+    ops::{ListPage, TokenVisibility, Visible},
+};
+
+/// authentik's `PlexSourceSerializer` output. Borrowed from the cached
+/// source: rendering copies nothing but the icon URL.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PlexSource, description = "Plex Source Serializer")]
+pub struct PlexSourceJson<'a> {
+    #[schema(value_type = uuid::Uuid, read_only)]
+    pk: Id,
+    /// Source's display Name.
+    name: &'a str,
+    /// Internal source name, used in URLs.
+    #[schema(max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
+    slug: &'a str,
+    enabled: bool,
+    /// Flow to use when authenticating existing users.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    authentication_flow: Option<Id>,
+    /// Flow to use when enrolling new users.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    enrollment_flow: Option<Id>,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    user_property_mappings: Ids<'a>,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    group_property_mappings: Ids<'a>,
+    /// Get object component so that we know how to edit the object
+    #[schema(read_only)]
+    component: &'static str,
+    /// Return object's verbose_name
+    #[schema(read_only)]
+    verbose_name: &'static str,
+    /// Return object's plural verbose_name
+    #[schema(read_only)]
+    verbose_name_plural: &'static str,
+    /// Return internal model name
+    #[schema(read_only)]
+    meta_model_name: &'static str,
+    #[schema(value_type = PolicyEngineMode)]
+    policy_engine_mode: &'static str,
+    /// How the source determines if an existing user should be authenticated or a new user enrolled.
+    #[schema(value_type = UserMatchingModeEnum)]
+    user_matching_mode: &'static str,
+    /// Objects that are managed by authentik.
+    #[schema(read_only)]
+    managed: Option<&'a str>,
+    user_path_template: &'a str,
+    #[schema(read_only)]
+    icon: String,
+    /// How the source determines if an existing group should be used or a new group created.
+    #[schema(value_type = GroupMatchingModeEnum)]
+    group_matching_mode: &'static str,
+    /// Client identifier used to talk to Plex.
+    client_id: &'a str,
+    /// Which servers a user has to be a member of to be granted access. Empty list allows every server.
+    allowed_servers: &'a [String],
+    /// Allow friends to authenticate, even if you don't share a server.
+    allow_friends: bool,
+    /// Plex token used to check friends (empty unless the caller may read it)
+    plex_token: &'a str,
+}
+
+/// A uuid, written as its canonical text without an allocation.
+#[derive(Clone, Copy)]
+pub struct Id(Uuid);
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.hyphenated())
+    }
+}
+
+pub struct Ids<'a>(&'a [Uuid]);
+
+impl Serialize for Ids<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for id in self.0 {
+            seq.serialize_element(&Id(*id))?;
+        }
+        seq.end()
+    }
+}
+
+/// `PolicyEngineMode` of authentik's schema.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PolicyEngineMode {
+    All,
+    Any,
+}
+
+/// `UserMatchingModeEnum` of authentik's schema.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum UserMatchingModeEnum {
+    Identifier,
+    EmailLink,
+    EmailDeny,
+    UsernameLink,
+    UsernameDeny,
+}
+
+/// `GroupMatchingModeEnum` of authentik's schema.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GroupMatchingModeEnum {
+    Identifier,
+    NameLink,
+    NameDeny,
+}
+
+/// The wire form of a source; the Plex token only when the operation
+/// decided the caller may have it. Every field is named (no `..`), so a new
+/// domain field fails to compile until it is handled here.
+pub fn source_json(visible: &Visible) -> PlexSourceJson<'_> {
+    let source = visible.source.as_ref();
+    let PlexSource {
+        pk,
+        managed,
+        fields,
+    } = source;
+    let PlexSourceFields {
+        name,
+        slug,
+        enabled,
+        authentication_flow,
+        enrollment_flow,
+        user_property_mappings,
+        group_property_mappings,
+        policy_engine_mode,
+        user_matching_mode,
+        user_path_template,
+        icon: _,
+        group_matching_mode,
+        client_id,
+        allowed_servers,
+        allow_friends,
+        plex_token,
+    } = fields;
+    PlexSourceJson {
+        pk: Id(*pk),
+        name,
+        slug: slug.as_str(),
+        enabled: *enabled,
+        authentication_flow: authentication_flow.map(Id),
+        enrollment_flow: enrollment_flow.map(Id),
+        user_property_mappings: Ids(user_property_mappings),
+        group_property_mappings: Ids(group_property_mappings),
+        component: plex_source::COMPONENT,
+        verbose_name: plex_source::VERBOSE_NAME,
+        verbose_name_plural: plex_source::VERBOSE_NAME_PLURAL,
+        meta_model_name: plex_source::META_MODEL_NAME,
+        policy_engine_mode: policy_engine_mode.as_str(),
+        user_matching_mode: user_matching_mode.as_str(),
+        managed: managed.as_deref(),
+        user_path_template,
+        icon: source.icon_url(),
+        group_matching_mode: group_matching_mode.as_str(),
+        client_id,
+        allowed_servers,
+        allow_friends: *allow_friends,
+        plex_token: match visible.token {
+            TokenVisibility::Shown => plex_token.expose(),
+            TokenVisibility::Hidden => "",
+        },
+    }
+}
+
+/// authentik's list envelope (`PaginatedPlexSourceList`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = PaginatedPlexSourceList)]
+pub struct PaginatedJson<'a> {
+    pagination: Pagination,
+    results: Vec<PlexSourceJson<'a>>,
+    /// authentik's query-language autocompletion (an enterprise feature);
+    /// always empty here.
+    #[schema(value_type = Object)]
+    autocomplete: Map<String, Value>,
+}
+
+/// authentik's `Pagination`: page numbers, 0 where there is none.
+#[derive(Serialize, ToSchema, Debug, PartialEq, Eq)]
+pub struct Pagination {
+    pub next: u64,
+    pub previous: u64,
+    pub count: u64,
+    pub current: u64,
+    pub total_pages: u64,
+    pub start_index: u64,
+    pub end_index: u64,
+}
+
+impl Pagination {
+    /// Django's `Paginator` figures for page `current` of `page_size` over
+    /// `count` rows (an empty result has one, empty, page); `None` when
+    /// there is no such page.
+    pub fn of(current: u64, page_size: u64, count: u64) -> Option<Self> {
+        let total_pages = count.div_ceil(page_size).max(1);
+        if current == 0 || current > total_pages {
+            return None;
+        }
+        let (start_index, end_index) = if count == 0 {
+            (0, 0)
+        } else {
+            let start = (current - 1) * page_size + 1;
+            (start, (start + page_size - 1).min(count))
+        };
+        Some(Self {
+            next: if current < total_pages {
+                current + 1
+            } else {
+                0
+            },
+            previous: current - 1,
+            count,
+            current,
+            total_pages,
+            start_index,
+            end_index,
+        })
+    }
+}
+
+pub fn page_json(page: &ListPage, pagination: Pagination) -> PaginatedJson<'_> {
+    PaginatedJson {
+        pagination,
+        results: page.sources.iter().map(source_json).collect(),
+        autocomplete: Map::new(),
+    }
+}
+
+/// The writable fields of authentik's `PlexSourceRequest` (the OpenAPI
+/// schema of a create or full update body; a partial update sends any of
+/// them). Read with [`draft`].
+#[derive(ToSchema)]
+#[schema(as = PlexSourceRequest, description = "Plex Source Serializer")]
+#[allow(dead_code)]
+pub struct PlexSourceRequest {
+    #[schema(min_length = 1)]
+    name: String,
+    #[schema(min_length = 1, max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
+    slug: String,
+    enabled: Option<bool>,
+    #[schema(value_type = Option<uuid::Uuid>, nullable)]
+    authentication_flow: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>, nullable)]
+    enrollment_flow: Option<String>,
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
+    user_property_mappings: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
+    group_property_mappings: Option<Vec<String>>,
+    #[schema(value_type = Option<PolicyEngineMode>)]
+    policy_engine_mode: Option<String>,
+    #[schema(value_type = Option<UserMatchingModeEnum>)]
+    user_matching_mode: Option<String>,
+    #[schema(min_length = 1)]
+    user_path_template: Option<String>,
+    #[schema(value_type = Option<GroupMatchingModeEnum>)]
+    group_matching_mode: Option<String>,
+    #[schema(min_length = 1)]
+    client_id: Option<String>,
+    allowed_servers: Option<Vec<String>>,
+    allow_friends: Option<bool>,
+    #[schema(min_length = 1)]
+    plex_token: String,
+}
+
+/// A request body typed into a draft. A key left out is
+/// [`Field::Missing`], `null` is [`Field::Null`]; read-only and unknown keys
+/// are ignored, as authentik's serializer ignores them. A value of the wrong
+/// JSON type is left out of the draft and reported, with Django REST
+/// framework's message, in the violations beside it (the operation reports
+/// them with the draft's own). A body that is no JSON object has no draft.
+pub fn draft(body: Value) -> Result<(PlexSourceDraft, Violations), Violations> {
+    let object = match body {
+        Value::Object(object) => object,
+        Value::Null => {
+            return Err(Violations::single(
+                "non_field_errors",
+                "null",
+                "No data provided",
+            ));
+        }
+        other => {
+            return Err(Violations::single(
+                "non_field_errors",
+                "invalid",
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    type_name(&other)
+                ),
+            ));
+        }
+    };
+    let mut v = Violations::new();
+    let mut d = PlexSourceDraft::default();
+    for (key, value) in object {
+        let k = key.as_str();
+        match k {
+            "name" => d.name = text(&mut v, k, value),
+            "slug" => d.slug = text(&mut v, k, value),
+            "enabled" => d.enabled = flag(&mut v, k, value),
+            "authentication_flow" => d.authentication_flow = pk(&mut v, k, value),
+            "enrollment_flow" => d.enrollment_flow = pk(&mut v, k, value),
+            "user_property_mappings" => d.user_property_mappings = pk_list(&mut v, k, value),
+            "group_property_mappings" => d.group_property_mappings = pk_list(&mut v, k, value),
+            "policy_engine_mode" => d.policy_engine_mode = choice(k, value),
+            "user_matching_mode" => d.user_matching_mode = choice(k, value),
+            "user_path_template" => d.user_path_template = text(&mut v, k, value),
+            "group_matching_mode" => d.group_matching_mode = choice(k, value),
+            "client_id" => d.client_id = text(&mut v, k, value),
+            "allowed_servers" => d.allowed_servers = text_list(&mut v, k, value),
+            "allow_friends" => d.allow_friends = flag(&mut v, k, value),
+            "plex_token" => d.plex_token = text(&mut v, k, value),
+            // Read-only (`pk`, `icon`, the computed fields) or unknown.
+            _ => {}
+        }
+    }
+    Ok((d, v))
+}
+
+/// The Python type name DRF puts in its messages.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Text as DRF's `CharField` reads it: numbers become their text.
+fn as_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text(v: &mut Violations, field: &str, value: Value) -> Field<String> {
+    match value {
+        Value::Null => Field::Null,
+        other => match as_text(other) {
+            Some(s) => Field::Set(s),
+            None => {
+                v.add(field, "invalid", "Not a valid string.");
+                Field::Missing
+            }
+        },
+    }
+}
+
+/// A choice as DRF's `ChoiceField` reads it: any value, compared as text,
+/// so a wrong type is `"…" is not a valid choice.` from the domain's rule.
+fn choice(_field: &str, value: Value) -> Field<String> {
+    match value {
+        Value::Null => Field::Null,
+        Value::String(s) => Field::Set(s),
+        Value::Bool(true) => Field::Set("True".to_owned()),
+        Value::Bool(false) => Field::Set("False".to_owned()),
+        other => Field::Set(other.to_string()),
+    }
+}
+
+/// DRF's `BooleanField` spellings.
+fn flag(v: &mut Violations, field: &str, value: Value) -> Field<bool> {
+    const TRUE: &[&str] = &[
+        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1",
+    ];
+    const FALSE: &[&str] = &[
+        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0",
+    ];
+    let parsed = match &value {
+        Value::Null => return Field::Null,
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if TRUE.contains(&s.as_str()) => Some(true),
+        Value::String(s) if FALSE.contains(&s.as_str()) => Some(false),
+        // Python compares 1 == 1.0 == True.
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    match parsed {
+        Some(b) => Field::Set(b),
+        None => {
+            v.add(field, "invalid", "Must be a valid boolean.");
+            Field::Missing
+        }
+    }
+}
+
+/// A reference by pk: a uuid's text, or null. Text that is no uuid is
+/// Django's `“…” is not a valid UUID.`, as DRF reports it.
+fn pk(v: &mut Violations, field: &str, value: Value) -> Field<String> {
+    match value {
+        Value::Null => Field::Null,
+        Value::String(s) => match uuid_text(v, field, s) {
+            Some(s) => Field::Set(s),
+            None => Field::Missing,
+        },
+        other => {
+            incorrect_pk_type(v, field, &other);
+            Field::Missing
+        }
+    }
+}
+
+fn uuid_text(v: &mut Violations, field: &str, raw: String) -> Option<String> {
+    if Uuid::parse_str(&raw).is_ok() {
+        Some(raw)
+    } else {
+        v.add(
+            field,
+            "invalid",
+            format!("\u{201c}{raw}\u{201d} is not a valid UUID."),
+        );
+        None
+    }
+}
+
+fn incorrect_pk_type(v: &mut Violations, field: &str, value: &Value) {
+    v.add(
+        field,
+        "incorrect_type",
+        format!(
+            "Incorrect type. Expected pk value, received {}.",
+            type_name(value)
+        ),
+    );
+}
+
+fn pk_list(v: &mut Violations, field: &str, value: Value) -> Field<Vec<String>> {
+    list(v, field, value, |v, item_field, item| match item {
+        Value::String(s) => uuid_text(v, item_field, s),
+        other => {
+            incorrect_pk_type(v, item_field, &other);
+            None
+        }
+    })
+}
+
+fn text_list(v: &mut Violations, field: &str, value: Value) -> Field<Vec<String>> {
+    list(v, field, value, |v, item_field, item| match item {
+        Value::Null => {
+            v.null(item_field);
+            None
+        }
+        other => match as_text(other) {
+            Some(s) => Some(s),
+            None => {
+                v.add(item_field, "invalid", "Not a valid string.");
+                None
+            }
+        },
+    })
+}
+
+fn list(
+    v: &mut Violations,
+    field: &str,
+    value: Value,
+    item: impl Fn(&mut Violations, &str, Value) -> Option<String>,
+) -> Field<Vec<String>> {
+    match value {
+        Value::Null => Field::Null,
+        Value::Array(items) => {
+            let mut ok = true;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, value) in items.into_iter().enumerate() {
+                match item(v, &format!("{field}[{i}]"), value) {
+                    Some(value) => out.push(value),
+                    None => ok = false,
+                }
+            }
+            if ok { Field::Set(out) } else { Field::Missing }
+        }
+        other => {
+            v.add(
+                field,
+                "not_a_list",
+                format!(
+                    "Expected a list of items but got type \"{}\".",
+                    type_name(&other)
+                ),
+            );
+            Field::Missing
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pagination_counts_as_django_does() {
+        let p = Pagination::of(1, 100, 0).unwrap();
+        assert_eq!(
+            (
+                p.next,
+                p.previous,
+                p.total_pages,
+                p.start_index,
+                p.end_index
+            ),
+            (0, 0, 1, 0, 0)
+        );
+        let p = Pagination::of(2, 2, 5).unwrap();
+        assert_eq!(
+            (
+                p.next,
+                p.previous,
+                p.total_pages,
+                p.start_index,
+                p.end_index
+            ),
+            (3, 1, 3, 3, 4)
+        );
+        let p = Pagination::of(3, 2, 5).unwrap();
+        assert_eq!((p.next, p.start_index, p.end_index), (0, 5, 5));
+        assert!(Pagination::of(4, 2, 5).is_none());
+        assert!(Pagination::of(0, 2, 5).is_none());
+        assert!(Pagination::of(2, 100, 0).is_none());
+    }
+
+    #[test]
+    fn bodies_are_typed_as_drf_types_them() {
+        let (d, v) = draft(json!({
+            "name": 2024, "slug": "s", "enabled": "yes", "allow_friends": 0,
+            "authentication_flow": null, "icon": "x", "pk": "y", "unknown": [1],
+            "allowed_servers": ["a", 1.5], "policy_engine_mode": true,
+        }))
+        .unwrap();
+        assert!(v.is_empty(), "{v}");
+        assert_eq!(d.name, Field::Set("2024".into()));
+        assert_eq!(d.enabled, Field::Set(true));
+        assert_eq!(d.allow_friends, Field::Set(false));
+        assert_eq!(d.authentication_flow, Field::Null);
+        assert_eq!(d.icon, Field::Missing);
+        assert_eq!(
+            d.allowed_servers,
+            Field::Set(vec!["a".into(), "1.5".into()])
+        );
+        assert_eq!(d.policy_engine_mode, Field::Set("True".into()));
+        assert_eq!(d.plex_token, Field::Missing);
+
+        let (d, v) = draft(json!({
+            "name": [], "enabled": "maybe", "enrollment_flow": "nope",
+            "user_property_mappings": "x", "group_property_mappings": [true],
+            "allowed_servers": [null, {}],
+        }))
+        .unwrap();
+        assert_eq!(d.name, Field::Missing, "a refused value is left out");
+        let got: Vec<_> = v
+            .iter()
+            .map(|x| (x.field.as_str(), x.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            // serde_json's map is ordered by key.
+            [
+                ("allowed_servers[0]", "This field may not be null."),
+                ("allowed_servers[1]", "Not a valid string."),
+                ("enabled", "Must be a valid boolean."),
+                (
+                    "enrollment_flow",
+                    "\u{201c}nope\u{201d} is not a valid UUID."
+                ),
+                (
+                    "group_property_mappings[0]",
+                    "Incorrect type. Expected pk value, received bool."
+                ),
+                ("name", "Not a valid string."),
+                (
+                    "user_property_mappings",
+                    "Expected a list of items but got type \"str\"."
+                ),
+            ]
+        );
+        for (body, message) in [
+            (json!(null), "No data provided"),
+            (
+                json!([]),
+                "Invalid data. Expected a dictionary, but got list.",
+            ),
+            (
+                json!("x"),
+                "Invalid data. Expected a dictionary, but got str.",
+            ),
+        ] {
+            let v = draft(body).unwrap_err();
+            let only = v.iter().next().unwrap();
+            assert_eq!(
+                (only.field.as_str(), only.message.as_str()),
+                ("non_field_errors", message)
+            );
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The routes of authentik's Plex source API and their handlers. A handler
+//! authenticates, decodes, calls one operation and renders its answer; every
+//! check lives in [`crate::ops`].
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, RawQuery, State, rejection::PathRejection},
+    http::{HeaderMap, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::Value;
+
+use super::{
+    body::{self, Pagination},
+    error::{self, RestError, Route},
+    openapi,
+    query::{ListQuery, PageNumber},
+};
+use crate::{
+    domain::{PlexSourceDraft, Slug, Violations},
+    ops::{Operations, ServiceError, SourceUpdate, texts},
+};
+
+/// Where authentik mounts its API.
+pub const API_ROOT: &str = "/api/v3";
+/// Largest request body read, in bytes: far above any valid source (1,000
+/// servers and 2,000 mappings take about 150 KB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const COLLECTION: &str = "/api/v3/sources/plex/";
+const OBJECT: &str = "/api/v3/sources/plex/{slug}/";
+const SCHEMA: &str = "/api/v3/schema/";
+
+/// What every handler shares.
+#[derive(Clone)]
+struct Rest {
+    ops: Arc<Operations>,
+    /// `REQUEST_TIMEOUT`: the longest a call may take.
+    timeout: Duration,
+}
+
+/// The REST API's router.
+pub fn router(ops: Operations, timeout: Duration) -> Router {
+    let rest = Rest {
+        ops: Arc::new(ops),
+        timeout,
+    };
+    Router::new()
+        .route(
+            COLLECTION,
+            get(list)
+                .post(create)
+                .fallback(|method: Method| async move {
+                    RestError::method_not_allowed(method.as_str(), "GET, POST, HEAD")
+                }),
+        )
+        .route(
+            OBJECT,
+            get(retrieve)
+                .put(update)
+                .patch(partial_update)
+                .delete(destroy)
+                .fallback(|method: Method| async move {
+                    RestError::method_not_allowed(method.as_str(), "GET, PUT, PATCH, DELETE, HEAD")
+                }),
+        )
+        .route(SCHEMA, get(openapi::serve))
+        .fallback(|| async { RestError::not_found(error::NOT_FOUND) })
+        .with_state(rest)
+}
+
+/// Why a handler did not succeed.
+enum Failure {
+    Service(ServiceError),
+    Rest(RestError),
+}
+
+impl From<ServiceError> for Failure {
+    fn from(err: ServiceError) -> Self {
+        Failure::Service(err)
+    }
+}
+
+impl From<RestError> for Failure {
+    fn from(err: RestError) -> Self {
+        Failure::Rest(err)
+    }
+}
+
+impl Rest {
+    /// Runs a handler within the request timeout and renders its failure
+    /// as authentik would on `route`.
+    async fn run(
+        &self,
+        route: Route,
+        handler: impl Future<Output = Result<Response, Failure>>,
+    ) -> Response {
+        let result = match tokio::time::timeout(self.timeout, handler).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Rest(RestError::timed_out())),
+        };
+        match result {
+            Ok(response) => response,
+            Err(Failure::Service(err)) => RestError::service(err, route).into_response(),
+            Err(Failure::Rest(err)) => err.into_response(),
+        }
+    }
+
+    async fn caller(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Arc<crate::domain::access::Caller>, ServiceError> {
+        // A value that is not text is no credentials, as a missing one.
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.ops.authenticate(authorization).await
+    }
+}
+
+/// The slug of a source's path. One that no source can have names
+/// nothing: 404, as authentik's lookup finds nothing.
+fn path_slug(path: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
+    match path {
+        Ok(Path(slug)) if Slug::parse(&slug).is_ok() => Ok(slug),
+        _ => Err(RestError::not_found(texts::NOT_FOUND)),
+    }
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => super::json_response(status, bytes),
+        Err(err) => {
+            tracing::error!(%err, "cannot render a response");
+            RestError::service(ServiceError::Internal(Box::new(err)), Route::Object).into_response()
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/sources/plex/",
+    operation_id = "sources_plex_list",
+    tag = "sources",
+    description = "Plex source Viewset",
+    params(ListQuery),
+    responses(
+        (status = 200, body = body::PaginatedJson),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn list(State(rest): State<Rest>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let run = rest.clone();
+    run.run(Route::Collection, async move {
+        let caller = rest.caller(&headers).await?;
+        let query = ListQuery::parse(raw.as_deref().unwrap_or_default());
+        let page_size = query.page_size();
+        // DRF paginates after filtering: filter errors and permissions
+        // come before a bad page number, and `last` needs the count.
+        let first_try = match query.page() {
+            PageNumber::Number(n) => n,
+            PageNumber::Last | PageNumber::Invalid => 1,
+        };
+        let mut page = rest.ops.list(&caller, &query.params(first_try)).await?;
+        let current = match query.page() {
+            PageNumber::Number(n) => n,
+            PageNumber::Invalid => return Err(RestError::invalid_page().into()),
+            PageNumber::Last => {
+                let last = page.total.div_ceil(page_size).max(1);
+                if last != first_try {
+                    page = rest.ops.list(&caller, &query.params(last)).await?;
+                }
+                last
+            }
+        };
+        let pagination =
+            Pagination::of(current, page_size, page.total).ok_or_else(RestError::invalid_page)?;
+        Ok(json(StatusCode::OK, &body::page_json(&page, pagination)))
+    })
+    .await
+}
+
+#[utoipa::path(
+    post,
+    path = "/sources/plex/",
+    operation_id = "sources_plex_create",
+    tag = "sources",
+    description = "Plex source Viewset",
+    request_body = body::PlexSourceRequest,
+    responses(
+        (status = 201, body = body::PlexSourceJson),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn create(State(rest): State<Rest>, headers: HeaderMap, request: Body) -> Response {
+    let run = rest.clone();
+    run.run(Route::Collection, async move {
+        let caller = rest.caller(&headers).await?;
+        let (draft, decoding) = match read_draft(&headers, request).await {
+            Ok(read) => read,
+            // authentik reads the body after its permission checks.
+            Err(err) => {
+                rest.ops.authorize_create(&caller)?;
+                return Err(err.into());
+            }
+        };
+        let created = rest.ops.create_decoded(&caller, draft, decoding).await?;
+        Ok(json(StatusCode::CREATED, &body::source_json(&created)))
+    })
+    .await
+}
+
+#[utoipa::path(
+    get,
+    path = "/sources/plex/{slug}/",
+    operation_id = "sources_plex_retrieve",
+    tag = "sources",
+    description = "Plex source Viewset",
+    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    responses(
+        (status = 200, body = body::PlexSourceJson),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+        (status = 404, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn retrieve(
+    State(rest): State<Rest>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let run = rest.clone();
+    run.run(Route::Object, async move {
+        let caller = rest.caller(&headers).await?;
+        let slug = path_slug(path)?;
+        let visible = rest.ops.retrieve(&caller, &slug).await?;
+        Ok(json(StatusCode::OK, &body::source_json(&visible)))
+    })
+    .await
+}
+
+#[utoipa::path(
+    put,
+    path = "/sources/plex/{slug}/",
+    operation_id = "sources_plex_update",
+    tag = "sources",
+    description = "Plex source Viewset",
+    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    request_body = body::PlexSourceRequest,
+    responses(
+        (status = 200, body = body::PlexSourceJson),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+        (status = 404, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn update(
+    State(rest): State<Rest>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    request: Body,
+) -> Response {
+    let run = rest.clone();
+    run.run(
+        Route::Object,
+        write(rest, headers, path, request, SourceUpdate::Put),
+    )
+    .await
+}
+
+#[utoipa::path(
+    patch,
+    path = "/sources/plex/{slug}/",
+    operation_id = "sources_plex_partial_update",
+    tag = "sources",
+    description = "Plex source Viewset",
+    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    request_body = openapi::PatchedPlexSourceRequest,
+    responses(
+        (status = 200, body = body::PlexSourceJson),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+        (status = 404, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn partial_update(
+    State(rest): State<Rest>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    request: Body,
+) -> Response {
+    let run = rest.clone();
+    run.run(
+        Route::Object,
+        write(rest, headers, path, request, SourceUpdate::Patch),
+    )
+    .await
+}
+
+/// PUT and PATCH: the same operation, a full or a partial update.
+async fn write(
+    rest: Rest,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    request: Body,
+    update: fn(PlexSourceDraft) -> SourceUpdate,
+) -> Result<Response, Failure> {
+    let caller = rest.caller(&headers).await?;
+    let slug = path_slug(path)?;
+    let (draft, decoding) = match read_draft(&headers, request).await {
+        Ok(read) => read,
+        Err(err) => {
+            rest.ops.authorize_update(&caller, &slug).await?;
+            return Err(err.into());
+        }
+    };
+    let updated = rest
+        .ops
+        .update_decoded(&caller, &slug, update(draft), decoding)
+        .await?;
+    Ok(json(StatusCode::OK, &body::source_json(&updated)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/sources/plex/{slug}/",
+    operation_id = "sources_plex_destroy",
+    tag = "sources",
+    description = "Plex source Viewset",
+    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    responses(
+        (status = 204, description = "No response body"),
+        (status = 400, body = openapi::ValidationError),
+        (status = 403, body = openapi::GenericError),
+        (status = 404, body = openapi::GenericError),
+    ),
+    security(("authentik" = [])),
+)]
+async fn destroy(
+    State(rest): State<Rest>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let run = rest.clone();
+    run.run(Route::Object, async move {
+        let caller = rest.caller(&headers).await?;
+        let slug = path_slug(path)?;
+        rest.ops.delete(&caller, &slug).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
+/// A write's body as a draft and the values it could not type: read within
+/// [`MAX_BODY_BYTES`], parsed as JSON (no body is `{}`, as DRF reads it),
+/// typed field by field.
+async fn read_draft(
+    headers: &HeaderMap,
+    request: Body,
+) -> Result<(PlexSourceDraft, Violations), RestError> {
+    let bytes = axum::body::to_bytes(request, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| RestError::too_large(MAX_BODY_BYTES))?;
+    let value = json_body(headers, &bytes)?;
+    body::draft(value).map_err(|v| RestError::invalid(&v))
+}
+
+fn json_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, RestError> {
+    if bytes.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(RestError::unsupported_media_type(&content_type));
+    }
+    serde_json::from_slice(bytes).map_err(RestError::parse)
+}
