@@ -9,7 +9,7 @@ use crate::{
         GroupMatchingMode, PlexSource, PlexSourceFields, PolicyEngineMode, UserMatchingMode,
         plex_source,
     },
-    ops::{EventKind, ListPage, TokenVisibility, Visible, WatchEvent},
+    ops::{EventKind, ListPage, Visible, WatchEvent},
     proto as pb,
 };
 
@@ -76,7 +76,7 @@ pub fn source_to_proto(visible: &Visible) -> pb::PlexSource {
         client_id,
         allowed_servers,
         allow_friends,
-        plex_token,
+        plex_token: _,
     } = fields;
     pb::PlexSource {
         pk: pk.to_string(),
@@ -100,10 +100,7 @@ pub fn source_to_proto(visible: &Visible) -> pb::PlexSource {
         client_id: client_id.clone(),
         allowed_servers: allowed_servers.clone(),
         allow_friends: Some(*allow_friends),
-        plex_token: match visible.token {
-            TokenVisibility::Shown => plex_token.expose().to_owned(),
-            TokenVisibility::Hidden => String::new(),
-        },
+        plex_token: visible.plex_token().to_owned(),
     }
 }
 

@@ -26,6 +26,17 @@ pub struct Visible {
     pub token: TokenVisibility,
 }
 
+impl Visible {
+    /// The Plex token as this caller sees it: the token, or empty text
+    /// (as authentik renders a write-only field it does not show).
+    pub fn plex_token(&self) -> &str {
+        match self.token {
+            TokenVisibility::Shown => self.source.fields.plex_token.expose(),
+            TokenVisibility::Hidden => "",
+        }
+    }
+}
+
 impl Operations {
     /// One source for this caller (see [`Operations::reveal_all`]).
     pub(super) async fn reveal(&self, caller: &Caller, source: Arc<PlexSource>) -> Visible {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{Field, PlexSource, PlexSourceDraft, PlexSourceFields, Violations, plex_source},
-    ops::{ListPage, TokenVisibility, Visible},
+    ops::{ListPage, Visible},
 };
 
 /// authentik's `PlexSourceSerializer` output. Borrowed from the cached
@@ -153,7 +153,7 @@ pub fn source_json(visible: &Visible) -> PlexSourceJson<'_> {
         client_id,
         allowed_servers,
         allow_friends,
-        plex_token,
+        plex_token: _,
     } = fields;
     PlexSourceJson {
         pk: Id(*pk),
@@ -177,10 +177,7 @@ pub fn source_json(visible: &Visible) -> PlexSourceJson<'_> {
         client_id,
         allowed_servers,
         allow_friends: *allow_friends,
-        plex_token: match visible.token {
-            TokenVisibility::Shown => plex_token.expose(),
-            TokenVisibility::Hidden => "",
-        },
+        plex_token: visible.plex_token(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr},
 };
 use uuid::Uuid;
@@ -71,15 +71,7 @@ pub async fn list_sources<C: ConnectionTrait>(
     if let Some(after) = after {
         query = query.filter(keyset(ordering, after)?);
     }
-    for key in ordering {
-        let order = if key.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        };
-        query = query.order_by(column(key.field), order);
-    }
-    let mut rows = query.limit(limit + 1).all(db).await?;
+    let mut rows = in_order(query, ordering).limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     Ok(Page {
@@ -111,7 +103,17 @@ pub async fn list_sources_at<C: ConnectionTrait>(
 ) -> Result<Page, StoreError> {
     let matching = condition(filter);
     let total = Entity::find().filter(matching.clone()).count(db).await?;
-    let mut query = Entity::find().filter(matching);
+    let query = in_order(Entity::find().filter(matching), ordering);
+    let rows = query.offset(offset).limit(limit).all(db).await?;
+    Ok(Page {
+        more: offset + (rows.len() as u64) < total,
+        sources: load_all(db, rows).await?,
+        total,
+    })
+}
+
+/// `query` sorted by `ordering`.
+fn in_order(mut query: Select<Entity>, ordering: &[SortKey]) -> Select<Entity> {
     for key in ordering {
         let order = if key.descending {
             Order::Desc
@@ -120,12 +122,7 @@ pub async fn list_sources_at<C: ConnectionTrait>(
         };
         query = query.order_by(column(key.field), order);
     }
-    let rows = query.offset(offset).limit(limit).all(db).await?;
-    Ok(Page {
-        more: offset + (rows.len() as u64) < total,
-        sources: load_all(db, rows).await?,
-        total,
-    })
+    query
 }
 
 /// The sort values of a source, as a page token stores them.
