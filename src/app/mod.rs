@@ -21,7 +21,7 @@ use crate::{
     audit::AuditTrail,
     cache::ReadCache,
     feed::ChangeFeed,
-    grpc::{AuthLayer, DeadlineLayer, PlexSources, trace_layer},
+    grpc::{AuthLayer, DeadlineLayer, ObserveLayer, PlexSources},
     metrics::{Metrics, ServerState},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
@@ -233,8 +233,7 @@ impl Application {
             // Outermost: REST requests leave here for their own router,
             // gRPC calls go on through the layers below.
             .layer(rest::layer(ops.clone(), self.settings.request_timeout))
-            .layer(trace_layer())
-            .layer(call_metrics)
+            .layer(ObserveLayer::new(call_metrics))
             .layer(DeadlineLayer::new(self.settings.request_timeout))
             .layer(AuthLayer::new(ops.clone()))
             .add_service(health.service())

@@ -1,7 +1,7 @@
 //! The gRPC transport: request conversion ([`input`]), response conversion
 //! ([`convert`]), the one mapping of operation errors to statuses
-//! ([`error`]), the authentication and deadline layers and the tonic
-//! service. Every check and every query lives in [`crate::ops`]; nothing
+//! ([`error`]), the layers every call passes (observation, deadline,
+//! authentication) and the tonic service. Every check and every query lives in [`crate::ops`]; nothing
 //! here touches the database.
 
 mod auth;
@@ -13,10 +13,11 @@ pub mod error;
 pub(crate) mod headers;
 /// Public so the update-mask reader can be fuzzed and property-tested.
 pub mod input;
+mod observe;
 mod service;
 mod trace;
 
 pub use auth::AuthLayer;
 pub use deadline::DeadlineLayer;
+pub use observe::ObserveLayer;
 pub use service::PlexSources;
-pub use trace::trace_layer;

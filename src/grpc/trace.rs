@@ -1,6 +1,6 @@
 //! One span per call, carrying the method, the gRPC status code and the
 //! latency, closed by one `rpc finished` event (DEBUG for OK, INFO for any
-//! other status).
+//! other status). [`super::ObserveLayer`] opens and closes it.
 //!
 //! While traces are exported (see [`crate::telemetry`]) the span is an
 //! OpenTelemetry server span named `package.Service/Method` with the rpc
@@ -16,53 +16,40 @@ use tonic::{
     codegen::http::{HeaderMap, Request},
     transport::server::TcpConnectInfo,
 };
-use tower_http::{
-    classify::{GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier},
-    trace::{DefaultOnBodyChunk, TraceLayer},
-};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::{self, TraceId, trace_id};
 
-/// The tower layer that traces every call, health and reflection included.
-#[allow(clippy::type_complexity)]
-pub fn trace_layer() -> TraceLayer<
-    SharedClassifier<GrpcErrorsAsFailures>,
-    fn(&Request<tonic::body::Body>) -> Span,
-    (),
-    (),
-    DefaultOnBodyChunk,
-    fn(Option<&HeaderMap>, Duration, &Span),
-    fn(GrpcFailureClass, Duration, &Span),
-> {
-    TraceLayer::new_for_grpc()
-        .make_span_with(make_span as fn(&Request<tonic::body::Body>) -> Span)
-        .on_request(())
-        .on_response(())
-        .on_eos(on_eos as fn(Option<&HeaderMap>, Duration, &Span))
-        .on_failure(on_failure as fn(GrpcFailureClass, Duration, &Span))
-}
-
-fn make_span(request: &Request<tonic::body::Body>) -> Span {
+/// The span of a call about to be served.
+///
+/// Exported traces need it at INFO, and so do JSON logs of a call whose
+/// caller sent a `traceparent` (the span carries its trace id to every
+/// line). Otherwise it is at DEBUG, as tower-http's request spans are: a
+/// span costs 4–10% of a cached read (the log layer formats its fields,
+/// the registry tracks each enter and exit), and at the default level the
+/// `rpc finished` event names the method itself.
+pub(super) fn span<B>(request: &Request<B>) -> Span {
     if telemetry::exporting() {
         return server_span(request);
     }
-    let span = tracing::info_span!(
-        "rpc",
-        method = %request.uri().path(),
-        grpc.code = Empty,
-        latency_ms = Empty,
-    );
-    // No exporter: the caller's trace id only for the log lines, read
-    // without allocating.
-    if telemetry::logs_show_trace_ids()
-        && !span.is_disabled()
-        && let Some(id) = request
-            .headers()
-            .get(super::headers::TRACEPARENT)
-            .and_then(|value| TraceId::from_traceparent(value.as_bytes()))
-    {
+    // Read without allocating.
+    let trace_id = telemetry::logs_show_trace_ids()
+        .then(|| {
+            request
+                .headers()
+                .get(super::headers::TRACEPARENT)
+                .and_then(|value| TraceId::from_traceparent(value.as_bytes()))
+        })
+        .flatten();
+    // The status and latency go on the `rpc finished` event, not on the
+    // span: a field recorded on a span is formatted at once by the log
+    // layer, wanted or not.
+    let Some(id) = trace_id else {
+        return tracing::debug_span!("rpc", method = %request.uri().path());
+    };
+    let span = tracing::info_span!("rpc", method = %request.uri().path());
+    if !span.is_disabled() {
         trace_id::attach(&span, id);
     }
     span
@@ -70,7 +57,7 @@ fn make_span(request: &Request<tonic::body::Body>) -> Span {
 
 /// The OpenTelemetry server span of a call, child of the caller's span
 /// when the metadata carries a valid `traceparent`.
-fn server_span(request: &Request<tonic::body::Body>) -> Span {
+fn server_span<B>(request: &Request<B>) -> Span {
     let path = request.uri().path();
     let name = path.strip_prefix('/').unwrap_or(path);
     let (service, method) = name.split_once('/').unwrap_or((name, ""));
@@ -124,35 +111,29 @@ impl Extractor for Metadata<'_> {
     }
 }
 
-fn on_eos(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
-    let code = trailers
-        .and_then(|t| t.get(super::headers::GRPC_STATUS))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .unwrap_or(0);
-    finish(span, code, latency);
-}
-
-fn on_failure(class: GrpcFailureClass, latency: Duration, span: &Span) {
-    match class {
-        GrpcFailureClass::Code(code) => finish(span, code.get(), latency),
-        GrpcFailureClass::Error(error) => {
-            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-            if telemetry::exporting() {
-                span.record("otel.status_code", "ERROR");
-            }
-            tracing::warn!(parent: span, %error, "rpc failed in transport");
-        }
-    }
-}
-
-fn finish(span: &Span, code: i32, latency: Duration) {
-    let code = tonic::Code::from_i32(code);
+/// The call failed in the transport, without a status. `method` is the
+/// request path when `span` is disabled, so the line still names it.
+pub(super) fn failed(
+    span: &Span,
+    method: Option<&str>,
+    error: &dyn std::fmt::Display,
+    latency: Duration,
+) {
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    // Recorded lazily: formatted only if a subscriber wants it.
-    span.record("grpc.code", tracing::field::debug(code));
-    span.record("latency_ms", latency_ms);
     if telemetry::exporting() {
+        span.record("latency_ms", latency_ms);
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::warn!(parent: span, method, %error, latency_ms, "rpc failed in transport");
+}
+
+/// The call ended with `code`, `latency` after it began; `method` as in
+/// [`failed`].
+pub(super) fn finished(span: &Span, method: Option<&str>, code: tonic::Code, latency: Duration) {
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if telemetry::exporting() {
+        span.record("grpc.code", tracing::field::debug(code));
+        span.record("latency_ms", latency_ms);
         span.record("rpc.grpc.status_code", i64::from(code as i32));
         if is_server_error(code) {
             span.record("otel.status_code", "ERROR");
@@ -162,9 +143,9 @@ fn finish(span: &Span, code: i32, latency: Duration) {
     // default INFO level does not pay for a line per call. Every other
     // status is logged at INFO.
     if code == tonic::Code::Ok {
-        tracing::debug!(parent: span, grpc.code = ?code, latency_ms, "rpc finished");
+        tracing::debug!(parent: span, method, grpc.code = ?code, latency_ms, "rpc finished");
     } else {
-        tracing::info!(parent: span, grpc.code = ?code, latency_ms, "rpc finished");
+        tracing::info!(parent: span, method, grpc.code = ?code, latency_ms, "rpc finished");
     }
 }
 

@@ -1,19 +1,15 @@
 //! Per-call metrics under the grpc-ecosystem names (`grpc_server_*`, as
 //! go-grpc-middleware's Prometheus interceptors export them): calls started
 //! and handled per service, method and code, handling time, and messages
-//! sent. Recorded by a tower layer in front of every service, so calls
-//! refused before a handler (no credentials, a server still starting) count
-//! too.
+//! sent. Recorded by the call layer in front of every service
+//! ([`crate::grpc::ObserveLayer`]), so calls refused before a handler (no
+//! credentials, a server still starting) count too.
 
 use std::{
-    pin::Pin,
     sync::{Arc, OnceLock},
-    task::{Context, Poll, ready},
-    time::Instant,
+    time::Duration,
 };
 
-use bytes::Buf;
-use http_body::{Body, Frame};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, histogram::Histogram},
@@ -21,8 +17,6 @@ use prometheus_client::{
 };
 use prost::Message;
 use prost_types::FileDescriptorSet;
-use tonic::codegen::http::{HeaderMap, Request, Response};
-use tower::{Layer, Service};
 
 /// Handling-time buckets, in seconds: the grpc-ecosystem defaults with
 /// finer steps below 5 ms, where cached reads land.
@@ -56,7 +50,7 @@ struct Families {
 
 /// One method's series, resolved when the server starts so a call does no
 /// label look-up: only the per-code counter is made on first use.
-struct MethodMetrics {
+pub struct MethodMetrics {
     labels: MethodLabels,
     started: Counter,
     handling: Histogram,
@@ -75,6 +69,22 @@ impl MethodMetrics {
             families: families.clone(),
             labels,
         }
+    }
+
+    /// A call to this method began.
+    pub fn started(&self) {
+        self.started.inc();
+    }
+
+    /// A call ended with `code` after `elapsed`.
+    pub fn finished(&self, code: tonic::Code, elapsed: Duration) {
+        self.handling.observe(elapsed.as_secs_f64());
+        self.handled(code);
+    }
+
+    /// `messages` more messages went out in the call's response.
+    pub fn sent(&self, messages: u64) {
+        self.msg_sent.inc_by(messages);
     }
 
     fn handled(&self, code: tonic::Code) {
@@ -97,8 +107,9 @@ impl MethodMetrics {
 /// name no method: a caller cannot grow the label sets.
 #[derive(Clone)]
 pub struct CallMetrics {
-    /// Sorted by path: a call finds its method by binary search, without
-    /// hashing its path.
+    /// Sorted by path length, then path: a call finds its method by binary
+    /// search, without hashing its path, and the paths (which share long
+    /// prefixes) are compared byte by byte only once lengths are equal.
     methods: Arc<[(String, Arc<MethodMetrics>)]>,
     unknown: Arc<MethodMetrics>,
 }
@@ -166,7 +177,7 @@ impl CallMetrics {
             grpc_method: "unknown".to_owned(),
             grpc_type: "unknown".to_owned(),
         };
-        methods.sort_by(|a, b| a.0.cmp(&b.0));
+        methods.sort_by(|a, b| by_length(&a.0, &b.0));
         methods.dedup_by(|a, b| a.0 == b.0);
         Self {
             methods: methods.into(),
@@ -174,15 +185,20 @@ impl CallMetrics {
         }
     }
 
-    fn method(&self, path: &str) -> Arc<MethodMetrics> {
+    /// The series of the method at `path`, or of "unknown".
+    pub fn method(&self, path: &str) -> Arc<MethodMetrics> {
         match self
             .methods
-            .binary_search_by(|(known, _)| known.as_str().cmp(path))
+            .binary_search_by(|(known, _)| by_length(known, path))
         {
             Ok(index) => Arc::clone(&self.methods[index].1),
             Err(_) => Arc::clone(&self.unknown),
         }
     }
+}
+
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 fn call_type(client_streaming: bool, server_streaming: bool) -> &'static str {
@@ -191,244 +207,5 @@ fn call_type(client_streaming: bool, server_streaming: bool) -> &'static str {
         (false, true) => "server_stream",
         (true, false) => "client_stream",
         (true, true) => "bidi_stream",
-    }
-}
-
-impl<S> Layer<S> for CallMetrics {
-    type Service = MeteredService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MeteredService {
-            inner,
-            metrics: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct MeteredService<S> {
-    inner: S,
-    metrics: CallMetrics,
-}
-
-impl<S, ReqBody> Service<Request<ReqBody>> for MeteredService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
-    S::Future: Unpin,
-{
-    type Response = Response<MeteredBody>;
-    type Error = S::Error;
-    type Future = MeteredFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = self.metrics.method(request.uri().path());
-        method.started.inc();
-        MeteredFuture {
-            inner: self.inner.call(request),
-            call: Some(Call {
-                method,
-                started: Instant::now(),
-                finished: false,
-            }),
-        }
-    }
-}
-
-/// The inner service's future (boxed already, so `Unpin`), and the call it
-/// answers; no allocation of its own.
-pub struct MeteredFuture<F> {
-    inner: F,
-    call: Option<Call>,
-}
-
-impl<F, E> Future for MeteredFuture<F>
-where
-    F: Future<Output = Result<Response<tonic::body::Body>, E>> + Unpin,
-{
-    type Output = Result<Response<MeteredBody>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let response = ready!(Pin::new(&mut this.inner).poll(cx))?;
-        // Polled again after completion would be a caller's bug; the call
-        // is then simply not counted twice.
-        let call = this.call.take();
-        Poll::Ready(Ok(match call {
-            Some(call) => call.track(response),
-            None => response.map(|inner| MeteredBody {
-                inner,
-                call: None,
-                frames: MessageCounter::default(),
-            }),
-        }))
-    }
-}
-
-/// One call in flight. Dropped unfinished (the client went away, or the
-/// transport failed) it counts as CANCELLED.
-struct Call {
-    method: Arc<MethodMetrics>,
-    started: Instant,
-    finished: bool,
-}
-
-impl Call {
-    /// A trailers-only response (every refusal) carries its status in the
-    /// headers; otherwise the status comes in the trailers, at the end of
-    /// the body.
-    fn track(mut self, response: Response<tonic::body::Body>) -> Response<MeteredBody> {
-        let call = match status_of(response.headers()) {
-            Some(code) => {
-                self.finish(code);
-                None
-            }
-            None => Some(self),
-        };
-        response.map(|inner| MeteredBody {
-            inner,
-            call,
-            frames: MessageCounter::default(),
-        })
-    }
-
-    fn finish(&mut self, code: tonic::Code) {
-        if std::mem::replace(&mut self.finished, true) {
-            return;
-        }
-        self.method
-            .handling
-            .observe(self.started.elapsed().as_secs_f64());
-        self.method.handled(code);
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        self.finish(tonic::Code::Cancelled);
-    }
-}
-
-fn status_of(headers: &HeaderMap) -> Option<tonic::Code> {
-    let value = headers.get(crate::grpc::headers::GRPC_STATUS)?;
-    let code = std::str::from_utf8(value.as_bytes())
-        .ok()?
-        .parse::<i32>()
-        .ok()?;
-    Some(tonic::Code::from_i32(code))
-}
-
-/// The response body, read through: counts messages, and records the
-/// status from the trailers (`call` is `None` once recorded).
-pub struct MeteredBody {
-    inner: tonic::body::Body,
-    call: Option<Call>,
-    frames: MessageCounter,
-}
-
-impl Body for MeteredBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        let Some(call) = this.call.as_mut() else {
-            return Poll::Ready(frame);
-        };
-        match &frame {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    let messages = this.frames.count(data.chunk());
-                    if messages > 0 {
-                        call.method.msg_sent.inc_by(messages);
-                    }
-                } else if let Some(trailers) = frame.trailers_ref() {
-                    call.finish(status_of(trailers).unwrap_or(tonic::Code::Unknown));
-                }
-            }
-            Some(Err(_)) => call.finish(tonic::Code::Unknown),
-            // A body that ends without trailers ended without a status.
-            None => call.finish(tonic::Code::Unknown),
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Counts gRPC messages in the response's data frames: each message is a
-/// 5-byte prefix (flag, big-endian length) and its bytes, and a frame may
-/// hold several messages or part of one.
-#[derive(Default)]
-struct MessageCounter {
-    /// Bytes of the current message still to come.
-    skip: u64,
-    /// Prefix bytes seen so far of the next message.
-    prefix: [u8; 5],
-    filled: usize,
-}
-
-impl MessageCounter {
-    fn count(&mut self, mut data: &[u8]) -> u64 {
-        let mut messages = 0;
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(data.len() as u64);
-                data = &data[n as usize..];
-                self.skip -= n;
-                continue;
-            }
-            let n = (5 - self.filled).min(data.len());
-            self.prefix[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
-            data = &data[n..];
-            if self.filled == 5 {
-                self.filled = 0;
-                messages += 1;
-                let len = [
-                    self.prefix[1],
-                    self.prefix[2],
-                    self.prefix[3],
-                    self.prefix[4],
-                ];
-                self.skip = u64::from(u32::from_be_bytes(len));
-            }
-        }
-        messages
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::MessageCounter;
-
-    fn message(len: u32) -> Vec<u8> {
-        let mut bytes = vec![0];
-        bytes.extend_from_slice(&len.to_be_bytes());
-        bytes.extend(std::iter::repeat_n(7u8, len as usize));
-        bytes
-    }
-
-    #[test]
-    fn counts_messages_however_frames_cut_them() {
-        let stream: Vec<u8> = [message(3), message(0), message(300), message(1)].concat();
-        for cut in [1, 2, 4, 5, 6, 7, 64, stream.len()] {
-            let mut counter = MessageCounter::default();
-            let total: u64 = stream.chunks(cut).map(|chunk| counter.count(chunk)).sum();
-            assert_eq!(total, 4, "frames of {cut} bytes");
-        }
     }
 }

@@ -8,7 +8,7 @@ mod state;
 
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
-pub use calls::CallMetrics;
+pub use calls::{CallMetrics, MethodMetrics};
 pub use state::ServerState;
 
 /// `Content-Type` of [`Metrics::encode`]: the Prometheus text format.
