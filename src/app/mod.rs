@@ -198,7 +198,7 @@ impl Application {
             streams.max_watch_streams,
         );
         let state = ServerState::new(self.db.clone(), ops.clone(), feed.clone(), health.clone());
-        let (metrics, call_metrics) = Metrics::new(DESCRIPTOR_SETS, state.clone());
+        let (metrics, call_metrics, http_metrics) = Metrics::new(DESCRIPTOR_SETS, state.clone());
         let startup_task = tokio::spawn(startup::run(
             startup::Startup {
                 db: self.db.clone(),
@@ -232,7 +232,11 @@ impl Application {
             .http2_keepalive_timeout(Some(streams.keepalive_timeout))
             // Outermost: REST requests leave here for their own router,
             // gRPC calls go on through the layers below.
-            .layer(rest::layer(ops.clone(), self.settings.request_timeout))
+            .layer(rest::layer(
+                ops.clone(),
+                self.settings.request_timeout,
+                http_metrics,
+            ))
             .layer(ObserveLayer::new(call_metrics))
             .layer(DeadlineLayer::new(self.settings.request_timeout))
             .layer(AuthLayer::new(ops.clone()))

@@ -20,7 +20,7 @@ use prost_types::FileDescriptorSet;
 
 /// Handling-time buckets, in seconds: the grpc-ecosystem defaults with
 /// finer steps below 5 ms, where cached reads land.
-const BUCKETS: [f64; 14] = [
+pub(super) const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 

@@ -24,17 +24,21 @@ use std::time::Duration;
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
 };
 
 pub use dispatch::{Dispatch, RestLayer};
 pub use routes::{API_ROOT, MAX_BODY_BYTES, router};
 
-use crate::ops::Operations;
+use crate::{metrics::HttpMetrics, ops::Operations};
 
 /// The layer that serves REST beside gRPC on one port.
-pub fn layer(ops: Operations, request_timeout: Duration) -> RestLayer {
-    RestLayer::new(router(ops, request_timeout))
+pub fn layer(ops: Operations, request_timeout: Duration, metrics: HttpMetrics) -> RestLayer {
+    RestLayer::new(
+        router(ops, request_timeout)
+            .layer(middleware::from_fn_with_state(metrics, routes::measured)),
+    )
 }
 
 /// A JSON answer, as Django REST framework's renderer sends it.

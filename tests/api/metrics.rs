@@ -19,6 +19,7 @@ use tonic_health::pb::{
 use crate::{
     backend_tests,
     helpers::{Backend, Caller, TestApp, new_source, pb, request_as, skip, spawn_app},
+    rest::{Http, raw},
 };
 
 const SERVICE: &str = "plexsource.v1.PlexSourceService";
@@ -396,7 +397,109 @@ async fn the_admin_port_answers_health_probes(backend: Backend) {
     assert!(!body.contains("postgres://") && !body.contains("sqlite://"));
 }
 
+/// REST requests are counted by method, route template and status, and
+/// a path no route has counts under `other`, not as a label of its own.
+async fn rest_requests_are_counted_per_route_and_status(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.create(app.admin(), new_source("over-rest"))
+        .await
+        .expect("create");
+    let admin = format!("Bearer {}", app.admin_key);
+    let auth = [("authorization", admin.as_str())];
+    for _ in 0..2 {
+        let found = raw(
+            app.addr,
+            Http::One,
+            "GET",
+            "/api/v3/sources/plex/over-rest/",
+            &auth,
+            b"",
+        )
+        .await;
+        assert_eq!(found.status, 200, "{}", found.text());
+    }
+    let missing = raw(
+        app.addr,
+        Http::Two,
+        "GET",
+        "/api/v3/sources/plex/no-such/",
+        &auth,
+        b"",
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    let listed = raw(
+        app.addr,
+        Http::One,
+        "GET",
+        "/api/v3/sources/plex/",
+        &auth,
+        b"",
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    let anonymous = raw(
+        app.addr,
+        Http::One,
+        "GET",
+        "/api/v3/sources/plex/",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text());
+    let nowhere = raw(
+        app.addr,
+        Http::One,
+        "GET",
+        "/api/v3/probe-me-4711/",
+        &auth,
+        b"",
+    )
+    .await;
+    assert_eq!(nowhere.status, 404);
+
+    let Some(samples) = scrape(&app).await else {
+        return;
+    };
+    let count = |method: &str, route: &str, status: &str| {
+        value(
+            &samples,
+            "http_server_request_duration_seconds_count",
+            &[
+                ("http_request_method", method),
+                ("http_route", route),
+                ("http_response_status_code", status),
+            ],
+        )
+    };
+    assert_eq!(count("GET", "/api/v3/sources/plex/{slug}/", "200"), 2.0);
+    assert_eq!(count("GET", "/api/v3/sources/plex/{slug}/", "404"), 1.0);
+    assert_eq!(count("GET", "/api/v3/sources/plex/", "200"), 1.0);
+    assert_eq!(count("GET", "/api/v3/sources/plex/", "403"), 1.0);
+    assert_eq!(count("GET", "other", "404"), 1.0);
+    assert!(
+        samples.iter().all(|s| s
+            .labels
+            .values()
+            .all(|v| !v.contains("over-rest") && !v.contains("4711"))),
+        "a caller's path became a label"
+    );
+    // gRPC's series do not count REST requests.
+    assert_eq!(
+        value(
+            &samples,
+            "grpc_server_started_total",
+            &method("RetrievePlexSource")
+        ),
+        0.0
+    );
+}
+
 backend_tests!(
     calls_are_counted_per_method_and_code,
+    rest_requests_are_counted_per_route_and_status,
     the_admin_port_answers_health_probes,
 );
