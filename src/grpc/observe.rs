@@ -143,12 +143,13 @@ impl Call {
     /// A trailers-only response carries its status in the headers; any
     /// other carries it in the trailers, read by [`ObservedBody`].
     fn track(call: Option<Self>, response: Response<tonic::body::Body>) -> Response<ObservedBody> {
-        let call = call.and_then(|mut call| match status_of(response.headers()) {
-            Some(code) => {
+        // The call stays with the body even once ended: its span closes
+        // when the body is dropped, after the response's last poll.
+        let call = call.map(|mut call| {
+            if let Some(code) = status_of(response.headers()) {
                 call.finish(code);
-                None
             }
-            None => Some(call),
+            call
         });
         response.map(|inner| ObservedBody {
             inner,
@@ -199,7 +200,7 @@ fn status_of(headers: &HeaderMap) -> Option<tonic::Code> {
 
 /// The response body, read through inside the call's span (a stream's
 /// work happens while its body is polled): counts messages, and ends the
-/// call at its trailers (`call` is `None` once ended).
+/// call at its trailers.
 pub struct ObservedBody {
     inner: tonic::body::Body,
     call: Option<Call>,
@@ -219,7 +220,7 @@ impl Body for ObservedBody {
             let _entered = this.call.as_ref().map(|call| call.span.enter());
             ready!(Pin::new(&mut this.inner).poll_frame(cx))
         };
-        let Some(call) = this.call.as_mut() else {
+        let Some(call) = this.call.as_mut().filter(|call| !call.finished) else {
             return Poll::Ready(frame);
         };
         match &frame {
@@ -231,18 +232,11 @@ impl Body for ObservedBody {
                     }
                 } else if let Some(trailers) = frame.trailers_ref() {
                     call.finish(status_of(trailers).unwrap_or(tonic::Code::Unknown));
-                    this.call = None;
                 }
             }
-            Some(Err(error)) => {
-                call.fail(error);
-                this.call = None;
-            }
+            Some(Err(error)) => call.fail(error),
             // A body that ends without trailers ended without a status.
-            None => {
-                call.finish(tonic::Code::Unknown);
-                this.call = None;
-            }
+            None => call.finish(tonic::Code::Unknown),
         }
         Poll::Ready(frame)
     }

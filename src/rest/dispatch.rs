@@ -25,7 +25,7 @@ use axum::{
 use futures::{TryFutureExt, future::Either};
 use tonic::codegen::http::{Request, Response};
 use tower::{Layer, Service, ServiceExt};
-use tracing::{Instrument, field::Empty};
+use tracing::Instrument;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -114,13 +114,21 @@ where
             );
         }
         let router = self.rest.clone();
-        let span = tracing::info_span!(
+        // At DEBUG, as the gRPC call span (see `grpc::trace`): an enabled
+        // span's fields are formatted for every request. The `http
+        // finished` line carries the status and time, and names the
+        // request itself while the span is off.
+        let span = tracing::debug_span!(
             "http",
             method = %request.method(),
             path = %request.uri().path(),
-            status = Empty,
-            latency_ms = Empty,
         );
+        let named = span.is_disabled().then(|| {
+            (
+                request.method().clone(),
+                request.uri().path_and_query().cloned(),
+            )
+        });
         let started = Instant::now();
         let rest: RestFuture = Box::pin(
             async move {
@@ -128,14 +136,17 @@ where
                     .oneshot(request.map(axum::body::Body::new))
                     .await
                     .unwrap_or_else(|never| match never {});
-                let span = tracing::Span::current();
                 let status = response.status().as_u16();
-                span.record("status", status);
-                span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let method = named.as_ref().map(|(method, _)| method.as_str());
+                let path = named
+                    .as_ref()
+                    .and_then(|(_, path)| path.as_ref())
+                    .map(|path| path.path());
                 if status < 400 {
-                    tracing::debug!("http finished");
+                    tracing::debug!(method, path, status, latency_ms, "http finished");
                 } else {
-                    tracing::info!("http finished");
+                    tracing::info!(method, path, status, latency_ms, "http finished");
                 }
                 Ok(response.map(tonic::body::Body::new))
             }

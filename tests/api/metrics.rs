@@ -128,6 +128,18 @@ async fn scrape(app: &TestApp) -> Option<Vec<Sample>> {
     parse(&body).await
 }
 
+/// Scrapes until `ready` holds, for up to 10 s; the last scrape either way.
+async fn scrape_until(app: &TestApp, ready: impl Fn(&[Sample]) -> bool) -> Option<Vec<Sample>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let samples = scrape(app).await?;
+        if ready(&samples) || tokio::time::Instant::now() >= deadline {
+            return Some(samples);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The value of the one sample named `name` whose labels include `labels`;
 /// 0 when there is none (a counter not yet created).
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -221,7 +233,13 @@ async fn calls_are_counted_per_method_and_code(backend: Backend) {
     }
     assert_eq!(received, 2, "one source, then the snapshot's end");
 
-    let Some(after) = scrape(&app).await else {
+    // The change feed reads the log on its own schedule: the scrape waits
+    // until it has seen the create, as a dashboard would a moment later.
+    let Some(after) = scrape_until(&app, |s| {
+        value(s, "plexsource_change_feed_revision", &[]) >= 1.0
+    })
+    .await
+    else {
         return;
     };
     let [service, name] = retrieve;
