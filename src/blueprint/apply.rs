@@ -518,9 +518,9 @@ impl<'a> Importer<'a> {
         self.remap_pks(pairs)
             .into_iter()
             .map(|(key, value)| match value {
-                Value::Mapping(map) if map.contains_key("pk") => {
-                    let pk = map.get("pk").cloned().unwrap_or(Value::Null);
-                    (key, pk)
+                Value::Mapping(map) => {
+                    let pk = map.get("pk").cloned();
+                    (key, pk.unwrap_or(Value::Mapping(map)))
                 }
                 other => (key, other),
             })

@@ -57,10 +57,11 @@ pub async fn connect_with(url: &str, lock_timeout: Duration) -> Result<DatabaseC
 /// the process crashing, but the log is flushed to disk at checkpoints, not
 /// at every commit (SQLite's recommended setting for WAL; the file is never
 /// corrupted, and a power loss can drop the last commits). Deployments that
-/// need every acknowledged write on disk at once run on PostgreSQL. Every lock wait is bounded
-/// by `lock_timeout` (SQLite's busy timeout, PostgreSQL's `lock_timeout`),
-/// so a long write (a large import) makes other writers fail fast and
-/// retryably instead of piling up. On PostgreSQL, `statement_timeout` (if
+/// need every acknowledged write on disk at once run on PostgreSQL.
+///
+/// Every lock wait is bounded by `lock_timeout` (SQLite's busy timeout,
+/// PostgreSQL's `lock_timeout`), so a long write (a large import) makes
+/// other writers fail fast and retryably instead of piling up. On PostgreSQL, `statement_timeout` (if
 /// any) makes the server abandon a statement whose caller gave up at its
 /// deadline, instead of running it to the end. Statement logging is off:
 /// SQL text stays out of the logs.
