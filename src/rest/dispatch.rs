@@ -1,7 +1,8 @@
 //! One port, two transports: a request whose content type is
 //! `application/grpc…` goes on to the gRPC stack (its tracing, metrics,
 //! deadline and authentication layers, then tonic's router); any other
-//! request is REST and goes to the REST router, traced by one `http` span.
+//! request is REST and goes to the REST router (observed there, see
+//! `rest::observe`).
 //! gRPC over HTTP/1.1 (which cannot carry its trailers) is refused with
 //! 505 and the connection closed.
 //! The layer sits outermost, so neither transport pays for the other's
@@ -12,7 +13,6 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll},
-    time::Instant,
 };
 
 use axum::{
@@ -25,7 +25,6 @@ use axum::{
 use futures::{TryFutureExt, future::Either};
 use tonic::codegen::http::{Request, Response};
 use tower::{Layer, Service, ServiceExt};
-use tracing::Instrument;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -114,44 +113,13 @@ where
             );
         }
         let router = self.rest.clone();
-        // At DEBUG, as the gRPC call span (see `grpc::trace`): an enabled
-        // span's fields are formatted for every request. The `http
-        // finished` line carries the status and time, and names the
-        // request itself while the span is off.
-        let span = tracing::debug_span!(
-            "http",
-            method = %request.method(),
-            path = %request.uri().path(),
-        );
-        let named = span.is_disabled().then(|| {
-            (
-                request.method().clone(),
-                request.uri().path_and_query().cloned(),
-            )
+        let rest: RestFuture = Box::pin(async move {
+            let response = router
+                .oneshot(request.map(axum::body::Body::new))
+                .await
+                .unwrap_or_else(|never| match never {});
+            Ok(response.map(tonic::body::Body::new))
         });
-        let started = Instant::now();
-        let rest: RestFuture = Box::pin(
-            async move {
-                let response = router
-                    .oneshot(request.map(axum::body::Body::new))
-                    .await
-                    .unwrap_or_else(|never| match never {});
-                let status = response.status().as_u16();
-                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                let method = named.as_ref().map(|(method, _)| method.as_str());
-                let path = named
-                    .as_ref()
-                    .and_then(|(_, path)| path.as_ref())
-                    .map(|path| path.path());
-                if status < 400 {
-                    tracing::debug!(method, path, status, latency_ms, "http finished");
-                } else {
-                    tracing::info!(method, path, status, latency_ms, "http finished");
-                }
-                Ok(response.map(tonic::body::Body::new))
-            }
-            .instrument(span),
-        );
         Either::Right(rest.map_err(never as fn(Infallible) -> BoxError))
     }
 }

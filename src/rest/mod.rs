@@ -6,8 +6,9 @@
 //! log happen there, once.
 //!
 //! Layout: [`dispatch`] splits the port's requests between gRPC and REST by
-//! content type; [`routes`] holds the handlers; [`body`] the JSON shapes
-//! (authentik's field order and names); [`query`] the list parameters;
+//! content type; [`observe`] traces, logs and counts each request;
+//! [`routes`] holds the handlers; [`body`] the JSON shapes (authentik's
+//! field order and names); [`query`] the list parameters;
 //! [`error`] the one mapping of failures to Django REST framework's
 //! answers; [`openapi`] the document at `GET /api/v3/schema/`.
 //!
@@ -16,6 +17,7 @@
 pub mod body;
 mod dispatch;
 pub mod error;
+mod observe;
 pub mod openapi;
 pub mod query;
 mod routes;
@@ -37,7 +39,7 @@ use crate::{metrics::HttpMetrics, ops::Operations};
 pub fn layer(ops: Operations, request_timeout: Duration, metrics: HttpMetrics) -> RestLayer {
     RestLayer::new(
         router(ops, request_timeout)
-            .layer(middleware::from_fn_with_state(metrics, routes::measured)),
+            .layer(middleware::from_fn_with_state(metrics, observe::observed)),
     )
 }
 

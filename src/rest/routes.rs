@@ -2,16 +2,12 @@
 //! authenticates, decodes, calls one operation and renders its answer; every
 //! check lives in [`crate::ops`].
 
-use std::{
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{MatchedPath, Path, RawQuery, State, rejection::PathRejection},
+    extract::{Path, RawQuery, State, rejection::PathRejection},
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -26,7 +22,6 @@ use super::{
 };
 use crate::{
     domain::{PlexSourceDraft, Slug, Violations},
-    metrics::HttpMetrics,
     ops::{Operations, ServiceError, SourceUpdate, texts},
 };
 
@@ -36,34 +31,9 @@ pub const API_ROOT: &str = "/api/v3";
 /// servers and 2,000 mappings take about 150 KB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-const COLLECTION: &str = "/api/v3/sources/plex/";
-const OBJECT: &str = "/api/v3/sources/plex/{slug}/";
-const SCHEMA: &str = "/api/v3/schema/";
-
-/// Records each request's route, status and time in `http_server_*`
-/// (laid over the whole router, fallback included, so every request
-/// counts; the route is the template matched, or `other`).
-pub(super) async fn measured(
-    State(metrics): State<HttpMetrics>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let route = match request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-    {
-        Some(COLLECTION) => COLLECTION,
-        Some(OBJECT) => OBJECT,
-        Some(SCHEMA) => SCHEMA,
-        _ => "other",
-    };
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.observe(&method, route, response.status(), started.elapsed());
-    response
-}
+pub(super) const COLLECTION: &str = "/api/v3/sources/plex/";
+pub(super) const OBJECT: &str = "/api/v3/sources/plex/{slug}/";
+pub(super) const SCHEMA: &str = "/api/v3/schema/";
 
 /// What every handler shares.
 #[derive(Clone)]
