@@ -31,7 +31,7 @@ use crate::{
     cache::ReadCache,
     store::{
         StoreError,
-        events::{self, ChangeKind, SourceChange},
+        events::{self, ChangeKind, PollState, Running, SourceChange},
     },
 };
 
@@ -94,23 +94,28 @@ pub struct FeedProgress {
 }
 
 impl FeedProgress {
-    fn record(&self, revision: i64, polled_at: std::time::Instant) {
-        self.revision.store(revision, Ordering::Relaxed);
+    /// Every change up to `revision` is final and has been handed out.
+    fn advance(&self, revision: i64) {
+        self.revision.store(revision, Ordering::Release);
+    }
+
+    fn polled(&self, polled_at: std::time::Instant) {
         let millis = polled_at.saturating_duration_since(self.origin).as_millis();
         self.polled.store(
             u64::try_from(millis).unwrap_or(u64::MAX).saturating_add(1),
-            Ordering::Relaxed,
+            Ordering::Release,
         );
     }
 
-    /// The newest change-log revision this replica has handled.
+    /// The newest change-log revision this replica has handled: every
+    /// change up to it is committed (or abandoned for good) and handed out.
     pub fn revision(&self) -> i64 {
-        self.revision.load(Ordering::Relaxed)
+        self.revision.load(Ordering::Acquire)
     }
 
     /// Time since the last successful poll, `None` before the first.
     pub fn since_last_poll(&self) -> Option<Duration> {
-        let millis = self.polled.load(Ordering::Relaxed).checked_sub(1)?;
+        let millis = self.polled.load(Ordering::Acquire).checked_sub(1)?;
         let at = self.origin + Duration::from_millis(millis);
         Some(at.elapsed())
     }
@@ -191,6 +196,27 @@ impl ChangeFeed {
         }
     }
 
+    /// How far the feed has handed out changes, once it has reached
+    /// `at_least` (a revision seen in the log): every change up to the
+    /// answer is final and handed out. Waits up to `wait`, asking for
+    /// polls; answers what it has then, or `None` before the first poll.
+    pub async fn horizon(&self, at_least: i64, wait: Duration) -> Option<i64> {
+        let mut polls = self.polls.subscribe();
+        let reached = async {
+            loop {
+                if *polls.borrow_and_update() > 0 && self.progress.revision() >= at_least {
+                    return;
+                }
+                self.poke();
+                if polls.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(wait, reached).await;
+        (*self.polls.borrow() > 0).then(|| self.progress.revision())
+    }
+
     pub fn cache(&self) -> &ReadCache {
         &self.cache
     }
@@ -233,16 +259,17 @@ impl ChangeFeed {
     /// Polls until aborted; entries older than `retention` are pruned.
     pub async fn run(self, db: DatabaseConnection, poll: Duration, retention: Duration) {
         let mut last_prune = tokio::time::Instant::now();
-        // The revision and access epoch this replica has handled.
-        let mut seen: Option<(i64, i64)> = None;
+        let mut position = Position::Unknown;
         loop {
             let started = std::time::Instant::now();
-            match self.poll(&db, seen).await {
-                Ok(state) => {
-                    seen = Some(state);
-                    self.progress.record(state.0, started);
-                    self.cache.mark_fresh(started);
-                    self.polls.send_modify(|n| *n += 1);
+            match self.poll(&db, &mut position).await {
+                Ok(()) => {
+                    if let Position::At { cursor, .. } = position {
+                        self.progress.advance(cursor);
+                        self.progress.polled(started);
+                        self.cache.mark_fresh(started);
+                        self.polls.send_modify(|n| *n += 1);
+                    }
                 }
                 Err(err) => tracing::debug!(error = %err, "change feed poll failed"),
             }
@@ -263,31 +290,89 @@ impl ChangeFeed {
         }
     }
 
-    /// One poll: what changed since `seen` is dropped from the cache and
-    /// broadcast. Returns the state now handled; on an error nothing is
-    /// marked handled, and the next poll reads the same changes again.
+    /// One poll: what changed since `position` is dropped from the cache
+    /// and broadcast, and `position` moves on. On an error the position
+    /// stays, and the next poll reads the same changes again.
     async fn poll(
         &self,
         db: &DatabaseConnection,
-        seen: Option<(i64, i64)>,
-    ) -> Result<(i64, i64), StoreError> {
-        let (revision, access) = events::poll_state(db).await?;
-        let Some((mut cursor, known_access)) = seen else {
-            // First poll: nothing is known about what changed before.
-            self.cache.invalidate();
-            self.access.send_replace(access);
-            return Ok((revision, access));
+        position: &mut Position,
+    ) -> Result<(), StoreError> {
+        let state = events::poll_state(db).await?;
+        let waiting = match position {
+            Position::Starting { writers, .. }
+            | Position::At {
+                gap: Some(Gap { writers, .. }),
+                ..
+            } => writers.waiting(&state),
+            _ => false,
         };
-        if access != known_access {
+        let holders = if waiting {
+            Some(events::write_lock_holders(db).await?)
+        } else {
+            None
+        };
+        let seen = Seen { state, holders };
+        let (cursor, known_access, gap) = match position {
+            Position::At {
+                cursor,
+                access,
+                gap,
+            } if state.revision >= *cursor => (*cursor, *access, gap.take()),
+            // The log went back (a restored database): start over.
+            Position::At { .. } | Position::Unknown => {
+                *position = Position::Starting {
+                    revision: state.revision,
+                    writers: Writers::at(&seen),
+                };
+                return self.start(&seen, position);
+            }
+            Position::Starting { revision, .. } if state.revision < *revision => {
+                *position = Position::Unknown;
+                return Ok(());
+            }
+            Position::Starting { .. } => return self.start(&seen, position),
+        };
+        if state.access != known_access {
             self.cache.access_changed();
         }
-        if revision < cursor {
-            // The log went back (a restored database): start over.
-            self.cache.invalidate();
-            cursor = revision;
-        }
-        while cursor < revision {
-            let mut changes = match events::changes_after(db, cursor, BATCH).await {
+        let mut delivered = Delivered {
+            cursor,
+            gap,
+            blocked: false,
+        };
+        let result = self.read(db, &seen, &mut delivered).await;
+        *position = Position::At {
+            cursor: delivered.cursor,
+            access: if result.is_ok() {
+                state.access
+            } else {
+                known_access
+            },
+            gap: delivered.gap,
+        };
+        result?;
+        // Streams learn of access changes after the cache dropped callers.
+        self.access.send_if_modified(|known| {
+            let changed = state.access != *known;
+            *known = state.access;
+            changed
+        });
+        Ok(())
+    }
+
+    /// Reads the log past the cursor up to what the poll saw: every change
+    /// leaves the cache, and those that can go out are broadcast.
+    async fn read(
+        &self,
+        db: &DatabaseConnection,
+        seen: &Seen,
+        delivered: &mut Delivered,
+    ) -> Result<(), StoreError> {
+        let state = &seen.state;
+        let mut read_from = delivered.cursor;
+        while read_from < state.revision {
+            let mut changes = match events::changes_after(db, read_from, BATCH).await {
                 Ok(changes) => changes,
                 Err(err) => {
                     // What changed is unknown: drop everything.
@@ -297,36 +382,190 @@ impl ChangeFeed {
             };
             // Only what the poll saw, so the batch's access epoch is not
             // older than its changes.
-            changes.retain(|c| c.revision <= revision);
-            if changes.is_empty() {
-                break;
-            }
-            // Tokens only for streams; with none open the read is saved.
-            let streams = self.batches.receiver_count() > 0;
-            if streams && let Err(err) = events::fill_current_tokens(db, &mut changes).await {
-                self.cache.invalidate();
-                return Err(err);
-            }
+            changes.retain(|c| c.revision <= state.revision);
+            let Some(last) = changes.last() else { break };
+            read_from = last.revision;
+            // Every committed change leaves the cache at once, even one
+            // that waits behind a gap to be broadcast.
             for change in &changes {
                 forget(&self.cache, change.kind, change.source_pk, &change.slug);
             }
-            let batch = ChangeBatch {
-                after: cursor,
-                changes,
-                access,
-                tokens: streams,
-            };
-            cursor = batch.upto();
+            let after = delivered.cursor;
+            let mut ready = delivered.take(seen, changes);
+            if ready.is_empty() {
+                continue;
+            }
+            // Tokens only for streams; with none open the read is saved.
+            let streams = self.batches.receiver_count() > 0;
+            if streams && let Err(err) = events::fill_current_tokens(db, &mut ready).await {
+                self.cache.invalidate();
+                delivered.cursor = after;
+                return Err(err);
+            }
+            // A stream that catches up from the log for this batch reads
+            // as far as it goes.
+            self.progress.advance(delivered.cursor);
             // No receiver (no open stream) is fine.
-            let _ = self.batches.send(Arc::new(batch));
+            let _ = self.batches.send(Arc::new(ChangeBatch {
+                after,
+                changes: ready,
+                access: state.access,
+                tokens: streams,
+            }));
         }
-        // Streams learn of access changes after the cache dropped callers.
-        self.access.send_if_modified(|known| {
-            let changed = access != *known;
-            *known = access;
-            changed
-        });
-        Ok((revision.max(cursor), access))
+        Ok(())
+    }
+
+    /// The first position: every revision up to the newest visible one,
+    /// once the writes running then have ended (a revision below it may
+    /// still be committing). Until then nothing is vouched for.
+    fn start(&self, seen: &Seen, position: &mut Position) -> Result<(), StoreError> {
+        let Position::Starting { revision, writers } = position else {
+            return Ok(());
+        };
+        if !writers.ended(seen) {
+            return Ok(());
+        }
+        let revision = *revision;
+        let state = &seen.state;
+        // Nothing is known about what changed before.
+        self.cache.invalidate();
+        self.access.send_replace(state.access);
+        self.progress.advance(revision);
+        *position = Position::At {
+            cursor: revision,
+            access: state.access,
+            gap: None,
+        };
+        Ok(())
+    }
+}
+
+/// Where the feed stands in the change log.
+#[derive(Debug)]
+enum Position {
+    /// Before the first poll, or after the log went back.
+    Unknown,
+    /// Waiting for the writes running at the first poll to end.
+    Starting { revision: i64, writers: Writers },
+    /// Every revision up to `cursor` has been handled.
+    At {
+        cursor: i64,
+        access: i64,
+        gap: Option<Gap>,
+    },
+}
+
+/// Revisions found missing below a visible one: each is still being
+/// written, or was rolled back. Those below `below` were drawn by
+/// `writers`, and may be passed once those have ended and they still have
+/// not come.
+#[derive(Debug)]
+struct Gap {
+    below: i64,
+    writers: Writers,
+}
+
+/// The writes running at one poll, to be waited out. PostgreSQL's snapshot
+/// tells cheaply when every transaction then running has ended; while it
+/// says not (a long transaction of anyone on the server holds it back), the
+/// transactions holding this service's writer lock are looked at instead,
+/// and only those are waited for: a write holds the lock from before it
+/// draws a revision until it ends.
+#[derive(Debug)]
+struct Writers {
+    running: Running,
+    /// The lock's holders when first looked at.
+    holders: Option<Vec<String>>,
+}
+
+impl Writers {
+    fn at(seen: &Seen) -> Self {
+        Self {
+            running: seen.state.running,
+            holders: None,
+        }
+    }
+
+    /// Whether every write running when these were noted had ended when
+    /// `seen` was read (and so before the poll's reads of the log).
+    fn ended(&mut self, seen: &Seen) -> bool {
+        if seen.state.running.ended(self.running) {
+            return true;
+        }
+        let Some(now) = &seen.holders else {
+            return false;
+        };
+        match &self.holders {
+            // Each of those writes either holds the lock now or has ended.
+            None => {
+                self.holders = Some(now.clone());
+                now.is_empty()
+            }
+            Some(then) => !then.iter().any(|holder| now.contains(holder)),
+        }
+    }
+
+    /// Whether the next poll should look at the lock's holders: the
+    /// snapshot alone does not tell yet.
+    fn waiting(&self, state: &PollState) -> bool {
+        !state.running.ended(self.running)
+    }
+}
+
+/// What a poll read before it reads the log.
+struct Seen {
+    state: PollState,
+    /// The writer lock's holders, read only when a wait needs them.
+    holders: Option<Vec<String>>,
+}
+
+/// The changes of one poll that can go out: consecutive from the cursor,
+/// across gaps known to be final, up to the first gap that is not.
+struct Delivered {
+    cursor: i64,
+    gap: Option<Gap>,
+    /// A gap that may still fill stopped delivery in this poll.
+    blocked: bool,
+}
+
+impl Delivered {
+    fn take(&mut self, seen: &Seen, changes: Vec<SourceChange>) -> Vec<SourceChange> {
+        let mut ready = Vec::new();
+        for change in changes {
+            if self.blocked
+                || (change.revision > self.cursor + 1 && !self.passable(change.revision, seen))
+            {
+                self.blocked = true;
+                break;
+            }
+            self.cursor = change.revision;
+            ready.push(change);
+        }
+        if self
+            .gap
+            .as_ref()
+            .is_some_and(|gap| self.cursor >= gap.below)
+        {
+            self.gap = None;
+        }
+        ready
+    }
+
+    /// Whether the revisions between the cursor and `next` are known never
+    /// to come. The first time a gap is seen, the writes running at this
+    /// poll are noted: the missing revisions' writers are among them (each
+    /// drew its revision before the writer of a later one visible at the
+    /// poll did).
+    fn passable(&mut self, next: i64, seen: &Seen) -> bool {
+        let gap = match &mut self.gap {
+            Some(gap) if next <= gap.below => gap,
+            other => other.insert(Gap {
+                below: seen.state.revision,
+                writers: Writers::at(seen),
+            }),
+        };
+        gap.writers.ended(seen)
     }
 }
 

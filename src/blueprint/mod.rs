@@ -166,8 +166,9 @@ async fn import_text(
         files: options.files,
         context: &context,
     };
-    // A source writer: ordered with the API's writes for the change log.
-    let txn = crate::store::begin_write(db)
+    // Alone among writers: what the import reads stays as read until it
+    // commits.
+    let txn = crate::store::begin_exclusive_write(db)
         .await
         .map_err(|error| Failure::Store { index: None, error })?;
     let mut importer = apply::Importer::new(&txn, &inputs);

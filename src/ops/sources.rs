@@ -6,9 +6,10 @@
 //! then validates the body; update validates the slug (its transport has
 //! already read the mask), looks up and authorizes, then validates the
 //! body. A caller who may not view a source is denied the same way whether
-//! or not it exists (no probing). Writes authorize before they take the
-//! writer lock, so a caller without permissions never waits for, or holds
-//! up, anyone's write; under the lock the source is read and checked again.
+//! or not it exists (no probing). Writes authorize before they open their
+//! transaction, so a caller without permissions never waits for, or holds
+//! up, anyone's write; inside it the source is read again, locked, and
+//! checked again.
 
 use std::sync::Arc;
 
@@ -99,7 +100,7 @@ impl Operations {
         self.authorize_write(caller, &slug, Permission::Change)
             .await?;
         let txn = self.writes.begin(&self.db).await?;
-        // Read again under the lock: the source may have changed meanwhile.
+        // Read again, locked: the source may have changed meanwhile.
         let stored = authorized(&txn, caller, &slug, Permission::Change).await?;
         let mut problems = decoding;
         let (draft, base) = match update {
@@ -193,14 +194,14 @@ impl Operations {
 }
 
 /// The source as stored now, if the caller may view it and holds
-/// `permission` on it: the checks of a write, under the writer lock.
+/// `permission` on it: the checks of a write, with the source locked.
 async fn authorized(
     txn: &DatabaseTransaction,
     caller: &Caller,
     slug: &Slug,
     permission: Permission,
 ) -> Result<PlexSource, ServiceError> {
-    let stored = visible(caller, store::find_source_by_slug(txn, slug).await?)?;
+    let stored = visible(caller, store::lock_source_by_slug(txn, slug).await?)?;
     if !caller.may(permission, Some(stored.pk)) {
         return Err(ServiceError::PermissionDenied);
     }

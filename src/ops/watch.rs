@@ -63,6 +63,9 @@ pub type WatchEvents = ReceiverStream<Result<WatchEvent, ServiceError>>;
 
 /// Changes read from the log per query.
 const BATCH: u64 = 500;
+/// How long a watch opened as the server starts waits for the change
+/// feed's first poll.
+const FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Sources per snapshot page.
 const SNAPSHOT_PAGE: u64 = 500;
 
@@ -84,9 +87,20 @@ impl Operations {
             )
         })?;
         let db = &self.db;
-        let latest = events::latest_revision(db).await?;
+        let newest = events::latest_revision(db).await?;
+        // A stream starts where the feed stands, once it got as far as the
+        // log: every change up to there is final (on PostgreSQL a newer
+        // revision can be visible while an older one is still being
+        // written; it is handed out after that one).
+        let horizon = self
+            .feed
+            .horizon(newest, FEED_WAIT)
+            .await
+            .ok_or(ServiceError::Starting)?;
+        let start = newest.min(horizon);
+        let latest = newest.max(horizon);
         let cursor = match params.since_revision {
-            None => latest,
+            None => start,
             Some(since) if since > latest => {
                 return Err(ServiceError::OutOfRange(format!(
                     "revision {since} is ahead of the newest ({latest}); resync with initial_snapshot"
@@ -114,7 +128,7 @@ impl Operations {
         tokio::spawn(async move {
             // Held for the stream's life.
             let _slot = slot;
-            if let Err(err) = stream.run(params.initial_snapshot, latest).await {
+            if let Err(err) = stream.run(params.initial_snapshot, start).await {
                 let _ = stream.tx.send(Err(err)).await;
             }
         });
@@ -286,7 +300,11 @@ impl Watcher {
     async fn catch_up(&mut self) -> Result<Result<(), Gone>, ServiceError> {
         loop {
             self.ops.feed.watch_work().stream_log_read();
+            // Only as far as the feed has gone: past it a revision may
+            // still be missing that comes later.
+            let horizon = self.ops.feed.progress().revision();
             let mut changes = events::changes_after(&self.ops.db, self.cursor, BATCH).await?;
+            changes.retain(|c| c.revision <= horizon);
             if changes.is_empty() {
                 return Ok(Ok(()));
             }

@@ -19,7 +19,8 @@ use super::{
 };
 use crate::domain::{PlexSource, PlexToken};
 
-/// Key of the PostgreSQL advisory lock that orders writers.
+/// Key of the PostgreSQL advisory lock that writers share and a blueprint
+/// import holds alone.
 const WRITE_LOCK: i64 = 0x504c_4558_5352_4331; // "PLEXSRC1"
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +68,19 @@ pub struct SourceChange {
     pub viewers: Vec<Uuid>,
 }
 
-/// Starts a transaction that may change sources. On PostgreSQL it first
-/// takes a transaction-scoped advisory lock, so writers commit one after
-/// another and revisions become visible in increasing order (a reader that
-/// saw revision n never later finds a smaller one). On SQLite the
-/// transaction is `BEGIN IMMEDIATE`: it takes the single write lock up
-/// front (waiting up to the busy timeout), so two replicas sharing a file
+/// Starts a transaction that may change sources.
+///
+/// On PostgreSQL, writers run side by side (each locks the rows it changes,
+/// see [`super::lock_source_by_slug`]), so their revisions can commit out
+/// of order: revision 11 may be visible while 10 is still being written.
+/// The change feed waits for such a gap to fill or to be abandoned (see
+/// [`Running`]); for that, each writer takes its transaction id before it
+/// can draw a revision. It also takes the writers' advisory lock in shared
+/// mode, so a blueprint import ([`begin_exclusive_write`]) runs alone.
+///
+/// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the single
+/// write lock up front (waiting up to the busy timeout), so writers commit
+/// one after another in revision order, and two replicas sharing a file
 /// never fail a read-then-write upgrade.
 #[tracing::instrument(
     level = "debug",
@@ -85,6 +93,32 @@ pub struct SourceChange {
     )
 )]
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    begin_locked(db, "pg_advisory_xact_lock_shared").await
+}
+
+/// Starts a write transaction that runs alone: no other write of any
+/// replica runs until it ends (a blueprint import reads what it is about
+/// to change and must not be raced).
+#[tracing::instrument(
+    level = "debug",
+    name = "db begin_exclusive_write",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "BEGIN",
+    )
+)]
+pub async fn begin_exclusive_write(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, StoreError> {
+    begin_locked(db, "pg_advisory_xact_lock").await
+}
+
+async fn begin_locked(
+    db: &DatabaseConnection,
+    lock: &str,
+) -> Result<DatabaseTransaction, StoreError> {
     let txn = db
         .begin_with_options(TransactionOptions {
             isolation_level: None,
@@ -92,21 +126,18 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         })
         .await?;
-    lock_writers(&txn).await?;
-    Ok(txn)
-}
-
-async fn lock_writers<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        db.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
-            .await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT {lock}({WRITE_LOCK}), pg_current_xact_id()"
+        ))
+        .await?;
     }
-    Ok(())
+    Ok(txn)
 }
 
 /// Logs a change of `source` (as it is after the change; before it, for a
 /// delete); call inside the transaction that makes it, opened with
-/// [`begin_write`] so revisions stay in commit order.
+/// [`begin_write`].
 pub async fn append<C: ConnectionTrait>(
     db: &C,
     kind: ChangeKind,
@@ -205,22 +236,100 @@ pub async fn latest_revision<C: ConnectionTrait>(db: &C) -> Result<i64, StoreErr
     Ok(max.flatten().unwrap_or(0))
 }
 
-/// What replicas poll: the newest source revision and the access epoch
-/// (bumped by every change to users, roles, tokens or grants), in one
-/// round trip.
-pub async fn poll_state(db: &DatabaseConnection) -> Result<(i64, i64), StoreError> {
-    let sql = "SELECT (SELECT MAX(revision) FROM plex_source_events) AS revision, \
-               (SELECT value FROM store_epochs WHERE name = 'access') AS access";
+/// What replicas poll, in one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollState {
+    /// The newest visible source revision, 0 before any change.
+    pub revision: i64,
+    /// The access epoch, bumped by every change to users, roles, tokens or
+    /// grants.
+    pub access: i64,
+    /// Which writes were still running as these were read.
+    pub running: Running,
+}
+
+/// The writes running at one instant, as PostgreSQL's snapshot tells them:
+/// every transaction id below `xmin` had ended, every one from `xmax` on
+/// had not started. A revision missing below a visible one belongs to a
+/// write that drew it before the visible one committed, so to a
+/// transaction below that instant's `xmax`; once a later instant's `xmin`
+/// has passed that `xmax`, the write has ended, and a revision still
+/// missing was rolled back and never comes. On SQLite writers commit in
+/// revision order, nothing is ever running here, and a gap is final at
+/// once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Running {
+    pub xmin: i64,
+    pub xmax: i64,
+}
+
+impl Running {
+    /// Whether every write running at `earlier` has ended by `self`.
+    pub fn ended(self, earlier: Running) -> bool {
+        self.xmin >= earlier.xmax
+    }
+}
+
+/// The newest source revision, the access epoch and the running writes.
+pub async fn poll_state(db: &DatabaseConnection) -> Result<PollState, StoreError> {
+    let backend = db.get_database_backend();
+    // One statement, so all three come from one snapshot.
+    let running = if backend == DatabaseBackend::Postgres {
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
+         pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax"
+    } else {
+        "0 AS xmin, 0 AS xmax"
+    };
+    let sql = format!(
+        "SELECT (SELECT MAX(revision) FROM plex_source_events) AS revision, \
+         (SELECT value FROM store_epochs WHERE name = 'access') AS access, {running}"
+    );
     let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            sql,
-        ))
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
         .await?;
-    let Some(row) = row else { return Ok((0, 0)) };
+    let Some(row) = row else {
+        return Ok(PollState {
+            revision: 0,
+            access: 0,
+            running: Running::default(),
+        });
+    };
     let revision: Option<i64> = row.try_get("", "revision")?;
     let access: Option<i64> = row.try_get("", "access")?;
-    Ok((revision.unwrap_or(0), access.unwrap_or(0)))
+    Ok(PollState {
+        revision: revision.unwrap_or(0),
+        access: access.unwrap_or(0),
+        running: Running {
+            xmin: row.try_get("", "xmin")?,
+            xmax: row.try_get("", "xmax")?,
+        },
+    })
+}
+
+/// The transactions of this database holding (or waiting for) the
+/// writers' lock, by virtual transaction id; none on SQLite.
+pub async fn write_lock_holders(db: &DatabaseConnection) -> Result<Vec<String>, StoreError> {
+    let backend = db.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        return Ok(Vec::new());
+    }
+    // A bigint advisory key is shown as its high and low halves.
+    let (high, low) = (WRITE_LOCK >> 32, WRITE_LOCK & 0xffff_ffff);
+    let sql = format!(
+        "SELECT virtualtransaction AS holder FROM pg_locks \
+         WHERE locktype = 'advisory' AND objsubid = 1 \
+         AND classid::bigint = {high} AND objid::bigint = {low} \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    );
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            row.try_get::<String>("", "holder")
+                .map_err(StoreError::from)
+        })
+        .collect()
 }
 
 /// The oldest revision still retained, if any.

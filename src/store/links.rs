@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+    sea_query::{Alias, Expr, ExprTrait, Order, Query, UnionType},
 };
 use uuid::Uuid;
 
@@ -29,22 +29,37 @@ impl MappingKind {
 const SOURCE_ID: &str = "source_id";
 const MAPPING_ID: &str = "propertymapping_id";
 
-/// The mappings linked to a source, in link order.
-pub async fn load<C: ConnectionTrait>(
+/// The user and the group mappings linked to a source, each in link
+/// order, in one round trip (a write reads both under its lock).
+pub async fn load_both<C: ConnectionTrait>(
     db: &C,
-    kind: MappingKind,
     source: Uuid,
-) -> Result<Vec<Uuid>, StoreError> {
-    let stmt = Query::select()
-        .column(Alias::new(MAPPING_ID))
-        .from(kind.table())
-        .and_where(Expr::col(Alias::new(SOURCE_ID)).eq(source))
+) -> Result<(Vec<Uuid>, Vec<Uuid>), StoreError> {
+    let of = |kind: MappingKind, tag: &str| {
+        Query::select()
+            .expr_as(Expr::cust(format!("'{tag}'")), Alias::new("kind"))
+            .column(Alias::new("id"))
+            .column(Alias::new(MAPPING_ID))
+            .from(kind.table())
+            .and_where(Expr::col(Alias::new(SOURCE_ID)).eq(source))
+            .to_owned()
+    };
+    let stmt = of(MappingKind::User, "u")
+        .union(UnionType::All, of(MappingKind::Group, "g"))
+        .order_by(Alias::new("kind"), Order::Asc)
         .order_by(Alias::new("id"), Order::Asc)
         .to_owned();
-    let rows = db.query_all(&stmt).await?;
-    rows.iter()
-        .map(|row| row.try_get_by_index::<Uuid>(0).map_err(StoreError::from))
-        .collect()
+    let (mut user, mut group) = (Vec::new(), Vec::new());
+    for row in db.query_all(&stmt).await? {
+        let kind: String = row.try_get_by_index(0)?;
+        let mapping = row.try_get_by_index::<Uuid>(2)?;
+        if kind == "u" {
+            user.push(mapping)
+        } else {
+            group.push(mapping)
+        }
+    }
+    Ok((user, group))
 }
 
 /// The mappings of several sources at once, each in link order.

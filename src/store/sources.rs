@@ -40,6 +40,36 @@ pub async fn find_source_by_slug<C: ConnectionTrait>(
     }
 }
 
+/// The source a write is about to change or delete, locked until the
+/// write's transaction ends: a concurrent write of the same source waits,
+/// so neither overwrites what the other read, and their log entries are in
+/// the order they committed. (SQLite's write lock already covers the file.)
+#[tracing::instrument(
+    level = "debug",
+    name = "db lock_source_by_slug",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "plex_sources",
+    )
+)]
+pub async fn lock_source_by_slug<C: ConnectionTrait>(
+    db: &C,
+    slug: &Slug,
+) -> Result<Option<PlexSource>, StoreError> {
+    let row = Entity::find()
+        .filter(Column::Slug.eq(slug.as_str()))
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(load(db, row).await?)),
+        None => Ok(None),
+    }
+}
+
 /// The source with this primary key.
 #[tracing::instrument(
     level = "debug",
@@ -251,8 +281,7 @@ async fn load<C: ConnectionTrait>(
     db: &C,
     row: plex_source::Model,
 ) -> Result<PlexSource, StoreError> {
-    let user = links::load(db, MappingKind::User, row.pk).await?;
-    let group = links::load(db, MappingKind::Group, row.pk).await?;
+    let (user, group) = links::load_both(db, row.pk).await?;
     to_domain(row, user, group)
 }
 

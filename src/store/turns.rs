@@ -7,8 +7,8 @@
 //! Queueing the server's own writers first, in arrival order, hands the
 //! lock straight from one commit to the next writer; the busy handler is
 //! left for what another process holds (an import, another replica).
-//! PostgreSQL needs no turns: its advisory lock (see [`begin_write`])
-//! already queues writers without sleeping.
+//! PostgreSQL needs no turns: its writers run side by side, each locking
+//! only the rows it changes (see [`begin_write`]).
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 

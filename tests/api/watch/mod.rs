@@ -4,6 +4,7 @@
 mod change_log;
 mod events;
 mod fan_out;
+mod gaps;
 mod limits;
 mod resume;
 mod shutdown;

@@ -1,6 +1,7 @@
-//! Concurrent writes share a transaction and its commit: each is answered
-//! only after the commit, a failing one fails alone, and the change log
-//! keeps one event per write, in order.
+//! Concurrent writes (side by side on PostgreSQL, in turns on SQLite):
+//! each is answered only after its commit, a failing one fails alone, and
+//! watchers get one event per write, in increasing revisions, whatever
+//! order the writes committed in.
 
 use std::time::Duration;
 

@@ -358,7 +358,39 @@ async fn an_update_without_a_mask_refuses_present_blank_fields(backend: Backend)
     );
 }
 
+/// Two updates of one source at once, each naming a different field:
+/// neither overwrites what the other wrote (the second reads the source
+/// only once the first has committed).
+async fn concurrent_updates_of_one_source_keep_both_changes(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.create(app.admin(), new_source("shared"))
+        .await
+        .expect("create");
+    for round in 0..20 {
+        let name = format!("Shared {round}");
+        let client_id = format!("client-{round}");
+        let by_name = app.update(app.admin(), rename("shared", &name));
+        let body = pb::PlexSource {
+            client_id: client_id.clone(),
+            ..Default::default()
+        };
+        let by_client = app.update(app.admin(), patch("shared", &["client_id"], body));
+        let (a, b) = tokio::join!(by_name, by_client);
+        a.expect("rename");
+        b.expect("new client id");
+        let shown = app.retrieve(app.admin(), "shared").await.expect("read");
+        assert_eq!(
+            (shown.name, shown.client_id),
+            (name, client_id),
+            "round {round}"
+        );
+    }
+}
+
 backend_tests!(
+    concurrent_updates_of_one_source_keep_both_changes,
     an_update_without_a_mask_keeps_what_it_leaves_out,
     an_update_without_a_mask_refuses_present_blank_fields,
     put_replaces_and_patch_changes_only_named_fields,

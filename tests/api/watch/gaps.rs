@@ -1,0 +1,140 @@
+//! On PostgreSQL writers run side by side, so a revision can commit after
+//! a later one. The change feed hands changes out in revision order all the
+//! same: a later revision waits until the earlier one commits, or passes
+//! it once its writer rolled back; the cache drops the later change at
+//! once either way. SQLite writers commit one after another, so there is
+//! nothing of this to test there.
+
+use std::time::Duration;
+
+use plex_source_service::{
+    domain::Slug,
+    store::{self, events},
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use super::{Events, live, next};
+use crate::helpers::{Backend, TestApp, new_source, spawn_app};
+
+/// A store-level rename inside `txn`, as another replica or the CLI writes:
+/// it draws the next revision.
+async fn rename_in(txn: &DatabaseTransaction, slug: &str, name: &str) {
+    let slug = Slug::parse(slug).expect("slug");
+    let stored = store::lock_source_by_slug(txn, &slug)
+        .await
+        .expect("read")
+        .expect("exists");
+    let mut fields = stored.fields.clone();
+    fields.name = name.to_owned();
+    store::replace_source(txn, &stored, &fields)
+        .await
+        .expect("rename");
+}
+
+/// A rename committed at once on the test's own connection.
+async fn rename_now(db: &DatabaseConnection, slug: &str, name: &str) {
+    let txn = store::begin_write(db).await.expect("begin");
+    rename_in(&txn, slug, name).await;
+    txn.commit().await.expect("commit");
+}
+
+async fn two_sources() -> Option<(TestApp, Events, i64)> {
+    let app = spawn_app(Backend::Postgres).await?;
+    for slug in ["early", "late"] {
+        app.create(app.admin(), new_source(slug))
+            .await
+            .expect("create");
+    }
+    app.settle().await;
+    let start = events::latest_revision(&app.db).await.expect("revision");
+    let stream = app.watch(app.admin(), live()).await.expect("watch");
+    // In the cache from here on.
+    app.retrieve(app.admin(), "late").await.expect("retrieve");
+    Some((app, stream, start))
+}
+
+/// Waits until the server answers `late` with `name` (its cache dropped
+/// the old answer).
+async fn until_named(app: &TestApp, name: &str) {
+    for _ in 0..100 {
+        let shown = app.retrieve(app.admin(), "late").await.expect("retrieve");
+        if shown.name == name {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server never showed {name:?}");
+}
+
+/// Asserts the stream hands out nothing for a while.
+async fn quiet(stream: &mut Events) {
+    let got = tokio::time::timeout(Duration::from_millis(700), stream.message()).await;
+    assert!(got.is_err(), "nothing may go out yet: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_that_commits_late_still_goes_out_first() {
+    let Some((app, mut stream, start)) = two_sources().await else {
+        return;
+    };
+    // Revision start + 1, still being written...
+    let early = store::begin_write(&app.db).await.expect("begin");
+    rename_in(&early, "early", "Early, committed second").await;
+    // ...while start + 2 commits.
+    rename_now(&app.db, "late", "Late, committed first").await;
+
+    // Reads see the committed change within a poll or two...
+    until_named(&app, "Late, committed first").await;
+    // ...but watchers do not get it ahead of the one before it.
+    quiet(&mut stream).await;
+
+    early.commit().await.expect("commit");
+    let first = next(&mut stream).await;
+    let second = next(&mut stream).await;
+    assert_eq!(
+        (first.slug.as_str(), first.revision),
+        ("early", start + 1),
+        "{first:?}"
+    );
+    assert_eq!(
+        (second.slug.as_str(), second.revision),
+        ("late", start + 2),
+        "{second:?}"
+    );
+    assert_eq!(
+        first.plex_source.expect("source").name,
+        "Early, committed second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
+    let Some((app, mut stream, start)) = two_sources().await else {
+        return;
+    };
+    // A long transaction that is not a write of this service (another
+    // application on the same server): it must not hold the feed up.
+    let other = app.db.begin().await.expect("begin");
+    other
+        .execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .expect("a transaction id");
+
+    let early = store::begin_write(&app.db).await.expect("begin");
+    rename_in(&early, "early", "Never stored").await;
+    rename_now(&app.db, "late", "Late, after a gap").await;
+    until_named(&app, "Late, after a gap").await;
+    quiet(&mut stream).await;
+
+    // The writer of start + 1 gives up: that revision never comes.
+    early.rollback().await.expect("rollback");
+    let event = next(&mut stream).await;
+    assert_eq!(
+        (event.slug.as_str(), event.revision),
+        ("late", start + 2),
+        "{event:?}"
+    );
+    let shown = app.retrieve(app.admin(), "early").await.expect("retrieve");
+    assert_eq!(shown.name, new_source("early").name);
+    other.rollback().await.expect("rollback");
+}
