@@ -305,7 +305,9 @@ impl ChangeFeed {
                 gap: Some(Gap { writers, .. }),
                 ..
             } => writers.waiting(&state),
-            _ => false,
+            // A first poll with writes running looks at once.
+            Position::Unknown => !state.running.ended(state.running),
+            Position::At { .. } => false,
         };
         let holders = if waiting {
             Some(events::write_lock_holders(db).await?)

@@ -2,8 +2,9 @@
 //! a later one. The change feed hands changes out in revision order all the
 //! same: a later revision waits until the earlier one commits, or passes
 //! it once its writer rolled back; the cache drops the later change at
-//! once either way. SQLite writers commit one after another, so there is
-//! nothing of this to test there.
+//! once either way. A replica that starts while a write is in flight does
+//! not vouch for its cache until that write has ended. SQLite writers
+//! commit one after another, so there is nothing of this to test there.
 
 use std::time::Duration;
 
@@ -137,4 +138,34 @@ async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
     let shown = app.retrieve(app.admin(), "early").await.expect("retrieve");
     assert_eq!(shown.name, new_source("early").name);
     other.rollback().await.expect("rollback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_starts_during_a_write_still_sees_it() {
+    let Some((app, _stream, _)) = two_sources().await else {
+        return;
+    };
+    // Revision n is being written while n + 1 commits...
+    let early = store::begin_write(&app.db).await.expect("begin");
+    rename_in(&early, "early", "Early, committed after the start").await;
+    rename_now(&app.db, "late", "Late, committed before the start").await;
+    // ...and another replica starts in between.
+    let replica = &app.replica().await;
+    let read = |name: &'static str| async move {
+        for _ in 0..100 {
+            let shown = replica
+                .retrieve(replica.admin(), "early")
+                .await
+                .expect("retrieve");
+            if shown.name == name {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the replica never showed {name:?}");
+    };
+    read("Source early").await;
+    early.commit().await.expect("commit");
+    // Its cache does not keep the answer from before the commit.
+    read("Early, committed after the start").await;
 }
