@@ -39,6 +39,9 @@ use crate::{
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Changes per broadcast batch.
 const BATCH: u64 = 100;
+/// Most revisions a blocked feed remembers as missing; past that it reads
+/// from its cursor again on every poll until the gap is settled.
+const MAX_MISSING: usize = 1_000;
 /// Batches a stream may fall behind before it reads the log itself. With
 /// [`BATCH`], bounds what the feed holds for slow streams.
 pub const BACKLOG: usize = 64;
@@ -315,12 +318,13 @@ impl ChangeFeed {
             None
         };
         let seen = Seen { state, holders };
-        let (cursor, known_access, gap) = match position {
+        let (cursor, known_access, gap, backlog) = match position {
             Position::At {
                 cursor,
                 access,
                 gap,
-            } if state.revision >= *cursor => (*cursor, *access, gap.take()),
+                backlog,
+            } if state.revision >= *cursor => (*cursor, *access, gap.take(), backlog.take()),
             // The log went back (a restored database): start over.
             Position::At { .. } | Position::Unknown => {
                 *position = Position::Starting {
@@ -343,9 +347,13 @@ impl ChangeFeed {
             gap,
             blocked: false,
         };
-        let result = self.read(db, &seen, &mut delivered).await;
+        let (backlog, result) = match self.read(db, &seen, &mut delivered, backlog).await {
+            Ok(backlog) => (backlog, Ok(())),
+            Err(err) => (None, Err(err)),
+        };
         *position = Position::At {
             cursor: delivered.cursor,
+            backlog,
             access: if result.is_ok() {
                 state.access
             } else {
@@ -364,15 +372,28 @@ impl ChangeFeed {
     }
 
     /// Reads the log past the cursor up to what the poll saw: every change
-    /// leaves the cache, and those that can go out are broadcast.
+    /// leaves the cache, and those that can go out are broadcast. Returns
+    /// what was read past a gap that still blocks.
     async fn read(
         &self,
         db: &DatabaseConnection,
         seen: &Seen,
         delivered: &mut Delivered,
-    ) -> Result<(), StoreError> {
+        backlog: Option<Backlog>,
+    ) -> Result<Option<Backlog>, StoreError> {
         let state = &seen.state;
         let mut read_from = delivered.cursor;
+        let mut missing = Vec::new();
+        // Too many missing revisions to remember: no backlog.
+        let mut overflow = false;
+        if let Some(backlog) = backlog {
+            // Otherwise the backlog can go out now: read from the cursor.
+            if let Some(backlog) = self.still_blocked(db, seen, delivered, backlog).await? {
+                delivered.blocked = true;
+                read_from = backlog.upto;
+                missing = backlog.missing;
+            }
+        }
         while read_from < state.revision {
             let mut changes = match events::changes_after(db, read_from, BATCH).await {
                 Ok(changes) => changes,
@@ -386,11 +407,19 @@ impl ChangeFeed {
             // older than its changes.
             changes.retain(|c| c.revision <= state.revision);
             let Some(last) = changes.last() else { break };
+            let mut expected = read_from + 1;
             read_from = last.revision;
             // Every committed change leaves the cache at once, even one
             // that waits behind a gap to be broadcast.
             for change in &changes {
                 forget(&self.cache, change.kind, change.source_pk, &change.slug);
+                let gap = usize::try_from(change.revision - expected).unwrap_or(usize::MAX);
+                if overflow || missing.len().saturating_add(gap) > MAX_MISSING {
+                    overflow = true;
+                } else {
+                    missing.extend(expected..change.revision);
+                }
+                expected = change.revision + 1;
             }
             let after = delivered.cursor;
             let mut ready = delivered.take(seen, changes);
@@ -415,9 +444,47 @@ impl ChangeFeed {
                 tokens: streams,
             }));
         }
-        Ok(())
+        if !delivered.blocked {
+            return Ok(None);
+        }
+        let cursor = delivered.cursor;
+        missing.retain(|&revision| revision > cursor);
+        Ok((!overflow).then_some(Backlog {
+            upto: read_from,
+            missing,
+        }))
     }
 
+    /// Reads what came of the revisions missing behind a gap that blocked
+    /// the last poll (dropping it from the cache); the backlog if the gap
+    /// still blocks, `None` if delivery can go on from the cursor.
+    async fn still_blocked(
+        &self,
+        db: &DatabaseConnection,
+        seen: &Seen,
+        delivered: &mut Delivered,
+        mut backlog: Backlog,
+    ) -> Result<Option<Backlog>, StoreError> {
+        let found = match events::changes_at(db, &backlog.missing).await {
+            Ok(found) => found,
+            Err(err) => {
+                self.cache.invalidate();
+                return Err(err);
+            }
+        };
+        for change in &found {
+            forget(&self.cache, change.kind, change.source_pk, &change.slug);
+        }
+        backlog
+            .missing
+            .retain(|r| found.binary_search_by_key(r, |c| c.revision).is_err());
+        let next_missing = backlog.missing.first() == Some(&(delivered.cursor + 1));
+        let passable = match &mut delivered.gap {
+            Some(gap) if delivered.cursor < gap.below => gap.writers.ended(seen),
+            _ => true,
+        };
+        Ok((next_missing && !passable).then_some(backlog))
+    }
     /// The first position: every revision up to the newest visible one,
     /// once the writes running then have ended (a revision below it may
     /// still be committing). Until then nothing is vouched for.
@@ -438,6 +505,7 @@ impl ChangeFeed {
             cursor: revision,
             access: state.access,
             gap: None,
+            backlog: None,
         };
         Ok(())
     }
@@ -455,7 +523,18 @@ enum Position {
         cursor: i64,
         access: i64,
         gap: Option<Gap>,
+        backlog: Option<Backlog>,
     },
+}
+
+/// What a feed blocked by a gap has read past it: every change up to
+/// `upto` except those at `missing` (ascending) has left the cache, and
+/// waits to be handed out. The next poll asks for the missing ones and
+/// for what is newer, instead of reading it all again.
+#[derive(Debug)]
+struct Backlog {
+    upto: i64,
+    missing: Vec<i64>,
 }
 
 /// Revisions found missing below a visible one: each is still being

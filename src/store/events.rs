@@ -172,28 +172,44 @@ pub async fn changes_after<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            let unreadable = |why: &str| {
-                StoreError::Corrupt(format!("change log revision {}: {why}", row.revision))
-            };
-            let kind = ChangeKind::parse(&row.kind).ok_or_else(|| unreadable("unknown kind"))?;
-            let text = row
-                .snapshot
-                .as_deref()
-                .ok_or_else(|| unreadable("no snapshot"))?;
-            let mut snapshot = Snapshot::decode(text).map_err(|why| unreadable(&why))?;
-            let viewers = std::mem::take(&mut snapshot.viewers);
-            Ok(SourceChange {
-                revision: row.revision,
-                kind,
-                source_pk: row.source_pk,
-                slug: row.slug,
-                source: Arc::new(snapshot.into_source(PlexToken::new(""))?),
-                viewers,
-            })
-        })
-        .collect()
+    rows.into_iter().map(decode).collect()
+}
+
+/// The changes at these revisions, oldest first: what came of revisions
+/// found missing earlier.
+pub async fn changes_at<C: ConnectionTrait>(
+    db: &C,
+    revisions: &[i64],
+) -> Result<Vec<SourceChange>, StoreError> {
+    if revisions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = source_event::Entity::find()
+        .filter(source_event::Column::Revision.is_in(revisions.iter().copied()))
+        .order_by_asc(source_event::Column::Revision)
+        .all(db)
+        .await?;
+    rows.into_iter().map(decode).collect()
+}
+
+fn decode(row: source_event::Model) -> Result<SourceChange, StoreError> {
+    let unreadable =
+        |why: &str| StoreError::Corrupt(format!("change log revision {}: {why}", row.revision));
+    let kind = ChangeKind::parse(&row.kind).ok_or_else(|| unreadable("unknown kind"))?;
+    let text = row
+        .snapshot
+        .as_deref()
+        .ok_or_else(|| unreadable("no snapshot"))?;
+    let mut snapshot = Snapshot::decode(text).map_err(|why| unreadable(&why))?;
+    let viewers = std::mem::take(&mut snapshot.viewers);
+    Ok(SourceChange {
+        revision: row.revision,
+        kind,
+        source_pk: row.source_pk,
+        slug: row.slug,
+        source: Arc::new(snapshot.into_source(PlexToken::new(""))?),
+        viewers,
+    })
 }
 
 /// Puts into each change's source the Plex token the source has now, in

@@ -41,7 +41,7 @@ async fn rename_now(db: &DatabaseConnection, slug: &str, name: &str) {
 
 async fn two_sources() -> Option<(TestApp, Events, i64)> {
     let app = spawn_app(Backend::Postgres).await?;
-    for slug in ["early", "late"] {
+    for slug in ["early", "middle", "late"] {
         app.create(app.admin(), new_source(slug))
             .await
             .expect("create");
@@ -50,15 +50,21 @@ async fn two_sources() -> Option<(TestApp, Events, i64)> {
     let start = events::latest_revision(&app.db).await.expect("revision");
     let stream = app.watch(app.admin(), live()).await.expect("watch");
     // In the cache from here on.
-    app.retrieve(app.admin(), "late").await.expect("retrieve");
+    for slug in ["middle", "late"] {
+        app.retrieve(app.admin(), slug).await.expect("retrieve");
+    }
     Some((app, stream, start))
 }
 
 /// Waits until the server answers `late` with `name` (its cache dropped
 /// the old answer).
 async fn until_named(app: &TestApp, name: &str) {
+    until_source_named(app, "late", name).await;
+}
+
+async fn until_source_named(app: &TestApp, slug: &str, name: &str) {
     for _ in 0..100 {
-        let shown = app.retrieve(app.admin(), "late").await.expect("retrieve");
+        let shown = app.retrieve(app.admin(), slug).await.expect("retrieve");
         if shown.name == name {
             return;
         }
@@ -168,4 +174,40 @@ async fn a_replica_that_starts_during_a_write_still_sees_it() {
     early.commit().await.expect("commit");
     // Its cache does not keep the answer from before the commit.
     read("Early, committed after the start").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_behind_a_gap_leave_the_cache_as_they_commit() {
+    let Some((app, mut stream, start)) = two_sources().await else {
+        return;
+    };
+    // start + 1 and start + 2 are being written while start + 3 commits.
+    let early = store::begin_write(&app.db).await.expect("begin");
+    rename_in(&early, "early", "Early, committed last").await;
+    let middle = store::begin_write(&app.db).await.expect("begin");
+    rename_in(&middle, "middle", "Middle, committed second").await;
+    rename_now(&app.db, "late", "Late, committed first").await;
+    until_named(&app, "Late, committed first").await;
+    quiet(&mut stream).await;
+
+    // start + 2 commits while start + 1 still holds the feed: reads see it
+    // at once, watchers still get nothing.
+    middle.commit().await.expect("commit");
+    until_source_named(&app, "middle", "Middle, committed second").await;
+    // And so does a change committed after it.
+    rename_now(&app.db, "late", "Late, committed fourth").await;
+    until_named(&app, "Late, committed fourth").await;
+    quiet(&mut stream).await;
+
+    early.commit().await.expect("commit");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let event = next(&mut stream).await;
+        seen.push((event.slug, event.revision));
+    }
+    let expected: Vec<(String, i64)> = [("early", 1), ("middle", 2), ("late", 3), ("late", 4)]
+        .into_iter()
+        .map(|(slug, n)| (slug.to_owned(), start + n))
+        .collect();
+    assert_eq!(seen, expected);
 }
