@@ -267,8 +267,7 @@ impl ChangeFeed {
             let started = std::time::Instant::now();
             match self.poll(&db, &mut position).await {
                 Ok(()) => {
-                    if let Position::At { cursor, .. } = position {
-                        self.progress.advance(cursor);
+                    if let Position::At { .. } = position {
                         self.progress.polled(started);
                         self.cache.mark_fresh(started);
                         self.polls.send_modify(|n| *n += 1);
@@ -349,7 +348,11 @@ impl ChangeFeed {
         };
         let (backlog, result) = match self.read(db, &seen, &mut delivered, backlog).await {
             Ok(backlog) => (backlog, Ok(())),
-            Err(err) => (None, Err(err)),
+            Err(err) => {
+                // What changed is unknown: drop everything.
+                self.cache.invalidate();
+                (None, Err(err))
+            }
         };
         *position = Position::At {
             cursor: delivered.cursor,
@@ -395,14 +398,7 @@ impl ChangeFeed {
             }
         }
         while read_from < state.revision {
-            let mut changes = match events::changes_after(db, read_from, BATCH).await {
-                Ok(changes) => changes,
-                Err(err) => {
-                    // What changed is unknown: drop everything.
-                    self.cache.invalidate();
-                    return Err(err);
-                }
-            };
+            let mut changes = events::changes_after(db, read_from, BATCH).await?;
             // Only what the poll saw, so the batch's access epoch is not
             // older than its changes.
             changes.retain(|c| c.revision <= state.revision);
@@ -429,7 +425,6 @@ impl ChangeFeed {
             // Tokens only for streams; with none open the read is saved.
             let streams = self.batches.receiver_count() > 0;
             if streams && let Err(err) = events::fill_current_tokens(db, &mut ready).await {
-                self.cache.invalidate();
                 delivered.cursor = after;
                 return Err(err);
             }
@@ -465,13 +460,7 @@ impl ChangeFeed {
         delivered: &mut Delivered,
         mut backlog: Backlog,
     ) -> Result<Option<Backlog>, StoreError> {
-        let found = match events::changes_at(db, &backlog.missing).await {
-            Ok(found) => found,
-            Err(err) => {
-                self.cache.invalidate();
-                return Err(err);
-            }
-        };
+        let found = events::changes_at(db, &backlog.missing).await?;
         for change in &found {
             forget(&self.cache, change.kind, change.source_pk, &change.slug);
         }

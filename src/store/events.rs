@@ -253,7 +253,7 @@ pub async fn latest_revision<C: ConnectionTrait>(db: &C) -> Result<i64, StoreErr
 }
 
 /// What replicas poll, in one round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollState {
     /// The newest visible source revision, 0 before any change.
     pub revision: i64,
@@ -304,11 +304,7 @@ pub async fn poll_state(db: &DatabaseConnection) -> Result<PollState, StoreError
         .query_one_raw(sea_orm::Statement::from_string(backend, sql))
         .await?;
     let Some(row) = row else {
-        return Ok(PollState {
-            revision: 0,
-            access: 0,
-            running: Running::default(),
-        });
+        return Ok(PollState::default());
     };
     let revision: Option<i64> = row.try_get("", "revision")?;
     let access: Option<i64> = row.try_get("", "access")?;

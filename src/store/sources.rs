@@ -30,14 +30,7 @@ pub async fn find_source_by_slug<C: ConnectionTrait>(
     db: &C,
     slug: &Slug,
 ) -> Result<Option<PlexSource>, StoreError> {
-    let row = Entity::find()
-        .filter(Column::Slug.eq(slug.as_str()))
-        .one(db)
-        .await?;
-    match row {
-        Some(row) => Ok(Some(load(db, row).await?)),
-        None => Ok(None),
-    }
+    by_slug(db, slug, false).await
 }
 
 /// The source a write is about to change or delete, locked until the
@@ -59,12 +52,19 @@ pub async fn lock_source_by_slug<C: ConnectionTrait>(
     db: &C,
     slug: &Slug,
 ) -> Result<Option<PlexSource>, StoreError> {
-    let row = Entity::find()
-        .filter(Column::Slug.eq(slug.as_str()))
-        .lock_exclusive()
-        .one(db)
-        .await?;
-    match row {
+    by_slug(db, slug, true).await
+}
+
+async fn by_slug<C: ConnectionTrait>(
+    db: &C,
+    slug: &Slug,
+    locked: bool,
+) -> Result<Option<PlexSource>, StoreError> {
+    let mut find = Entity::find().filter(Column::Slug.eq(slug.as_str()));
+    if locked {
+        find = find.lock_exclusive();
+    }
+    match find.one(db).await? {
         Some(row) => Ok(Some(load(db, row).await?)),
         None => Ok(None),
     }

@@ -39,7 +39,7 @@ async fn rename_now(db: &DatabaseConnection, slug: &str, name: &str) {
     txn.commit().await.expect("commit");
 }
 
-async fn two_sources() -> Option<(TestApp, Events, i64)> {
+async fn watched_sources() -> Option<(TestApp, Events, i64)> {
     let app = spawn_app(Backend::Postgres).await?;
     for slug in ["early", "middle", "late"] {
         app.create(app.admin(), new_source(slug))
@@ -56,13 +56,9 @@ async fn two_sources() -> Option<(TestApp, Events, i64)> {
     Some((app, stream, start))
 }
 
-/// Waits until the server answers `late` with `name` (its cache dropped
+/// Waits until the server answers `slug` with `name` (its cache dropped
 /// the old answer).
-async fn until_named(app: &TestApp, name: &str) {
-    until_source_named(app, "late", name).await;
-}
-
-async fn until_source_named(app: &TestApp, slug: &str, name: &str) {
+async fn until_named(app: &TestApp, slug: &str, name: &str) {
     for _ in 0..100 {
         let shown = app.retrieve(app.admin(), slug).await.expect("retrieve");
         if shown.name == name {
@@ -81,7 +77,7 @@ async fn quiet(stream: &mut Events) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_that_commits_late_still_goes_out_first() {
-    let Some((app, mut stream, start)) = two_sources().await else {
+    let Some((app, mut stream, start)) = watched_sources().await else {
         return;
     };
     // Revision start + 1, still being written...
@@ -91,7 +87,7 @@ async fn a_revision_that_commits_late_still_goes_out_first() {
     rename_now(&app.db, "late", "Late, committed first").await;
 
     // Reads see the committed change within a poll or two...
-    until_named(&app, "Late, committed first").await;
+    until_named(&app, "late", "Late, committed first").await;
     // ...but watchers do not get it ahead of the one before it.
     quiet(&mut stream).await;
 
@@ -116,7 +112,7 @@ async fn a_revision_that_commits_late_still_goes_out_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
-    let Some((app, mut stream, start)) = two_sources().await else {
+    let Some((app, mut stream, start)) = watched_sources().await else {
         return;
     };
     // A long transaction that is not a write of this service (another
@@ -130,7 +126,7 @@ async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
     let early = store::begin_write(&app.db).await.expect("begin");
     rename_in(&early, "early", "Never stored").await;
     rename_now(&app.db, "late", "Late, after a gap").await;
-    until_named(&app, "Late, after a gap").await;
+    until_named(&app, "late", "Late, after a gap").await;
     quiet(&mut stream).await;
 
     // The writer of start + 1 gives up: that revision never comes.
@@ -148,7 +144,7 @@ async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_starts_during_a_write_still_sees_it() {
-    let Some((app, _stream, _)) = two_sources().await else {
+    let Some((app, _stream, _)) = watched_sources().await else {
         return;
     };
     // Revision n is being written while n + 1 commits...
@@ -157,28 +153,15 @@ async fn a_replica_that_starts_during_a_write_still_sees_it() {
     rename_now(&app.db, "late", "Late, committed before the start").await;
     // ...and another replica starts in between.
     let replica = &app.replica().await;
-    let read = |name: &'static str| async move {
-        for _ in 0..100 {
-            let shown = replica
-                .retrieve(replica.admin(), "early")
-                .await
-                .expect("retrieve");
-            if shown.name == name {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the replica never showed {name:?}");
-    };
-    read("Source early").await;
+    until_named(replica, "early", "Source early").await;
     early.commit().await.expect("commit");
     // Its cache does not keep the answer from before the commit.
-    read("Early, committed after the start").await;
+    until_named(replica, "early", "Early, committed after the start").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_behind_a_gap_leave_the_cache_as_they_commit() {
-    let Some((app, mut stream, start)) = two_sources().await else {
+    let Some((app, mut stream, start)) = watched_sources().await else {
         return;
     };
     // start + 1 and start + 2 are being written while start + 3 commits.
@@ -187,16 +170,16 @@ async fn changes_behind_a_gap_leave_the_cache_as_they_commit() {
     let middle = store::begin_write(&app.db).await.expect("begin");
     rename_in(&middle, "middle", "Middle, committed second").await;
     rename_now(&app.db, "late", "Late, committed first").await;
-    until_named(&app, "Late, committed first").await;
+    until_named(&app, "late", "Late, committed first").await;
     quiet(&mut stream).await;
 
     // start + 2 commits while start + 1 still holds the feed: reads see it
     // at once, watchers still get nothing.
     middle.commit().await.expect("commit");
-    until_source_named(&app, "middle", "Middle, committed second").await;
+    until_named(&app, "middle", "Middle, committed second").await;
     // And so does a change committed after it.
     rename_now(&app.db, "late", "Late, committed fourth").await;
-    until_named(&app, "Late, committed fourth").await;
+    until_named(&app, "late", "Late, committed fourth").await;
     quiet(&mut stream).await;
 
     early.commit().await.expect("commit");
