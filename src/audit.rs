@@ -34,7 +34,7 @@ use crate::{
 };
 
 /// How often counted hand-outs are written.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// (user, source) pairs counted before a new pair waits for a write.
 const MAX_PENDING: usize = 65_536;
 /// Most rows per insert statement (well under every parameter limit).

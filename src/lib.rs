@@ -40,6 +40,15 @@ pub mod telemetry;
 /// Code generated from `proto/plexsource/v1/plex_source.proto`.
 pub mod proto {
     tonic::include_proto!("plexsource.v1");
+    // The server, generated apart so that some answers go out pre-encoded
+    // (see `build.rs`).
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/plexsource.v1.PlexSourceService.rs"
+    ));
+
+    /// `google.protobuf.Empty`, as prost maps it.
+    pub type Empty = ();
 
     /// Descriptor set of the service and the error detail types, served by
     /// server reflection.

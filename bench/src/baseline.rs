@@ -3,12 +3,15 @@
 
 use std::{net::SocketAddr, pin::Pin};
 
-use plex_source_service::proto::{
-    self as pb,
-    plex_source_service_server::{PlexSourceService, PlexSourceServiceServer},
-};
+use plex_source_service::proto as pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, transport::Server};
+
+/// The plain generated server (see `build.rs`).
+mod plain {
+    tonic::include_proto!("plexsource.v1");
+}
+use plain::plex_source_service_server::{PlexSourceService, PlexSourceServiceServer};
 
 struct Baseline {
     source: pb::PlexSource,

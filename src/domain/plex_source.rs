@@ -91,33 +91,42 @@ pub fn generate_client_id() -> String {
         .collect()
 }
 
+/// A valid source for unit tests: every field set, the Plex token
+/// `secret-owner-token`.
+#[cfg(test)]
+pub(crate) fn example() -> PlexSource {
+    PlexSource {
+        pk: Uuid::new_v4(),
+        managed: None,
+        fields: PlexSourceFields {
+            name: "Plex".into(),
+            slug: Slug::parse("plex").unwrap(),
+            enabled: true,
+            authentication_flow: Some(Uuid::new_v4()),
+            enrollment_flow: None,
+            user_property_mappings: vec![Uuid::new_v4()],
+            group_property_mappings: vec![],
+            policy_engine_mode: PolicyEngineMode::All,
+            user_matching_mode: UserMatchingMode::EmailLink,
+            user_path_template: "p".into(),
+            icon: None,
+            group_matching_mode: GroupMatchingMode::NameDeny,
+            client_id: "c".into(),
+            allowed_servers: vec!["s".into()],
+            allow_friends: false,
+            plex_token: PlexToken::new("secret-owner-token"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn source_with_icon(icon: Option<&str>) -> PlexSource {
-        PlexSource {
-            pk: Uuid::new_v4(),
-            managed: None,
-            fields: PlexSourceFields {
-                name: "Plex".into(),
-                slug: Slug::parse("plex").unwrap(),
-                enabled: true,
-                authentication_flow: None,
-                enrollment_flow: None,
-                user_property_mappings: vec![],
-                group_property_mappings: vec![],
-                policy_engine_mode: PolicyEngineMode::Any,
-                user_matching_mode: UserMatchingMode::Identifier,
-                user_path_template: DEFAULT_USER_PATH_TEMPLATE.into(),
-                icon: icon.map(str::to_owned),
-                group_matching_mode: GroupMatchingMode::Identifier,
-                client_id: generate_client_id(),
-                allowed_servers: vec![],
-                allow_friends: true,
-                plex_token: PlexToken::new("t"),
-            },
-        }
+        let mut source = example();
+        source.fields.icon = icon.map(str::to_owned);
+        source
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod input;
 mod observe;
 mod service;
 mod trace;
+/// Public: the generated code names it.
+pub mod wire;
 
 pub use auth::AuthLayer;
 pub use deadline::DeadlineLayer;

@@ -7,7 +7,10 @@ use std::{pin::Pin, sync::Arc};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::{convert, input};
+use super::{
+    convert, input,
+    wire::{Encoded, EncodedSources},
+};
 use crate::{
     domain::access::Caller,
     ops::{AuthFailure, Operations, ServiceError, WatchParams},
@@ -18,11 +21,16 @@ use crate::{
 #[derive(Clone)]
 pub struct PlexSources {
     ops: Operations,
+    /// Retrieve's answers, kept encoded.
+    encoded: Arc<EncodedSources>,
 }
 
 impl PlexSources {
     pub fn new(ops: Operations) -> Self {
-        Self { ops }
+        Self {
+            ops,
+            encoded: Arc::default(),
+        }
     }
 }
 
@@ -44,10 +52,10 @@ impl PlexSourceService for PlexSources {
     async fn retrieve_plex_source(
         &self,
         request: Request<pb::RetrievePlexSourceRequest>,
-    ) -> Result<Response<pb::PlexSource>, Status> {
+    ) -> Result<Response<Encoded>, Status> {
         let caller = caller(&request)?;
         let shown = self.ops.retrieve(&caller, &request.get_ref().slug).await?;
-        Ok(Response::new(convert::source_to_proto(&shown)))
+        Ok(Response::new(self.encoded.encode(&shown)))
     }
 
     async fn list_plex_sources(

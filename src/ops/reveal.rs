@@ -13,7 +13,7 @@ use crate::domain::{
 };
 
 /// Whether the Plex token goes out with a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenVisibility {
     Shown,
     Hidden,

@@ -131,7 +131,7 @@ impl Operations {
             .await?;
         let txn = self.writes.begin(&self.db).await?;
         let stored = authorized(&txn, caller, &slug, Permission::Delete).await?;
-        store::delete_source(&*txn, stored.pk).await?;
+        store::remove_source(&*txn, &stored).await?;
         txn.commit().await?;
         self.feed
             .committed(ChangeKind::Deleted, stored.pk, stored.fields.slug.as_str());

@@ -31,7 +31,7 @@ pub use listing::{Page, SourceFilter, cursor_of, list_sources, list_sources_at};
 pub use lookup::Lookup;
 pub use sources::{
     delete_source, find_source, find_source_by_pk, find_source_by_slug, insert_source,
-    lock_source_by_slug, replace_source, slug_owner, update_source,
+    lock_source_by_slug, remove_source, replace_source, slug_owner, update_source,
 };
 pub use turns::{WriteTurns, WriteTxn};
 pub use validate::{SLUG_TAKEN, check_source, only_slug_taken};

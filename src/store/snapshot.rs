@@ -211,31 +211,9 @@ impl V1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{GroupMatchingMode, PolicyEngineMode, UserMatchingMode};
 
     fn source() -> PlexSource {
-        PlexSource {
-            pk: Uuid::new_v4(),
-            managed: None,
-            fields: PlexSourceFields {
-                name: "Plex".into(),
-                slug: Slug::parse("plex").unwrap(),
-                enabled: true,
-                authentication_flow: Some(Uuid::new_v4()),
-                enrollment_flow: None,
-                user_property_mappings: vec![Uuid::new_v4()],
-                group_property_mappings: vec![],
-                policy_engine_mode: PolicyEngineMode::All,
-                user_matching_mode: UserMatchingMode::EmailLink,
-                user_path_template: "p".into(),
-                icon: None,
-                group_matching_mode: GroupMatchingMode::NameDeny,
-                client_id: "c".into(),
-                allowed_servers: vec!["s".into()],
-                allow_friends: false,
-                plex_token: PlexToken::new("secret-owner-token"),
-            },
-        }
+        crate::domain::plex_source::example()
     }
 
     #[test]

@@ -219,6 +219,16 @@ pub async fn replace_source<C: ConnectionTrait>(
 
 /// Deletes a source; its mapping links and object permissions go with it
 /// (ON DELETE CASCADE).
+pub async fn delete_source<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
+    let Some(source) = find_source_by_pk(db, pk).await? else {
+        return Ok(false);
+    };
+    remove_source(db, &source).await?;
+    Ok(true)
+}
+
+/// [`delete_source`] of a source this transaction has read, locked: no
+/// second read of it.
 #[tracing::instrument(
     level = "debug",
     name = "db delete_source",
@@ -230,14 +240,14 @@ pub async fn replace_source<C: ConnectionTrait>(
         db.collection.name = "plex_sources",
     )
 )]
-pub async fn delete_source<C: ConnectionTrait>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
-    let Some(source) = find_source_by_pk(db, pk).await? else {
-        return Ok(false);
-    };
-    let viewers = super::access::object_viewers(db, pk).await?;
-    Entity::delete_by_id(pk).exec(db).await?;
-    events::append(db, ChangeKind::Deleted, &source, &viewers).await?;
-    Ok(true)
+pub async fn remove_source<C: ConnectionTrait>(
+    db: &C,
+    source: &PlexSource,
+) -> Result<(), StoreError> {
+    let viewers = super::access::object_viewers(db, source.pk).await?;
+    Entity::delete_by_id(source.pk).exec(db).await?;
+    events::append(db, ChangeKind::Deleted, source, &viewers).await?;
+    Ok(())
 }
 
 /// Logs an update of every source pointing at a flow or mapping that is
