@@ -72,6 +72,12 @@ impl<K: HeapSize, V: HeapSize> Weighter<K, V> for ByHeapSize {
     }
 }
 
+/// The memory a cached source holds, as the caches weigh it: for other
+/// stores of sources that must stay bounded in bytes too.
+pub fn source_weight(source: &Arc<PlexSource>) -> u64 {
+    ENTRY_OVERHEAD + source.heap_size()
+}
+
 /// Bytes a value holds beyond its own inline size, as estimated for
 /// [`ByHeapSize`].
 trait HeapSize {

@@ -243,7 +243,10 @@ impl Application {
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(PlexSourceServiceServer::new(PlexSources::new(ops)))
+            .add_service(PlexSourceServiceServer::new(PlexSources::new(
+                ops,
+                self.settings.cache_max_bytes,
+            )))
             .serve_with_incoming_shutdown(
                 tls::incoming(
                     TcpIncoming::from(self.listener)

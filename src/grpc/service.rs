@@ -26,10 +26,12 @@ pub struct PlexSources {
 }
 
 impl PlexSources {
-    pub fn new(ops: Operations) -> Self {
+    /// `cache_max_bytes`: the read cache's budget, of which the kept
+    /// encodings take a share.
+    pub fn new(ops: Operations, cache_max_bytes: u64) -> Self {
         Self {
             ops,
-            encoded: Arc::default(),
+            encoded: Arc::new(EncodedSources::new(cache_max_bytes)),
         }
     }
 }

@@ -11,19 +11,22 @@ use prost::{
     DecodeError, Message,
     encoding::{DecodeContext, WireType, skip_field},
 };
-use quick_cache::sync::Cache;
+use quick_cache::{Weighter, sync::Cache};
 use uuid::Uuid;
 
 use super::convert;
 use crate::{
+    cache::source_weight,
     domain::PlexSource,
     ops::{TokenVisibility, Visible},
 };
 
-/// Encodings kept; a source has at most two (with and without the token).
-/// An entry is the encoded bytes (well under a kilobyte for a source) and
-/// a reference to the source it encodes.
-const KEPT: usize = 4096;
+/// Share of `CACHE_MAX_BYTES` the encodings may hold. Bounded in bytes, as
+/// the read cache is: a source may carry 1,000 long `allowed_servers`.
+const SHARE: u64 = 8;
+/// Encodings expected, for the table's initial size; a source has at most
+/// two (with and without the token).
+const EXPECTED: usize = 2_000;
 
 /// A message already encoded. Only ever sent: decoding one skips every
 /// field, so it is not a way to read a message.
@@ -66,18 +69,31 @@ impl Message for Encoded {
 /// changed source is a new value, so its stale encoding is never served
 /// and is replaced on the next read.
 pub struct EncodedSources {
-    kept: Cache<(Uuid, TokenVisibility), (Arc<PlexSource>, Bytes)>,
+    kept: Cache<Key, Kept, ByBytes>,
 }
 
-impl Default for EncodedSources {
-    fn default() -> Self {
-        Self {
-            kept: Cache::new(KEPT),
-        }
+type Key = (Uuid, TokenVisibility);
+type Kept = (Arc<PlexSource>, Bytes);
+
+/// An entry weighs its bytes and the source it holds on to (which may be
+/// an older version than the read cache's).
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<Key, Kept> for ByBytes {
+    fn weight(&self, _: &Key, (source, bytes): &Kept) -> u64 {
+        source_weight(source) + bytes.len() as u64
     }
 }
 
 impl EncodedSources {
+    /// Encodings holding at most an eighth of `cache_max_bytes`.
+    pub fn new(cache_max_bytes: u64) -> Self {
+        Self {
+            kept: Cache::with_weighter(EXPECTED, cache_max_bytes / SHARE, ByBytes),
+        }
+    }
+
     pub fn encode(&self, visible: &Visible) -> Encoded {
         let key = (visible.source.pk, visible.token);
         if let Some((source, bytes)) = self.kept.get(&key)
@@ -111,7 +127,7 @@ mod tests {
     #[test]
     fn an_encoding_is_the_message_it_stands_for() {
         let source = Arc::new(crate::domain::plex_source::example());
-        let encodings = EncodedSources::default();
+        let encodings = EncodedSources::new(crate::cache::DEFAULT_MAX_BYTES);
         for token in [TokenVisibility::Shown, TokenVisibility::Hidden] {
             let v = visible(&source, token);
             assert_eq!(decoded(&encodings.encode(&v)), convert::source_to_proto(&v));
@@ -121,7 +137,7 @@ mod tests {
     #[test]
     fn each_visibility_has_its_own_encoding() {
         let source = Arc::new(crate::domain::plex_source::example());
-        let encodings = EncodedSources::default();
+        let encodings = EncodedSources::new(crate::cache::DEFAULT_MAX_BYTES);
         let shown = decoded(&encodings.encode(&visible(&source, TokenVisibility::Shown)));
         let hidden = decoded(&encodings.encode(&visible(&source, TokenVisibility::Hidden)));
         assert_eq!(shown.plex_token, source.fields.plex_token.expose());
@@ -132,9 +148,25 @@ mod tests {
     }
 
     #[test]
+    fn the_encodings_stay_within_their_share_of_the_cache_budget() {
+        let budget = 256 * 1024;
+        let encodings = EncodedSources::new(budget);
+        for _ in 0..2_000 {
+            let mut source = crate::domain::plex_source::example();
+            source.fields.allowed_servers = vec!["s".repeat(1_000)];
+            let source = Arc::new(source);
+            encodings.encode(&visible(&source, TokenVisibility::Shown));
+        }
+        // Each entry holds over 2,000 bytes (the long server twice).
+        let kept = encodings.kept.len() as u64;
+        assert!(kept * 2_000 <= budget / SHARE, "{kept} kept");
+        assert!(kept > 1, "keeps what fits");
+    }
+
+    #[test]
     fn a_changed_source_is_encoded_again() {
         let old = Arc::new(crate::domain::plex_source::example());
-        let encodings = EncodedSources::default();
+        let encodings = EncodedSources::new(crate::cache::DEFAULT_MAX_BYTES);
         let first = decoded(&encodings.encode(&visible(&old, TokenVisibility::Hidden)));
         let mut changed = (*old).clone();
         changed.fields.name = "renamed".to_owned();
