@@ -15,11 +15,21 @@ use crate::{
 pub async fn bootstrap(db: &DatabaseConnection, key: &str) -> anyhow::Result<access::Bootstrap> {
     let key = TokenKey::bootstrap(key)?;
     let outcome = access::ensure_bootstrap(db, key.hash()).await?;
-    tracing::info!(
-        ?outcome,
-        user = access::BOOTSTRAP_USERNAME,
-        "bootstrap token checked"
-    );
+    if outcome == access::Bootstrap::Revoked {
+        // Kept revoked: starting is better than an outage over a stale
+        // variable, and bringing the key back would undo the revocation.
+        tracing::warn!(
+            user = access::BOOTSTRAP_USERNAME,
+            "BOOTSTRAP_TOKEN holds a key that was revoked or replaced; it stays revoked. \
+             Unset BOOTSTRAP_TOKEN, or set a new key (`openssl rand -hex 32`)"
+        );
+    } else {
+        tracing::info!(
+            ?outcome,
+            user = access::BOOTSTRAP_USERNAME,
+            "bootstrap token checked"
+        );
+    }
     Ok(outcome)
 }
 
@@ -84,6 +94,7 @@ pub async fn tokens(db: &DatabaseConnection, command: TokensCommand) -> anyhow::
             );
             println!("{}", key.expose());
         }
+        TokensCommand::Generate => println!("{}", TokenKey::generate().expose()),
         TokensCommand::Revoke { identifier } => {
             access::revoke_token(db, &identifier).await?;
             println!("token \"{identifier}\" revoked");

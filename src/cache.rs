@@ -255,6 +255,11 @@ impl ReadCache {
         self.fresh_until.fetch_max(nanos(until), Ordering::SeqCst);
     }
 
+    /// Whether the feed has vouched for the cache within [`FRESH_FOR`].
+    pub fn is_fresh(&self) -> bool {
+        self.usable()
+    }
+
     fn usable(&self) -> bool {
         nanos(self.origin.elapsed()) < self.fresh_until.load(Ordering::SeqCst)
     }

@@ -61,7 +61,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Ask a running server's health service: exits 0 when the name is
@@ -150,6 +150,9 @@ pub enum TokensCommand {
     },
     /// Revoke (delete) a token: its key stops working on the next call.
     Revoke { identifier: String },
+    /// Print a new random key (64 characters of `[A-Za-z0-9]`), e.g. for
+    /// `BOOTSTRAP_TOKEN`; nothing is stored and no database is needed.
+    Generate,
     /// List tokens (never their keys).
     List,
 }
@@ -224,6 +227,40 @@ fn parse_bytes(value: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
         .ok_or_else(|| format!("not a size: \"{value}\"; e.g. 64MiB or 67108864"))
+}
+
+/// `MAX_REQUEST_BYTES`: a size (see [`parse_bytes`]) of at least 1 KiB,
+/// which fits any request but a source's largest.
+fn parse_request_bytes(value: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(value)?;
+    usize::try_from(bytes)
+        .ok()
+        .filter(|bytes| *bytes >= 1024)
+        .ok_or_else(|| format!("{value} is not a size from 1KiB up"))
+}
+
+/// A duration above zero: zero would refuse every connection.
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration > Duration::ZERO => Ok(duration),
+        Ok(_) => Err("must be more than 0s".to_owned()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// A duration, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalDuration(pub Option<Duration>);
+
+fn parse_optional_duration(value: &str) -> Result<OptionalDuration, String> {
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(OptionalDuration(None));
+    }
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration > Duration::ZERO => Ok(OptionalDuration(Some(duration))),
+        Ok(_) => Err("must be more than 0s, or off".to_owned()),
+        Err(err) => Err(format!("{err}; e.g. 30m, or off")),
+    }
 }
 
 /// The admin listener's address, or none (`off`).
@@ -309,6 +346,52 @@ pub struct ServeArgs {
     /// refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "MAX_WATCH_STREAMS", default_value_t = 20_000)]
     pub max_watch_streams: usize,
+
+    /// Open WatchPlexSources streams one token may hold on this server;
+    /// more are refused with RESOURCE_EXHAUSTED while other tokens go on.
+    #[arg(long, env = "MAX_WATCH_STREAMS_PER_TOKEN", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_watch_streams_per_token: u32,
+
+    /// How many revisions behind the newest a watch may resume
+    /// (`since_revision`); further back is OUT_OF_RANGE (resync with a
+    /// snapshot).
+    #[arg(long, env = "MAX_WATCH_REPLAY", default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_watch_replay: i64,
+
+    /// Largest gRPC request message decoded and REST body read: bytes, or
+    /// with a unit such as `256KiB`. The largest valid source (1,000
+    /// allowed servers, 2,000 property mappings) takes about 125 KiB.
+    #[arg(long, env = "MAX_REQUEST_BYTES", default_value = "256KiB", value_parser = parse_request_bytes)]
+    pub max_request_bytes: usize,
+
+    /// Unary calls and REST requests this server serves at once; more are
+    /// refused at once (RESOURCE_EXHAUSTED, REST 503). Watch streams,
+    /// health and reflection have bounds of their own.
+    #[arg(long, env = "MAX_REQUESTS_IN_FLIGHT", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_in_flight: u32,
+
+    /// Connections open at once on the gRPC port, handshaking ones
+    /// included; more are closed as they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Longest a new connection may take to send a complete request head
+    /// (or the HTTP/2 preface), its TLS handshake included; also the
+    /// longest wait for each later HTTP/1.1 request head.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Age at which a connection is drained (HTTP/2 GOAWAY; open watch
+    /// streams end with where to resume), so clients reconnect: load
+    /// spreads over the replicas and a changed client CA takes effect.
+    /// `off` (the default): never.
+    #[arg(long, env = "MAX_CONNECTION_AGE", default_value = "off", value_parser = parse_optional_duration)]
+    pub max_connection_age: OptionalDuration,
+
+    /// How long a drained connection may finish its calls before it is
+    /// closed.
+    #[arg(long, env = "MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub max_connection_age_grace: Duration,
 
     /// Idle time after which a connection is probed (HTTP/2 ping and TCP
     /// keepalive), so streams of clients that vanished are reclaimed.

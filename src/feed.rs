@@ -254,6 +254,11 @@ impl ChangeFeed {
         self.access.subscribe()
     }
 
+    /// The access epoch as the feed last read it.
+    pub fn access_epoch(&self) -> i64 {
+        *self.access.borrow()
+    }
+
     /// Asks for a check now: this replica just committed a change.
     pub fn poke(&self) {
         self.wake.notify_one();

@@ -7,7 +7,7 @@ use plex_source_service::{
     admin,
     app::{Application, Preparation, ServerSettings, StreamLimits, TlsFiles, shutdown_signal},
     blueprint,
-    config::{Cli, Command, ServeArgs, TlsArgs},
+    config::{Cli, Command, ServeArgs, TlsArgs, TokensCommand},
     domain::access::TokenKey,
     probe, store, telemetry,
 };
@@ -22,6 +22,11 @@ async fn main() -> ExitCode {
         Some(_) => telemetry::Traces::Off,
     };
     let telemetry = telemetry::init(cli.log_format, traces);
+    // A panic is logged as one line of the log's own format (a request's
+    // panic is also answered, see `app::catch_panic`).
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panicked");
+    }));
     let result = run(cli).await;
     // After a graceful shutdown too: the last calls' spans are sent.
     telemetry.shutdown().await;
@@ -37,7 +42,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(&cli.database_url, cli.lock_timeout, cli.serve).await,
-        Some(Command::Serve(args)) => serve(&cli.database_url, cli.lock_timeout, args).await,
+        Some(Command::Serve(args)) => serve(&cli.database_url, cli.lock_timeout, *args).await,
         Some(Command::Migrate) => {
             let db = connect(&cli.database_url, cli.lock_timeout, None).await?;
             migrate(&db).await?;
@@ -55,6 +60,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Roles(command)) => {
             admin::roles(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
+        }
+        // A key for BOOTSTRAP_TOKEN: no database involved.
+        Some(Command::Tokens(TokensCommand::Generate)) => {
+            println!("{}", TokenKey::generate().expose());
+            Ok(())
         }
         Some(Command::Tokens(command)) => {
             admin::tokens(&ready(&cli.database_url, cli.lock_timeout).await?, command).await
@@ -122,11 +132,20 @@ async fn serve(database_url: &str, lock_timeout: Duration, args: ServeArgs) -> a
             streams: StreamLimits {
                 max_concurrent_streams: args.max_concurrent_streams,
                 max_watch_streams: args.max_watch_streams,
+                max_watch_streams_per_token: args.max_watch_streams_per_token as usize,
+                max_watch_replay: args.max_watch_replay,
                 keepalive_interval: args.keepalive_interval,
                 keepalive_timeout: args.keepalive_timeout,
+                max_request_bytes: args.max_request_bytes,
+                max_requests_in_flight: args.max_requests_in_flight as usize,
+                max_connections: args.max_connections as usize,
+                header_read_timeout: args.header_read_timeout,
+                max_connection_age: args.max_connection_age.0,
+                max_connection_age_grace: args.max_connection_age_grace,
             },
             request_timeout: args.request_timeout,
             tls,
+            panic_hook: false,
         },
     )
     .await?

@@ -21,7 +21,8 @@
 //!
 //! `loadbench watch` measures how fast updates reach many open
 //! WatchPlexSources streams, and what holding them costs; `loadbench writes`
-//! measures update and create throughput.
+//! measures update and create throughput; `loadbench hostile` measures what
+//! callers without grants and floods of bogus keys cost.
 //!
 //! Run: `cargo run --release --bin loadbench -- --help`, and `--help` after
 //! `soak`, `watch` or `writes`.
@@ -29,6 +30,7 @@
 mod baseline;
 mod calls;
 mod driver;
+mod hostile;
 mod load;
 mod pacer;
 mod rest;
@@ -115,6 +117,10 @@ enum Internal {
     /// Write throughput: concurrent UpdatePlexSource, then concurrent
     /// CreatePlexSource; reports writes/s, latency and errors by code.
     Writes(Box<writes::WritesArgs>),
+    /// Hostile callers beside a viewer: oversized creates by a token
+    /// without grants (peak memory), then a flood of distinct bogus keys
+    /// (the viewer's latency, the key lookups it cost).
+    Hostile(Box<hostile::HostileArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -127,6 +133,7 @@ fn main() -> anyhow::Result<()> {
         Some(Internal::Soak(soak)) => runtime.block_on(soak::run(*soak)),
         Some(Internal::Watch(watch)) => runtime.block_on(watch::run(*watch)),
         Some(Internal::Writes(writes)) => runtime.block_on(writes::run(*writes)),
+        Some(Internal::Hostile(hostile)) => runtime.block_on(hostile::run(*hostile)),
         None => runtime.block_on(run(args)),
     }
 }

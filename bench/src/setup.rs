@@ -324,6 +324,8 @@ pub async fn channels(addr: &str, n: usize) -> anyhow::Result<Vec<tonic::transpo
 /// its own, killed when dropped.
 pub struct Service {
     pub addr: String,
+    /// The admin port (`GET /metrics`), where the build has one.
+    pub admin_addr: String,
     /// From launch to SERVING.
     pub startup: Duration,
     pid: u32,
@@ -344,12 +346,13 @@ impl Service {
         keep_log: bool,
     ) -> anyhow::Result<Self> {
         let addr = format!("127.0.0.1:{}", free_port()?);
+        let admin_addr = format!("127.0.0.1:{}", free_port()?);
         let mut command = Process::new(bin);
         command
             .args(["serve", "--listen", &addr])
             // As an environment variable: older builds, measured for
             // comparison, ignore it.
-            .env("ADMIN_LISTEN", "127.0.0.1:0")
+            .env("ADMIN_LISTEN", &admin_addr)
             .args(extra)
             .env("DATABASE_URL", url)
             .stdout(std::process::Stdio::null())
@@ -369,11 +372,27 @@ impl Service {
         let startup = wait_serving(&addr, started).await?;
         Ok(Service {
             addr,
+            admin_addr,
             startup,
             pid,
             process,
             log_dir,
         })
+    }
+
+    /// The metrics text of the admin port, if it answers.
+    pub async fn scrape(&self) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&self.admin_addr)
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        Some(response.split_once("\r\n\r\n")?.1.to_owned())
     }
 
     /// Resident and peak resident memory, in KiB.

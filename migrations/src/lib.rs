@@ -13,6 +13,7 @@ mod m20261129_000005_create_service_secrets;
 mod m20261129_000006_drop_tokens_from_change_log;
 mod m20261129_000007_coalesce_audit_events;
 mod m20261129_000008_add_flow_titles;
+mod m20261207_000009_create_bootstrap_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_drop_tokens_from_change_log::Migration),
             Box::new(m20261129_000007_coalesce_audit_events::Migration),
             Box::new(m20261129_000008_add_flow_titles::Migration),
+            Box::new(m20261207_000009_create_bootstrap_keys::Migration),
         ]
     }
 }

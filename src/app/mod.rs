@@ -5,7 +5,11 @@
 //! graceful shutdown.
 
 mod admin_port;
+mod conn;
+mod guards;
 mod health;
+mod http;
+mod listener;
 mod startup;
 mod tls;
 
@@ -15,7 +19,9 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tonic::transport::{Server, server::TcpIncoming};
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tower::ServiceBuilder;
 
 use crate::{
     audit::AuditTrail,
@@ -23,13 +29,18 @@ use crate::{
     feed::ChangeFeed,
     grpc::{AuthLayer, DeadlineLayer, ObserveLayer, PlexSources},
     metrics::{Metrics, ServerState},
-    ops::Operations,
+    ops::{Operations, WatchLimits},
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
     rest,
     store::WriteTurns,
 };
+use http::HttpSettings;
+use listener::ListenerLimits;
 
+pub use conn::Connection;
+pub use guards::{InFlightLayer, PANIC_HEADER, PanicHookLayer, catch_panic};
 pub use health::{Health, LIVENESS, READINESS};
+pub use listener::ConnectionCounts;
 pub use tls::TlsFiles;
 
 /// Name under which the health service reports the Plex source service.
@@ -62,20 +73,42 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// TLS on the listener (mutual with a client CA); plaintext when `None`.
     pub tls: Option<TlsFiles>,
+    /// Tests only: install [`PanicHookLayer`] on both transports.
+    #[doc(hidden)]
+    pub panic_hook: bool,
 }
 
-/// Bounds on streams and connections: one client cannot hold more than
-/// its share, and connections of clients that vanished are reclaimed.
+/// Bounds on connections, requests and streams: one client cannot hold
+/// more than its share, a caller cannot make the server spend more than
+/// its permissions allow, and connections of clients that vanished (or
+/// never spoke) are reclaimed. The defaults are `serve`'s (docs/security.md
+/// lists each).
 #[derive(Debug, Clone)]
 pub struct StreamLimits {
     /// HTTP/2 streams (concurrent calls) per connection.
     pub max_concurrent_streams: u32,
     /// Open WatchPlexSources streams on this server.
     pub max_watch_streams: usize,
+    /// Open WatchPlexSources streams of one token on this server.
+    pub max_watch_streams_per_token: usize,
+    /// Revisions a watch may resume behind the newest.
+    pub max_watch_replay: i64,
     /// Idle time before an HTTP/2 ping and TCP keepalive probe.
     pub keepalive_interval: Duration,
     /// Time a ping may go unanswered before the connection is closed.
     pub keepalive_timeout: Duration,
+    /// Largest gRPC message decoded and REST body read.
+    pub max_request_bytes: usize,
+    /// Unary calls and REST requests served at once.
+    pub max_requests_in_flight: usize,
+    /// Connections open at once on the main port.
+    pub max_connections: usize,
+    /// From accept to a complete request head (or HTTP/2 preface).
+    pub header_read_timeout: Duration,
+    /// Age at which a connection is drained; `None`: never.
+    pub max_connection_age: Option<Duration>,
+    /// How long a drained connection may finish its calls.
+    pub max_connection_age_grace: Duration,
 }
 
 impl Default for StreamLimits {
@@ -83,11 +116,22 @@ impl Default for StreamLimits {
         Self {
             max_concurrent_streams: 100,
             max_watch_streams: 20_000,
+            max_watch_streams_per_token: 1_000,
+            max_watch_replay: 100_000,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
+            max_request_bytes: crate::rest::DEFAULT_MAX_BODY_BYTES,
+            max_requests_in_flight: 1_024,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connection_age: None,
+            max_connection_age_grace: Duration::from_secs(30),
         }
     }
 }
+
+/// Connections the admin port holds at once: probes and scrapes, a few.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
 
 /// Whatever must happen before the server can use its database (in
 /// `serve`: connect, migrate, create the bootstrap user). Run again, after
@@ -189,15 +233,26 @@ impl Application {
             self.settings.change_retention,
         ));
 
-        let streams = self.settings.streams.clone();
+        let limits = self.settings.streams.clone();
         let ops = Operations::new(
             self.db.clone(),
             feed.clone(),
             self.audit.clone(),
             WriteTurns::new(&self.db, self.settings.lock_timeout),
-            streams.max_watch_streams,
+            WatchLimits {
+                max_streams: limits.max_watch_streams,
+                max_streams_per_token: limits.max_watch_streams_per_token,
+                max_replay: limits.max_watch_replay,
+            },
         );
-        let state = ServerState::new(self.db.clone(), ops.clone(), feed.clone(), health.clone());
+        let connections = Arc::new(ConnectionCounts::new(limits.max_connections));
+        let state = ServerState::new(
+            self.db.clone(),
+            ops.clone(),
+            feed.clone(),
+            health.clone(),
+            connections.clone(),
+        );
         let (metrics, call_metrics, http_metrics) = Metrics::new(DESCRIPTOR_SETS, state.clone());
         let startup_task = tokio::spawn(startup::run(
             startup::Startup {
@@ -210,63 +265,63 @@ impl Application {
             health.clone(),
             self.settings.health_check_interval,
         ));
-        let (stop_admin, admin_stopped) = watch::channel(false);
+        let http = HttpSettings {
+            max_concurrent_streams: limits.max_concurrent_streams,
+            keepalive_interval: limits.keepalive_interval,
+            keepalive_timeout: limits.keepalive_timeout,
+            header_read_timeout: limits.header_read_timeout,
+            max_connection_age: limits.max_connection_age,
+            max_connection_age_grace: limits.max_connection_age_grace,
+        };
+        let listener_limits = ListenerLimits {
+            header_read_timeout: limits.header_read_timeout,
+            keepalive: limits.keepalive_interval,
+        };
+        let stop_admin = CancellationToken::new();
         let admin_task = self.admin_listener.map(|listener| {
-            tokio::spawn(admin_port::serve(
+            let accepted = listener::accept(
                 listener,
-                health.service(),
-                Arc::new(metrics),
-                state,
-                admin_stopped,
+                None,
+                listener_limits,
+                Arc::new(ConnectionCounts::new(ADMIN_MAX_CONNECTIONS)),
+                stop_admin.clone(),
+            );
+            tokio::spawn(http::serve(
+                accepted,
+                admin_port::service(health.service(), Arc::new(metrics)),
+                HttpSettings {
+                    max_connection_age: None,
+                    ..http.clone()
+                },
+                stop_admin.clone(),
             ))
         });
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::builder()
-            // authentik's REST clients speak HTTP/1.1 as well as HTTP/2.
-            .accept_http1(true)
-            .max_concurrent_streams(streams.max_concurrent_streams)
-            .http2_keepalive_interval(Some(streams.keepalive_interval))
-            .http2_keepalive_timeout(Some(streams.keepalive_timeout))
-            // Outermost: REST requests leave here for their own router,
-            // gRPC calls go on through the layers below.
-            .layer(rest::layer(
-                ops.clone(),
-                self.settings.request_timeout,
-                http_metrics,
-            ))
-            .layer(ObserveLayer::new(call_metrics))
-            .layer(DeadlineLayer::new(self.settings.request_timeout))
-            .layer(AuthLayer::new(ops.clone()))
-            .add_service(health.service())
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(PlexSourceServiceServer::new(PlexSources::new(
-                ops,
-                self.settings.cache_max_bytes,
-            )))
-            .serve_with_incoming_shutdown(
-                tls::incoming(
-                    TcpIncoming::from(self.listener)
-                        .with_nodelay(Some(true))
-                        .with_keepalive(Some(streams.keepalive_interval)),
-                    self.tls,
-                ),
-                async {
-                    let _ = stopped.await;
-                },
-            );
+        let service = service(
+            ops.clone(),
+            health.service(),
+            call_metrics,
+            http_metrics,
+            &self.settings,
+        )?;
+        let stop_accepting = CancellationToken::new();
+        let accepted = listener::accept(
+            self.listener,
+            self.tls.map(tls::Tls::serve),
+            listener_limits,
+            connections,
+            stop_accepting.clone(),
+        );
+        let server = http::serve(accepted, service, http, stop_accepting.clone());
         tokio::pin!(server);
 
         let background = [startup_task, feed_task];
         tokio::select! {
-            result = &mut server => {
+            () = &mut server => {
                 background.iter().for_each(JoinHandle::abort);
-                stop_admin.send_replace(true);
+                stop_admin.cancel();
                 self.audit.flush().await;
-                return Ok(result?);
+                return Ok(());
             }
             () = shutdown => {}
         }
@@ -277,7 +332,7 @@ impl Application {
         // Load balancers see NOT_SERVING and stop routing here first.
         tokio::time::sleep(self.settings.shutdown_delay).await;
         background[1].abort();
-        let _ = stop_accepting.send(());
+        stop_accepting.cancel();
         // Open watch streams (the service's and health's) end now, with a
         // status that says how to go on, instead of holding the process
         // for the grace period.
@@ -285,23 +340,75 @@ impl Application {
         health.end_watches();
         let stopped = tokio::time::timeout(self.settings.shutdown_grace_period, server).await;
         // The admin port answers probes until the end.
-        stop_admin.send_replace(true);
+        stop_admin.cancel();
         if let Some(task) = admin_task {
             let _ = task.await;
         }
         // Every hand-out answered so far is written before the process ends.
         self.audit.flush().await;
-        match stopped {
-            Ok(result) => Ok(result?),
-            Err(_) => {
-                tracing::warn!(
-                    grace_period = ?self.settings.shutdown_grace_period,
-                    "grace period over with calls still in flight; stopping"
-                );
-                Ok(())
-            }
+        if stopped.is_err() {
+            tracing::warn!(
+                grace_period = ?self.settings.shutdown_grace_period,
+                "grace period over with calls still in flight; stopping"
+            );
         }
+        Ok(())
     }
+}
+
+/// Everything the main port serves, outermost first: the bound on
+/// requests in flight, then REST (by content type) or the gRPC stack:
+/// panics caught, each call observed (trace, log, metrics), its deadline
+/// set, its caller authenticated, then tonic's routes.
+fn service(
+    ops: Operations,
+    health: tonic_health::pb::health_server::HealthServer<health::EndingHealth>,
+    call_metrics: crate::metrics::CallMetrics,
+    http_metrics: crate::metrics::HttpMetrics,
+    settings: &ServerSettings,
+) -> anyhow::Result<
+    impl tower::Service<
+        tonic::codegen::http::Request<tonic::body::Body>,
+        Response = tonic::codegen::http::Response<tonic::body::Body>,
+        Error = rest::BoxError,
+        Future = impl Send + use<>,
+    >
+    + Clone
+    + Send
+    + 'static
+    + use<>,
+> {
+    let limits = &settings.streams;
+    let routes = Routes::new(health)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(
+            PlexSourceServiceServer::new(PlexSources::new(ops.clone(), settings.cache_max_bytes))
+                .max_decoding_message_size(limits.max_request_bytes),
+        )
+        .prepare();
+    let grpc = ServiceBuilder::new()
+        .map_response(|response: tonic::codegen::http::Response<_>| {
+            response.map(tonic::body::Body::new)
+        })
+        .layer(catch_panic(true))
+        .layer(ObserveLayer::new(call_metrics))
+        .layer(DeadlineLayer::new(settings.request_timeout))
+        .layer(AuthLayer::new(ops.clone()))
+        .option_layer(settings.panic_hook.then_some(PanicHookLayer))
+        .service(routes);
+    Ok(ServiceBuilder::new()
+        .layer(InFlightLayer::new(limits.max_requests_in_flight))
+        .layer(rest::layer(
+            ops.clone(),
+            rest::RestSettings {
+                timeout: settings.request_timeout,
+                max_body_bytes: limits.max_request_bytes,
+            },
+            http_metrics,
+            settings.panic_hook,
+        ))
+        .service(grpc))
 }
 
 /// Every service the gRPC port serves, for reflection and metrics.

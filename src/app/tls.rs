@@ -10,29 +10,21 @@
 //! certificate in use and logs a warning naming the file (never a key's
 //! contents).
 //!
-//! Handshakes run on tasks of their own, bounded by [`HANDSHAKE_TIMEOUT`]:
-//! a client that opens a connection and never finishes its handshake holds
-//! up no one else.
+//! Handshakes run on tasks of their own (see `listener`), bounded by the
+//! header read timeout and by the connection limit: a client that opens
+//! connections and never finishes their handshakes holds up no one else.
 
 use std::{
-    fmt, io,
+    fmt,
     path::Path,
     path::PathBuf,
-    pin::Pin,
     sync::{Arc, PoisonError, RwLock, Weak},
-    task::{Context, Poll},
     time::Duration,
 };
 
 use anyhow::anyhow;
-use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpStream,
-    sync::mpsc,
-    time::MissedTickBehavior,
-};
+use tokio::time::MissedTickBehavior;
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{
@@ -44,14 +36,7 @@ use tokio_rustls::{
         },
         sign::CertifiedKey,
     },
-    server::TlsStream,
 };
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
-
-/// Longest a client may take over its TLS handshake before the connection
-/// is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The PEM files that turn TLS on for the gRPC listener.
 #[derive(Debug, Clone)]
@@ -436,139 +421,43 @@ async fn watch(files: TlsFiles, live: Weak<Live>, mut watched: Watched) {
     }
 }
 
-/// A connection on the gRPC port: plaintext, or TLS once its handshake is
-/// done.
-pub(crate) enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+/// The listener's TLS while it serves: the configuration new handshakes
+/// use, kept up to date with the files by a watcher that stops when this
+/// is dropped.
+pub(crate) struct LiveTls {
+    live: Arc<Live>,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
-/// What the stream of connections tonic serves yields.
-pub(crate) type Incoming = Pin<Box<dyn Stream<Item = io::Result<Conn>> + Send>>;
-
-/// The connections to serve: `tcp`'s as they are, or with `tls`, those
-/// whose handshake succeeded. Under TLS, the files are watched for as long
-/// as the stream lives; dropping it closes the listener.
-pub(crate) fn incoming(tcp: TcpIncoming, tls: Option<Tls>) -> Incoming {
-    let Some(tls) = tls else {
-        return Box::pin(tcp.map(|accepted| accepted.map(Conn::Plain)));
-    };
-    let (handshaken, connections) = mpsc::channel(64);
-    tokio::spawn(accept(tcp, tls, handshaken));
-    Box::pin(ReceiverStream::new(connections).map(Ok))
+impl Tls {
+    /// Starts watching the files; handshakes take [`LiveTls::acceptor`].
+    pub(crate) fn serve(self) -> LiveTls {
+        let Tls {
+            files,
+            live,
+            watched,
+        } = self;
+        let watcher = tokio::spawn(watch(files, Arc::downgrade(&live), watched));
+        LiveTls { live, watcher }
+    }
 }
 
-/// Accepts connections and hands each to a handshake of its own, until
-/// the server stops taking connections.
-async fn accept(mut tcp: TcpIncoming, tls: Tls, handshaken: mpsc::Sender<Conn>) {
-    let Tls {
-        files,
-        live,
-        watched,
-    } = tls;
-    let watcher = tokio::spawn(watch(files, Arc::downgrade(&live), watched));
-    loop {
-        let stream = tokio::select! {
-            () = handshaken.closed() => break,
-            accepted = tcp.next() => match accepted {
-                Some(Ok(stream)) => stream,
-                Some(Err(err)) => {
-                    tracing::debug!(%err, "cannot accept a connection");
-                    continue;
-                }
-                None => break,
-            },
-        };
-        let acceptor = TlsAcceptor::from(
-            live.config
+impl LiveTls {
+    /// What the next handshake uses: the current certificate and client CA.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(
+            self.live
+                .config
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
-        );
-        let handshaken = handshaken.clone();
-        tokio::spawn(async move {
-            let peer = stream.peer_addr().ok();
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    // Fails only when the server no longer takes connections.
-                    let _ = handshaken.send(Conn::Tls(Box::new(stream))).await;
-                }
-                Ok(Err(err)) => tracing::debug!(?peer, %err, "TLS handshake failed"),
-                Err(_) => {
-                    tracing::debug!(?peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out")
-                }
-            }
-        });
-    }
-    watcher.abort();
-}
-
-impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
-
-    fn connect_info(&self) -> TcpConnectInfo {
-        match self {
-            Conn::Plain(stream) => stream.connect_info(),
-            Conn::Tls(stream) => stream.get_ref().0.connect_info(),
-        }
+        )
     }
 }
 
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Conn::Plain(stream) => stream.is_write_vectored(),
-            Conn::Tls(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
+impl Drop for LiveTls {
+    fn drop(&mut self) {
+        self.watcher.abort();
     }
 }
 

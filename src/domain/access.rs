@@ -141,17 +141,7 @@ pub struct TokenKey(SecretString);
 /// bits), far beyond guessing.
 pub const TOKEN_KEY_LEN: usize = 64;
 
-/// Fewest characters a `BOOTSTRAP_TOKEN` may have. Operators choose that
-/// key themselves, and it opens a superuser: a short one could be guessed.
-pub const BOOTSTRAP_KEY_MIN_LEN: usize = 32;
-
-/// A `BOOTSTRAP_TOKEN` too short to keep a superuser safe. The message never
-/// repeats the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "BOOTSTRAP_TOKEN must be at least {BOOTSTRAP_KEY_MIN_LEN} characters long, not counting surrounding whitespace"
-)]
-pub struct ShortBootstrapKey;
+pub use super::bootstrap_key::{BOOTSTRAP_KEY_MIN_LEN, WeakBootstrapKey};
 
 impl TokenKey {
     pub fn generate() -> Self {
@@ -168,13 +158,11 @@ impl TokenKey {
     }
 
     /// The key an operator chose for `BOOTSTRAP_TOKEN`, without surrounding
-    /// whitespace, as callers' `Bearer` keys are read; refused when shorter
-    /// than [`BOOTSTRAP_KEY_MIN_LEN`] characters.
-    pub fn bootstrap(value: &str) -> Result<Self, ShortBootstrapKey> {
+    /// whitespace, as callers' `Bearer` keys are read; refused when it is
+    /// weak (see [`super::bootstrap_key`]).
+    pub fn bootstrap(value: &str) -> Result<Self, WeakBootstrapKey> {
         let value = value.trim();
-        if value.chars().count() < BOOTSTRAP_KEY_MIN_LEN {
-            return Err(ShortBootstrapKey);
-        }
+        super::bootstrap_key::check(value)?;
         Ok(Self::new(value))
     }
 
@@ -265,18 +253,22 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_keys_are_trimmed_and_at_least_32_characters() {
-        let key = "k".repeat(BOOTSTRAP_KEY_MIN_LEN);
+    fn bootstrap_keys_are_trimmed_and_checked() {
+        let key = "0123456789abcdef".repeat(2);
         let padded = TokenKey::bootstrap(&format!(" \t{key}\n")).unwrap();
         assert_eq!(padded.expose(), key);
         assert_eq!(padded.hash(), hash_key(&key));
-        let short = format!("  {}  ", "k".repeat(BOOTSTRAP_KEY_MIN_LEN - 1));
-        assert_eq!(TokenKey::bootstrap(&short).err(), Some(ShortBootstrapKey));
-        assert_eq!(TokenKey::bootstrap("").err(), Some(ShortBootstrapKey));
-        // The quickstart's example key passes.
-        assert!(TokenKey::bootstrap("replace-me-with-a-long-random-string").is_ok());
-        let message = ShortBootstrapKey.to_string();
-        assert!(message.contains("BOOTSTRAP_TOKEN") && message.contains("32"));
+        let short = format!("  {}  ", &key[1..]);
+        assert_eq!(
+            TokenKey::bootstrap(&short).err(),
+            Some(WeakBootstrapKey::Short)
+        );
+        assert_eq!(TokenKey::bootstrap("").err(), Some(WeakBootstrapKey::Short));
+        // The quickstart's old example key is known to everyone.
+        assert_eq!(
+            TokenKey::bootstrap("replace-me-with-a-long-random-string").err(),
+            Some(WeakBootstrapKey::Example)
+        );
     }
 
     #[test]

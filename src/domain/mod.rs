@@ -2,6 +2,7 @@
 //! that build them. Nothing here knows about gRPC or the database.
 
 pub mod access;
+pub mod bootstrap_key;
 mod draft;
 pub mod listing;
 mod modes;

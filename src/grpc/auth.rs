@@ -1,7 +1,8 @@
 //! Authentication as a tower layer: every call except health and
 //! reflection must carry `authorization: Bearer <key>` naming an active
 //! user's valid token. The layer puts the [`Caller`] into the request's
-//! extensions; handlers read it and never parse headers.
+//! extensions; handlers read it and never parse headers. A write whose
+//! caller may not write at all is refused here, before its message is read.
 
 use std::{
     future::Future,
@@ -16,7 +17,7 @@ use tonic::{
 };
 use tower::{Layer, Service};
 
-use crate::ops::Operations;
+use crate::ops::{Operations, Write};
 
 /// Services reachable without credentials: Kubernetes probes and
 /// debugging clients send none.
@@ -24,6 +25,23 @@ const OPEN_PREFIXES: [&str; 3] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// The writes among the service's methods, by path: what each needs of the
+/// caller is checked here, before tonic reads and decodes the request.
+const WRITES: [(&str, Write); 3] = [
+    (
+        "/plexsource.v1.PlexSourceService/CreatePlexSource",
+        Write::Create,
+    ),
+    (
+        "/plexsource.v1.PlexSourceService/UpdatePlexSource",
+        Write::Update,
+    ),
+    (
+        "/plexsource.v1.PlexSourceService/DeletePlexSource",
+        Write::Delete,
+    ),
 ];
 
 /// The layer to put in front of the services.
@@ -87,7 +105,13 @@ where
                 .headers()
                 .get(AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            match ops.authenticate(authorization).await {
+            let admitted = ops.authenticate(authorization).await.and_then(|caller| {
+                match WRITES.iter().find(|(method, _)| *method == path) {
+                    Some((_, write)) => ops.admit(&caller, *write).map(|()| caller),
+                    None => Ok(caller),
+                }
+            });
+            match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await

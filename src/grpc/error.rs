@@ -81,6 +81,14 @@ impl From<ServiceError> for Status {
                 ),
                 "SHUTTING_DOWN",
             ),
+            // The same reason: a client goes on the same way.
+            ServiceError::ConnectionClosing { resume_after } => with_reason(
+                Code::Unavailable,
+                &format!(
+                    "This connection reached its maximum age and is closing; reconnect with since_revision = the last revision received (at least {resume_after})."
+                ),
+                "SHUTTING_DOWN",
+            ),
             ServiceError::Starting => with_reason(Code::Unavailable, STARTING_MESSAGE, "STARTING"),
             ServiceError::ResourceExhausted(message) => {
                 with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")

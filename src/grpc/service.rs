@@ -12,6 +12,7 @@ use super::{
     wire::{Encoded, EncodedSources},
 };
 use crate::{
+    app::Connection,
     domain::access::Caller,
     ops::{AuthFailure, Operations, ServiceError, WatchParams},
     proto::{self as pb, plex_source_service_server::PlexSourceService},
@@ -111,6 +112,10 @@ impl PlexSourceService for PlexSources {
         request: Request<pb::WatchPlexSourcesRequest>,
     ) -> Result<Response<Self::WatchPlexSourcesStream>, Status> {
         let caller = caller(&request)?;
+        let connection_closing = request
+            .extensions()
+            .get::<Connection>()
+            .map(|connection| connection.closing.clone());
         let pb::WatchPlexSourcesRequest {
             since_revision,
             initial_snapshot,
@@ -118,6 +123,7 @@ impl PlexSourceService for PlexSources {
         let params = WatchParams {
             since_revision,
             initial_snapshot,
+            connection_closing,
         };
         let events = self.ops.watch((*caller).clone(), params).await?;
         Ok(Response::new(Box::pin(events.map(|event| {

@@ -12,14 +12,14 @@
 use std::time::Duration;
 
 use opentelemetry::{propagation::Extractor, trace::TraceContextExt};
-use tonic::{
-    codegen::http::{HeaderMap, Request},
-    transport::server::TcpConnectInfo,
-};
+use tonic::codegen::http::{HeaderMap, Request};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::telemetry::{self, TraceId, trace_id};
+use crate::{
+    app::Connection,
+    telemetry::{self, TraceId, trace_id},
+};
 
 /// The span of a call about to be served.
 ///
@@ -61,9 +61,9 @@ fn server_span<B>(request: &Request<B>) -> Span {
     let path = request.uri().path();
     let name = path.strip_prefix('/').unwrap_or(path);
     let (service, method) = name.split_once('/').unwrap_or((name, ""));
-    let connection = request.extensions().get::<TcpConnectInfo>();
-    let local = connection.and_then(TcpConnectInfo::local_addr);
-    let peer = connection.and_then(TcpConnectInfo::remote_addr);
+    let connection = request.extensions().get::<Connection>();
+    let local = connection.and_then(|c| c.local);
+    let peer = connection.and_then(|c| c.remote);
     let span = tracing::info_span!(
         "rpc",
         otel.name = name,

@@ -2,26 +2,21 @@
 //! streams, the connection pool, the read cache, the change feed and
 //! health.
 
-use std::{
-    fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{fmt, sync::Arc};
 
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet},
     metrics::MetricType,
 };
-use sea_orm::{DatabaseBackend, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
-use crate::{app::Health, feed::ChangeFeed, ops::Operations};
-
-/// Longest the scrape's pool probe waits for a connection.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::{
+    app::{ConnectionCounts, Health},
+    feed::ChangeFeed,
+    ops::Operations,
+    store::pool,
+};
 
 /// Handles to what the metrics describe.
 #[derive(Clone)]
@@ -34,9 +29,8 @@ struct Inner {
     ops: Operations,
     feed: ChangeFeed,
     health: Health,
-    /// Seconds (as f64 bits) the last scrape's probe waited for a pooled
-    /// connection.
-    acquire_wait: AtomicU64,
+    /// The main port's connections.
+    connections: Arc<ConnectionCounts>,
 }
 
 impl fmt::Debug for ServerState {
@@ -52,61 +46,22 @@ struct BuildLabels {
 }
 
 impl ServerState {
-    pub fn new(db: DatabaseConnection, ops: Operations, feed: ChangeFeed, health: Health) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        ops: Operations,
+        feed: ChangeFeed,
+        health: Health,
+        connections: Arc<ConnectionCounts>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 ops,
                 feed,
                 health,
-                acquire_wait: AtomicU64::new(0f64.to_bits()),
+                connections,
             }),
         }
-    }
-
-    /// Before a scrape: times taking a connection from the pool, as a call
-    /// would (a saturated pool or a slow database shows here).
-    pub async fn probe_pool(&self) {
-        let started = Instant::now();
-        let wait = match tokio::time::timeout(PROBE_TIMEOUT, acquire(&self.inner.db)).await {
-            Ok(true) => started.elapsed(),
-            // Unreachable or exhausted: as long as a call would wait.
-            Ok(false) | Err(_) => PROBE_TIMEOUT.max(started.elapsed()),
-        };
-        self.inner
-            .acquire_wait
-            .store(wait.as_secs_f64().to_bits(), Ordering::Relaxed);
-    }
-
-    fn pool(&self) -> (u32, usize, u32) {
-        let db = &self.inner.db;
-        match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let pool = db.get_postgres_connection_pool();
-                (
-                    pool.size(),
-                    pool.num_idle(),
-                    pool.options().get_max_connections(),
-                )
-            }
-            DatabaseBackend::Sqlite => {
-                let pool = db.get_sqlite_connection_pool();
-                (
-                    pool.size(),
-                    pool.num_idle(),
-                    pool.options().get_max_connections(),
-                )
-            }
-            _ => (0, 0, 0),
-        }
-    }
-}
-
-async fn acquire(db: &DatabaseConnection) -> bool {
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => db.get_postgres_connection_pool().acquire().await.is_ok(),
-        DatabaseBackend::Sqlite => db.get_sqlite_connection_pool().acquire().await.is_ok(),
-        _ => false,
     }
 }
 
@@ -139,7 +94,7 @@ impl Collector for ServerState {
             inner.ops.open_watch_streams() as i64,
         )?;
 
-        let (size, idle, max) = self.pool();
+        let figures = pool::figures(&inner.db);
         {
             let mut metric = encoder.encode_descriptor(
                 "plexsource_db_pool_connections",
@@ -147,25 +102,53 @@ impl Collector for ServerState {
                 None,
                 MetricType::Gauge,
             )?;
-            let in_use = i64::from(size).saturating_sub(idle as i64).max(0);
             metric
                 .encode_family(&[("state", "in_use")])?
-                .encode_gauge(&in_use)?;
+                .encode_gauge(&(figures.in_use() as i64))?;
             metric
                 .encode_family(&[("state", "idle")])?
-                .encode_gauge(&(idle as i64))?;
+                .encode_gauge(&(figures.idle as i64))?;
         }
         gauge(
             &mut encoder,
             "plexsource_db_pool_max_connections",
             "Most connections the pool opens",
-            i64::from(max),
+            i64::from(figures.max),
         )?;
-        gauge_f64(
+        {
+            let waits = inner.ops.write_waits().histogram();
+            let metric = encoder.encode_descriptor(
+                "plexsource_db_pool_acquire_seconds",
+                "Time write transactions waited to open: a pooled connection, then BEGIN",
+                None,
+                MetricType::Histogram,
+            )?;
+            histogram(metric, &waits)?;
+        }
+        counter(
             &mut encoder,
-            "plexsource_db_pool_acquire_seconds",
-            "Time this scrape waited for a pooled connection, as a call would",
-            f64::from_bits(inner.acquire_wait.load(Ordering::Relaxed)),
+            "plexsource_auth_lookups_refused",
+            "Keys of no known token refused without a query: the lookup budget was spent",
+            inner.ops.refused_key_lookups(),
+        )?;
+        let connections = &inner.connections;
+        gauge(
+            &mut encoder,
+            "plexsource_connections_open",
+            "Connections open on the main port, handshaking ones included",
+            connections.open() as i64,
+        )?;
+        counter(
+            &mut encoder,
+            "plexsource_connections_accepted",
+            "Connections accepted on the main port",
+            connections.accepted(),
+        )?;
+        counter(
+            &mut encoder,
+            "plexsource_connections_refused",
+            "Connections closed at accept because --max-connections were open",
+            connections.refused(),
         )?;
 
         let stats = inner.feed.cache().stats();
@@ -228,6 +211,24 @@ fn gauge(
 ) -> Result<(), fmt::Error> {
     let metric: MetricEncoder = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     single(metric, &value)
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: u64,
+) -> Result<(), fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    metric.encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+fn histogram(mut metric: MetricEncoder, waits: &pool::WaitHistogram) -> Result<(), fmt::Error> {
+    // The text format's last bucket is `+Inf`, which the encoder writes
+    // for `f64::MAX`.
+    let mut buckets = waits.buckets.clone();
+    buckets.push((f64::MAX, waits.count));
+    metric.encode_histogram::<NoLabelSet>(waits.sum_seconds, waits.count, &buckets, None)
 }
 
 fn gauge_f64(

@@ -89,6 +89,13 @@ impl Operations {
             // An expired token: the store says whether it still exists.
             CallerLookup::Known(_) | CallerLookup::Miss => {}
         }
+        let epoch = self.feed.access_epoch();
+        if !self
+            .known_keys
+            .may_look_up(&key_hash, epoch, cache.is_fresh())
+        {
+            return Err(ServiceError::Unauthenticated(AuthFailure::Invalid));
+        }
         let ticket = cache.caller_miss();
         let now = chrono::Utc::now();
         match store::access::authenticate_hash(&self.db, &key_hash, now).await? {

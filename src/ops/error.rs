@@ -61,6 +61,10 @@ pub enum ServiceError {
     /// revision it handled.
     #[error("shutting down")]
     ShuttingDown { resume_after: i64 },
+    /// The call's connection reached its maximum age and is being closed;
+    /// a watcher reconnects and resumes after the last revision it handled.
+    #[error("connection closing")]
+    ConnectionClosing { resume_after: i64 },
     /// The server has not reached its database yet (or not migrated it);
     /// worth a retry, here or on another replica.
     #[error("starting")]

@@ -74,14 +74,34 @@ impl Operations {
         caller: &Caller,
         params: &ListParams,
     ) -> Result<ListPage, ServiceError> {
+        // Whom the caller may see. Arguments are checked before this is
+        // enforced (as authentik's filters are), but whether a flow exists
+        // is asked only for a caller who may view something: the answer
+        // would tell anyone which flows exist.
+        let visible = if caller.may_globally(Permission::View) {
+            Ok(None)
+        } else {
+            let objects = caller.objects_with(Permission::View);
+            if objects.is_empty() {
+                Err(ServiceError::PermissionDenied)
+            } else {
+                Ok(Some(objects))
+            }
+        };
         // Flow filters must name flows that exist, as authentik's
         // `ModelChoiceFilter` requires.
-        let flow_ids: Vec<Uuid> = [&params.authentication_flow, &params.enrollment_flow]
-            .into_iter()
-            .filter_map(|raw| raw.as_deref().and_then(flow_id))
-            .collect();
-        let missing = store::flows::missing(&self.db, &flow_ids).await?;
+        let missing = match visible {
+            Ok(_) => {
+                let flow_ids: Vec<Uuid> = [&params.authentication_flow, &params.enrollment_flow]
+                    .into_iter()
+                    .filter_map(|raw| raw.as_deref().and_then(flow_id))
+                    .collect();
+                store::flows::missing(&self.db, &flow_ids).await?
+            }
+            Err(_) => Vec::new(),
+        };
         let mut args = list_args(params, &missing).map_err(ServiceError::InvalidArgument)?;
+        let visible = visible?;
         let after = match (params.page, params.page_token.as_str()) {
             (Some(_), _) | (None, "") => None,
             (None, token) => Some(
@@ -95,13 +115,7 @@ impl Operations {
                 .after,
             ),
         };
-        if !caller.may_globally(Permission::View) {
-            let objects = caller.objects_with(Permission::View);
-            if objects.is_empty() {
-                return Err(ServiceError::PermissionDenied);
-            }
-            args.filter.visible = Some(objects);
-        }
+        args.filter.visible = visible;
         if let Some(pk) = args.pk {
             args.filter.visible = Some(match args.filter.visible.take() {
                 None => vec![pk],

@@ -16,6 +16,7 @@
 
 mod authenticate;
 mod error;
+mod known_keys;
 mod list;
 mod reveal;
 mod sources;
@@ -34,8 +35,8 @@ pub use authenticate::{Credentials, bearer_key, credentials};
 pub use error::{AuthFailure, ServiceError, texts};
 pub use list::{ListPage, ListParams};
 pub use reveal::{TokenVisibility, Visible};
-pub use sources::SourceUpdate;
-pub use watch::{EventKind, WatchEvent, WatchEvents, WatchParams};
+pub use sources::{SourceUpdate, Write};
+pub use watch::{EventKind, WatchEvent, WatchEvents, WatchLimits, WatchParams};
 
 /// Everything an operation needs: the store's connection pool, the change
 /// feed (which also owns the read cache), the audit trail and the
@@ -53,9 +54,14 @@ pub struct Operations {
     page_tokens: Arc<OnceLock<PageTokenKey>>,
     /// One permit per open watch stream.
     watch_slots: Arc<Semaphore>,
-    max_watch_streams: usize,
+    /// Open watch streams per token.
+    watch_quota: Arc<watch::Quota>,
+    watch_limits: WatchLimits,
     /// Watchers' callers, re-read once per token and access epoch.
     rechecks: Arc<authenticate::Rechecks>,
+    /// The tokens' key hashes, so bogus keys cost a bounded number of
+    /// queries.
+    known_keys: Arc<known_keys::KnownKeys>,
 }
 
 impl Operations {
@@ -64,7 +70,7 @@ impl Operations {
         feed: ChangeFeed,
         audit: AuditTrail,
         writes: WriteTurns,
-        max_watch_streams: usize,
+        watch_limits: WatchLimits,
     ) -> Self {
         Self {
             db,
@@ -72,24 +78,50 @@ impl Operations {
             audit,
             writes,
             page_tokens: Arc::default(),
-            watch_slots: Arc::new(Semaphore::new(max_watch_streams)),
-            max_watch_streams,
+            watch_slots: Arc::new(Semaphore::new(watch_limits.max_streams)),
+            watch_quota: Arc::default(),
+            watch_limits,
             rechecks: Arc::default(),
+            known_keys: Arc::default(),
         }
     }
 
-    /// The database is migrated and answers: operations may run.
+    /// The database is migrated and answers: operations may run. Starts
+    /// following the tokens' key hashes (until the server stops).
     pub fn start(&self, page_tokens: PageTokenKey) {
-        let _ = self.page_tokens.set(page_tokens);
+        if self.page_tokens.set(page_tokens).is_ok() {
+            let mut stopping = self.feed.subscribe_stopping();
+            let follow = self
+                .known_keys
+                .clone()
+                .follow(self.db.clone(), self.feed.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = follow => {}
+                    _ = stopping.wait_for(|stopping| *stopping) => {}
+                }
+            });
+        }
+    }
+
+    /// Key lookups refused without a query: keys of no token, past the
+    /// budget (see [`known_keys`]).
+    pub fn refused_key_lookups(&self) -> u64 {
+        self.known_keys.refused()
     }
 
     pub fn is_started(&self) -> bool {
         self.page_tokens.get().is_some()
     }
 
+    /// How long writes waited to open their transactions.
+    pub fn write_waits(&self) -> &crate::store::pool::AcquireWaits {
+        self.writes.acquire_waits()
+    }
+
     /// Open `WatchPlexSources` streams on this server.
     pub fn open_watch_streams(&self) -> usize {
-        self.max_watch_streams - self.watch_slots.available_permits()
+        self.watch_limits.max_streams - self.watch_slots.available_permits()
     }
 
     fn page_tokens(&self) -> Result<&PageTokenKey, ServiceError> {

@@ -24,6 +24,14 @@ use crate::{
     store::{self, events::ChangeKind},
 };
 
+/// A write, by what it needs of the caller before its request is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Update,
+    Delete,
+}
+
 /// How an update applies its draft.
 #[derive(Debug, Clone)]
 pub enum SourceUpdate {
@@ -138,16 +146,31 @@ impl Operations {
         Ok(())
     }
 
+    /// What a write needs of the caller whatever its request holds: create
+    /// needs the add permission; update and delete need the change or
+    /// delete permission on some source (or globally). A transport asks
+    /// this before it reads or decodes the request, so a caller who may do
+    /// none of it costs no more than its headers. The operation checks the
+    /// rest once it knows the source.
+    pub fn admit(&self, caller: &Caller, write: Write) -> Result<(), ServiceError> {
+        let admitted = match write {
+            Write::Create => caller.may_globally(Permission::Add),
+            Write::Update => caller.may_anywhere(Permission::Change),
+            Write::Delete => caller.may_anywhere(Permission::Delete),
+        };
+        if admitted {
+            Ok(())
+        } else {
+            Err(ServiceError::PermissionDenied)
+        }
+    }
+
     /// The permission `create` checks before it reads the body. A transport
     /// that cannot read a body (malformed JSON, wrong types) asks this first,
     /// so such a body is reported only to a caller who may create, as
     /// authentik parses a body only after its permission checks.
     pub fn authorize_create(&self, caller: &Caller) -> Result<(), ServiceError> {
-        if caller.may_globally(Permission::Add) {
-            Ok(())
-        } else {
-            Err(ServiceError::PermissionDenied)
-        }
+        self.admit(caller, Write::Create)
     }
 
     /// The checks `update` makes before it reads the body (see

@@ -9,10 +9,16 @@
 //! re-read whenever the access epoch moves, once per token for all of its
 //! streams, before the next event is sent.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, PoisonError},
+};
 
+use futures::FutureExt;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Operations, ServiceError, Visible};
@@ -25,13 +31,71 @@ use crate::{
     },
 };
 
-/// Where a watch starts.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where a watch starts, and what ends it early.
+#[derive(Debug, Clone, Default)]
 pub struct WatchParams {
     /// Resume after this revision; `None` starts at the newest.
     pub since_revision: Option<i64>,
     /// Send every visible source first, then [`EventKind::SnapshotComplete`].
     pub initial_snapshot: bool,
+    /// Cancelled when the stream's connection is drained (it reached its
+    /// maximum age): the stream ends, telling where to resume.
+    pub connection_closing: Option<CancellationToken>,
+}
+
+/// Bounds on watch streams, so one caller cannot take what others need.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    /// Open streams on this server.
+    pub max_streams: usize,
+    /// Open streams of one token on this server.
+    pub max_streams_per_token: usize,
+    /// Revisions a stream may resume behind the newest: a replay reads the
+    /// log, so how far back is bounded like any other client input.
+    pub max_replay: i64,
+}
+
+/// Open streams per token.
+#[derive(Debug, Default)]
+pub(super) struct Quota {
+    open: Mutex<HashMap<Uuid, usize>>,
+}
+
+/// One open stream of a token, counted until dropped.
+struct QuotaSlot {
+    quota: Arc<Quota>,
+    token: Uuid,
+}
+
+impl Quota {
+    fn take(self: &Arc<Self>, token: Uuid, max: usize) -> Option<QuotaSlot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(token).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(QuotaSlot {
+            quota: self.clone(),
+            token,
+        })
+    }
+}
+
+impl Drop for QuotaSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .quota
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.token) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +144,16 @@ impl Operations {
         if !caller.may_anywhere(Permission::View) {
             return Err(ServiceError::PermissionDenied);
         }
+        let limits = self.watch_limits;
+        let own = self
+            .watch_quota
+            .take(caller.token_id, limits.max_streams_per_token)
+            .ok_or_else(|| {
+                ServiceError::ResourceExhausted(format!(
+                    "This token has {} watch streams open on this server, the most it may (--max-watch-streams-per-token); close one first.",
+                    limits.max_streams_per_token
+                ))
+            })?;
         let slot = self.watch_slots.clone().try_acquire_owned().map_err(|_| {
             ServiceError::ResourceExhausted(
                 "Too many open watch streams on this server; retry later or on another replica."
@@ -106,6 +180,12 @@ impl Operations {
                     "revision {since} is ahead of the newest ({latest}); resync with initial_snapshot"
                 )));
             }
+            Some(since) if latest.saturating_sub(since) > limits.max_replay => {
+                return Err(ServiceError::OutOfRange(format!(
+                    "revision {since} is more than {} revisions behind the newest ({latest}), further than a watch may replay (--max-watch-replay); resync with initial_snapshot",
+                    limits.max_replay
+                )));
+            }
             Some(since) => {
                 let oldest = events::oldest_revision(db).await?.unwrap_or(latest + 1);
                 if since + 1 < oldest && since < latest {
@@ -124,11 +204,19 @@ impl Operations {
             cursor,
             seen: HashSet::new(),
             tx,
+            closing: params.connection_closing.unwrap_or_default(),
         };
         tokio::spawn(async move {
             // Held for the stream's life.
-            let _slot = slot;
-            if let Err(err) = stream.run(params.initial_snapshot, start).await {
+            let _slots = (slot, own);
+            let run = AssertUnwindSafe(stream.run(params.initial_snapshot, start)).catch_unwind();
+            let ended = match run.await {
+                Ok(ended) => ended,
+                // A bug, not the client's doing: the stream ends with
+                // INTERNAL instead of silently.
+                Err(_) => Err(ServiceError::Internal("a watch stream panicked".into())),
+            };
+            if let Err(err) = ended {
                 let _ = stream.tx.send(Err(err)).await;
             }
         });
@@ -147,6 +235,8 @@ struct Watcher {
     /// after the object permission went with them.
     seen: HashSet<Uuid>,
     tx: mpsc::Sender<Result<WatchEvent, ServiceError>>,
+    /// The connection is being drained.
+    closing: CancellationToken,
 }
 
 /// The client went away: stop quietly.
@@ -201,6 +291,9 @@ impl Watcher {
                 // Set once, to true: any change is the server stopping.
                 _ = stopping.changed() => {
                     return Err(ServiceError::ShuttingDown { resume_after: self.cursor });
+                }
+                () = self.closing.cancelled() => {
+                    return Err(ServiceError::ConnectionClosing { resume_after: self.cursor });
                 }
             };
             if sent.is_err() {

@@ -26,7 +26,8 @@ use futures::{TryFutureExt, future::Either};
 use tonic::codegen::http::{Request, Response};
 use tower::{Layer, Service, ServiceExt};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error a transport's service may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The layer to put outermost on the gRPC server.
 #[derive(Clone)]
@@ -58,7 +59,7 @@ pub struct Dispatch<S> {
 }
 
 /// Whether a request is a gRPC call (`application/grpc`, `+proto`, ...).
-fn is_grpc<B>(request: &Request<B>) -> bool {
+pub fn is_grpc<B>(request: &Request<B>) -> bool {
     request
         .headers()
         .get(CONTENT_TYPE)

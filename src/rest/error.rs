@@ -81,6 +81,7 @@ impl RestError {
             ServiceError::NotFound => Self::detail(StatusCode::NOT_FOUND, texts::NOT_FOUND),
             ServiceError::Starting
             | ServiceError::ShuttingDown { .. }
+            | ServiceError::ConnectionClosing { .. }
             | ServiceError::OutOfRange(_)
             | ServiceError::ResourceExhausted(_) => Self::unavailable(),
             ServiceError::Busy(cause) => {
@@ -144,7 +145,7 @@ impl RestError {
     pub fn too_large(limit: usize) -> Self {
         Self::detail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body exceeds {limit} bytes."),
+            format!("Request body exceeds {limit} bytes (--max-request-bytes)."),
         )
     }
 

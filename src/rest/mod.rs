@@ -22,24 +22,36 @@ pub mod openapi;
 pub mod query;
 mod routes;
 
-use std::time::Duration;
-
 use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
 };
 
-pub use dispatch::{Dispatch, RestLayer};
-pub use routes::{API_ROOT, MAX_BODY_BYTES, router};
+pub use dispatch::{BoxError, Dispatch, RestLayer, is_grpc};
+pub use routes::{API_ROOT, DEFAULT_MAX_BODY_BYTES, RestSettings, router};
 
 use crate::{metrics::HttpMetrics, ops::Operations};
 
-/// The layer that serves REST beside gRPC on one port.
-pub fn layer(ops: Operations, request_timeout: Duration, metrics: HttpMetrics) -> RestLayer {
+/// The layer that serves REST beside gRPC on one port. A panicking
+/// handler is answered with a 500; `panic_hook` installs the test hook
+/// (see [`crate::app::PanicHookLayer`]) around the handlers.
+pub fn layer(
+    ops: Operations,
+    settings: RestSettings,
+    metrics: HttpMetrics,
+    panic_hook: bool,
+) -> RestLayer {
+    let router = router(ops, settings);
+    let router = if panic_hook {
+        router.layer(crate::app::PanicHookLayer)
+    } else {
+        router
+    };
     RestLayer::new(
-        router(ops, request_timeout)
-            .layer(middleware::from_fn_with_state(metrics, observe::observed)),
+        router
+            .layer(middleware::from_fn_with_state(metrics, observe::observed))
+            .layer(crate::app::catch_panic(false)),
     )
 }
 

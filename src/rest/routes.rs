@@ -27,27 +27,36 @@ use crate::{
 
 /// Where authentik mounts its API.
 pub const API_ROOT: &str = "/api/v3";
-/// Largest request body read, in bytes: far above any valid source (1,000
-/// servers and 2,000 mappings take about 150 KB).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body read by default, in bytes (`--max-request-bytes`):
+/// above any valid source (1,000 servers of 40 characters and 2,000
+/// mappings take about 125 KiB as JSON).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub(super) const COLLECTION: &str = "/api/v3/sources/plex/";
 pub(super) const OBJECT: &str = "/api/v3/sources/plex/{slug}/";
 pub(super) const SCHEMA: &str = "/api/v3/schema/";
 
+/// How the REST API serves.
+#[derive(Debug, Clone, Copy)]
+pub struct RestSettings {
+    /// `REQUEST_TIMEOUT`: the longest a call may take.
+    pub timeout: Duration,
+    /// `MAX_REQUEST_BYTES`: the largest body read.
+    pub max_body_bytes: usize,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 struct Rest {
     ops: Arc<Operations>,
-    /// `REQUEST_TIMEOUT`: the longest a call may take.
-    timeout: Duration,
+    settings: RestSettings,
 }
 
 /// The REST API's router.
-pub fn router(ops: Operations, timeout: Duration) -> Router {
+pub fn router(ops: Operations, settings: RestSettings) -> Router {
     let rest = Rest {
         ops: Arc::new(ops),
-        timeout,
+        settings,
     };
     Router::new()
         .route(
@@ -99,7 +108,7 @@ impl Rest {
         route: Route,
         handler: impl Future<Output = Result<Response, Failure>>,
     ) -> Response {
-        let result = match tokio::time::timeout(self.timeout, handler).await {
+        let result = match tokio::time::timeout(self.settings.timeout, handler).await {
             Ok(result) => result,
             Err(_) => Err(Failure::Rest(RestError::timed_out())),
         };
@@ -204,14 +213,10 @@ async fn create(State(rest): State<Rest>, headers: HeaderMap, request: Body) -> 
     let run = rest.clone();
     run.run(Route::Collection, async move {
         let caller = rest.caller(&headers).await?;
-        let (draft, decoding) = match read_draft(&headers, request).await {
-            Ok(read) => read,
-            // authentik reads the body after its permission checks.
-            Err(err) => {
-                rest.ops.authorize_create(&caller)?;
-                return Err(err.into());
-            }
-        };
+        // authentik reads the body after its permission checks; so does
+        // this server, so a caller who may not create costs no body.
+        rest.ops.authorize_create(&caller)?;
+        let (draft, decoding) = rest.read_draft(&headers, request).await?;
         let created = rest.ops.create_decoded(&caller, draft, decoding).await?;
         Ok(json(StatusCode::CREATED, &body::source_json(&created)))
     })
@@ -318,13 +323,9 @@ async fn write(
 ) -> Result<Response, Failure> {
     let caller = rest.caller(&headers).await?;
     let slug = path_slug(path)?;
-    let (draft, decoding) = match read_draft(&headers, request).await {
-        Ok(read) => read,
-        Err(err) => {
-            rest.ops.authorize_update(&caller, &slug).await?;
-            return Err(err.into());
-        }
-    };
+    // Before the body is read (see `create`).
+    rest.ops.authorize_update(&caller, &slug).await?;
+    let (draft, decoding) = rest.read_draft(&headers, request).await?;
     let updated = rest
         .ops
         .update_decoded(&caller, &slug, update(draft), decoding)
@@ -362,18 +363,22 @@ async fn destroy(
     .await
 }
 
-/// A write's body as a draft and the values it could not type: read within
-/// [`MAX_BODY_BYTES`], parsed as JSON (no body is `{}`, as DRF reads it),
-/// typed field by field.
-async fn read_draft(
-    headers: &HeaderMap,
-    request: Body,
-) -> Result<(PlexSourceDraft, Violations), RestError> {
-    let bytes = axum::body::to_bytes(request, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| RestError::too_large(MAX_BODY_BYTES))?;
-    let value = json_body(headers, &bytes)?;
-    body::draft(value).map_err(|v| RestError::invalid(&v))
+impl Rest {
+    /// A write's body as a draft and the values it could not type: read
+    /// within the body limit, parsed as JSON (no body is `{}`, as DRF
+    /// reads it), typed field by field.
+    async fn read_draft(
+        &self,
+        headers: &HeaderMap,
+        request: Body,
+    ) -> Result<(PlexSourceDraft, Violations), RestError> {
+        let limit = self.settings.max_body_bytes;
+        let bytes = axum::body::to_bytes(request, limit)
+            .await
+            .map_err(|_| RestError::too_large(limit))?;
+        let value = json_body(headers, &bytes)?;
+        body::draft(value).map_err(|v| RestError::invalid(&v))
+    }
 }
 
 fn json_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, RestError> {

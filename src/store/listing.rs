@@ -103,10 +103,19 @@ pub async fn list_sources_at<C: ConnectionTrait>(
 ) -> Result<Page, StoreError> {
     let matching = condition(filter);
     let total = Entity::find().filter(matching.clone()).count(db).await?;
+    // A page past the end holds nothing; it is not asked for (an offset
+    // beyond i64 could not even be bound as SQL).
+    if offset >= total {
+        return Ok(Page {
+            sources: Vec::new(),
+            total,
+            more: false,
+        });
+    }
     let query = in_order(Entity::find().filter(matching), ordering);
     let rows = query.offset(offset).limit(limit).all(db).await?;
     Ok(Page {
-        more: offset + (rows.len() as u64) < total,
+        more: offset.saturating_add(rows.len() as u64) < total,
         sources: load_all(db, rows).await?,
         total,
     })

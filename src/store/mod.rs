@@ -10,6 +10,7 @@ pub mod events;
 mod links;
 mod listing;
 mod lookup;
+pub mod pool;
 pub mod secrets;
 mod snapshot;
 mod sources;

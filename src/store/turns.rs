@@ -15,7 +15,7 @@ use std::{ops::Deref, sync::Arc, time::Duration};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{StoreError, begin_write};
+use super::{StoreError, begin_write, pool::AcquireWaits};
 
 /// The queue of one server's writers.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct WriteTurns {
     /// Longest a writer waits for its turn: the lock timeout, as for a
     /// lock held by another process.
     wait: Duration,
+    /// How long each write waited to open its transaction.
+    opened: Arc<AcquireWaits>,
 }
 
 impl WriteTurns {
@@ -34,7 +36,13 @@ impl WriteTurns {
         Self {
             turn,
             wait: lock_timeout,
+            opened: Arc::default(),
         }
+    }
+
+    /// How long writes waited for a pooled connection and `BEGIN`.
+    pub fn acquire_waits(&self) -> &AcquireWaits {
+        &self.opened
     }
 
     /// Waits for this writer's turn, then opens its write transaction (see
@@ -53,10 +61,10 @@ impl WriteTurns {
             ),
             None => None,
         };
-        Ok(WriteTxn {
-            txn: begin_write(db).await?,
-            _turn: turn,
-        })
+        let asked = std::time::Instant::now();
+        let txn = begin_write(db).await?;
+        self.opened.observe(asked.elapsed());
+        Ok(WriteTxn { txn, _turn: turn })
     }
 }
 

@@ -1,15 +1,20 @@
 //! Input limits: oversized client input is refused with one bounded
 //! INVALID_ARGUMENT that names the field and the limit, and the server keeps
 //! serving (one ListPlexSources call with tens of thousands of search terms
-//! once overflowed a worker's stack).
+//! once overflowed a worker's stack). The rules hold whatever the message
+//! size limit: these servers take messages far larger than the default
+//! (`security::costs` checks the default).
 
-use plex_source_service::domain::access::Permission;
+use plex_source_service::{
+    app::{ServerSettings, StreamLimits},
+    domain::access::Permission,
+};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, pb, spawn_app},
+    helpers::{Backend, TestApp, pb, spawn_app_with, test_settings},
 };
 
 const SOURCE: &str = "version: 1
@@ -39,6 +44,19 @@ fn violation(status: &Status, field: &str) -> String {
     found[0].description.clone()
 }
 
+/// A server that decodes messages of up to 16 MiB, so the rules below,
+/// not the size limit, meet the input.
+async fn big_messages(backend: Backend) -> Option<TestApp> {
+    let settings = ServerSettings {
+        streams: StreamLimits {
+            max_request_bytes: 16 << 20,
+            ..StreamLimits::default()
+        },
+        ..test_settings()
+    };
+    spawn_app_with(backend, settings).await
+}
+
 async fn still_serving(app: &TestApp) {
     let source = app
         .retrieve(app.admin(), "plex")
@@ -48,7 +66,7 @@ async fn still_serving(app: &TestApp) {
 }
 
 async fn search_terms_are_capped(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    let Some(app) = big_messages(backend).await else {
         return;
     };
     app.import(SOURCE).await.expect("import");
@@ -72,7 +90,7 @@ async fn search_terms_are_capped(backend: Backend) {
 }
 
 async fn list_fields_are_capped_on_create(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    let Some(app) = big_messages(backend).await else {
         return;
     };
     app.import(SOURCE).await.expect("import");
@@ -110,7 +128,7 @@ async fn list_fields_are_capped_on_create(backend: Backend) {
 }
 
 async fn violations_are_bounded(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    let Some(app) = big_messages(backend).await else {
         return;
     };
     app.import(SOURCE).await.expect("import");
@@ -147,7 +165,7 @@ async fn violations_are_bounded(backend: Backend) {
 }
 
 async fn update_masks_are_capped(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    let Some(app) = big_messages(backend).await else {
         return;
     };
     app.import(SOURCE).await.expect("import");

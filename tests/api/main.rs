@@ -24,6 +24,7 @@ mod reflection;
 mod replicas;
 mod rest;
 mod retrieve;
+mod security;
 mod starts;
 mod tls;
 mod traces;

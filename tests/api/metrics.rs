@@ -26,14 +26,14 @@ const SERVICE: &str = "plexsource.v1.PlexSourceService";
 
 /// One sample: its labels and value.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: HashMap<String, String>,
     value: f64,
 }
 
 /// The scrape's status line, `Content-Type` and body, over HTTP/1.1.
-async fn scrape_raw(addr: SocketAddr) -> (String, String, String) {
+pub(crate) async fn scrape_raw(addr: SocketAddr) -> (String, String, String) {
     let mut stream = TcpStream::connect(addr).await.expect("admin port accepts");
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
@@ -117,7 +117,7 @@ print(json.dumps(out))
     )
 }
 
-async fn scrape(app: &TestApp) -> Option<Vec<Sample>> {
+pub(crate) async fn scrape(app: &TestApp) -> Option<Vec<Sample>> {
     let addr = app.admin_addr.expect("admin listener");
     let (status, content_type, body) = scrape_raw(addr).await;
     assert!(status.contains("200"), "{status}");
@@ -142,7 +142,7 @@ async fn scrape_until(app: &TestApp, ready: impl Fn(&[Sample]) -> bool) -> Optio
 
 /// The value of the one sample named `name` whose labels include `labels`;
 /// 0 when there is none (a counter not yet created).
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.name == name)
@@ -333,7 +333,12 @@ async fn calls_are_counted_per_method_and_code(backend: Backend) {
         (1.0..=16.0).contains(&pooled),
         "{pooled} pooled connections"
     );
-    assert!(value(&after, "plexsource_db_pool_acquire_seconds", &[]) < 2.0);
+    // Waits as the writes above saw them; the scrape itself took none.
+    assert!(value(&after, "plexsource_db_pool_acquire_seconds_count", &[]) >= 1.0);
+    assert!(
+        value(&after, "plexsource_db_pool_acquire_seconds_sum", &[])
+            < 2.0 * value(&after, "plexsource_db_pool_acquire_seconds_count", &[])
+    );
     assert!(
         value(
             &after,

@@ -17,7 +17,7 @@ use crate::{
     domain::{RoleName, UserName},
     store::{
         StoreError,
-        entities::{role, token, user, user_role},
+        entities::{bootstrap_key, role, token, user, user_role},
     },
 };
 
@@ -223,6 +223,9 @@ pub enum Bootstrap {
     Unchanged,
     /// The token existed with another key; it now holds the configured one.
     KeyReplaced,
+    /// The key provisioned the token once, and the token has since been
+    /// revoked or given another key: it stays as the operator left it.
+    Revoked,
 }
 
 /// Makes sure the superuser `akadmin` exists and holds a token with this
@@ -236,6 +239,23 @@ pub async fn ensure_bootstrap(
 ) -> Result<Bootstrap, AccessError> {
     let username = UserName::parse(BOOTSTRAP_USERNAME).expect("a valid username");
     let txn = begin_change(db).await?;
+    let provisioned = bootstrap_key::Entity::find_by_id(key_hash.clone())
+        .one(&txn)
+        .await?
+        .is_some();
+    if provisioned {
+        let current = find_token(&txn, BOOTSTRAP_TOKEN_IDENTIFIER).await?;
+        if current.is_none_or(|token| token.key_hash != key_hash) {
+            return Ok(Bootstrap::Revoked);
+        }
+    }
+    bootstrap_key::Entity::insert(bootstrap_key::ActiveModel {
+        key_hash: Set(key_hash.clone()),
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .try_insert()
+    .exec_without_returning(&txn)
+    .await?;
     let mut outcome = Bootstrap::Unchanged;
     let inserted = user::Entity::insert(new_user(&username, true))
         .on_conflict(OnConflict::new().do_nothing().to_owned())

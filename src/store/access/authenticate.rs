@@ -42,6 +42,28 @@ pub async fn authenticate_hash<C: ConnectionTrait>(
     caller_of(db, token, now).await
 }
 
+/// The key hash of every token: what a replica needs to tell a key that
+/// may work from one that cannot, without a query per key.
+#[tracing::instrument(
+    level = "debug",
+    name = "db token_key_hashes",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        db.system = crate::store::db_system(db),
+        db.operation.name = "SELECT",
+        db.collection.name = "tokens",
+    )
+)]
+pub async fn token_key_hashes<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, StoreError> {
+    Ok(token::Entity::find()
+        .select_only()
+        .column(token::Column::KeyHash)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// The caller behind a token already presented, as it stands now: `None`
 /// once the token is revoked or expired or its user deactivated.
 #[tracing::instrument(

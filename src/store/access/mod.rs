@@ -16,7 +16,7 @@ pub use accounts::{
     list_users, revoke_token,
 };
 pub use audit::{AuditRow, SECRET_VIEW, TokenViews, list_audit_events, record_token_views};
-pub use authenticate::{authenticate_hash, reauthenticate};
+pub use authenticate::{authenticate_hash, reauthenticate, token_key_hashes};
 pub use epoch::bump_access_epoch;
 pub(crate) use grants::object_viewers;
 pub use grants::{GrantRow, Principal, grant, list_grants, revoke};

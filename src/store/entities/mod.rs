@@ -3,6 +3,7 @@
 //! [`super::links`] instead, as one code path serves both.
 
 pub mod audit_event;
+pub mod bootstrap_key;
 pub mod flow;
 pub mod permission_grant;
 pub mod plex_source;

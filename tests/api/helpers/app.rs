@@ -95,6 +95,7 @@ pub fn test_settings() -> ServerSettings {
         streams: plex_source_service::app::StreamLimits::default(),
         request_timeout: Duration::from_secs(30),
         tls: None,
+        panic_hook: false,
     }
 }
 
@@ -104,6 +105,13 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let test_db = TestDb::migrated(backend).await?;
     let url = test_db.url.clone();
     Some(spawn_app_on(test_db, &url, test_settings()).await)
+}
+
+/// A server on a fresh migrated database with `settings`.
+pub async fn spawn_app_with(backend: Backend, settings: ServerSettings) -> Option<TestApp> {
+    let test_db = TestDb::migrated(backend).await?;
+    let url = test_db.url.clone();
+    Some(spawn_app_on(test_db, &url, settings).await)
 }
 
 /// A server reaching its database through `server_url` (which may differ

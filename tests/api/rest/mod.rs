@@ -252,3 +252,59 @@ pub async fn raw(
         body,
     }
 }
+
+/// GET requests one after another on one HTTP/1.1 connection (each with
+/// its own headers); the statuses, or fewer when the connection closed.
+pub async fn raw_many(addr: SocketAddr, requests: &[(Vec<(&str, &str)>, String)]) -> Vec<u16> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let mut statuses = Vec::new();
+    for (headers, path) in requests {
+        let mut request = hyper::Request::builder()
+            .method("GET")
+            .uri(format!("http://{addr}{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("request");
+        if sender.ready().await.is_err() {
+            break;
+        }
+        let Ok(response) = sender.send_request(request).await else {
+            break;
+        };
+        statuses.push(response.status().as_u16());
+        let _ = response.into_body().collect().await;
+    }
+    statuses
+}
+
+/// A request over HTTP/1.1 that announces `length` bytes of body and sends
+/// none; the status, if the server answers within 5 s.
+pub async fn raw_stalled(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    length: usize,
+) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&answer[..read]);
+    text.split(' ').nth(1)?.parse().ok()
+}

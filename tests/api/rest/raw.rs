@@ -394,7 +394,7 @@ async fn errors_are_written_as_authentik_writes_them(backend: Backend) {
         )
     );
     // Too large a body: refused without reading it whole.
-    let big = vec![b' '; plex_source_service::rest::MAX_BODY_BYTES + 1];
+    let big = vec![b' '; plex_source_service::rest::DEFAULT_MAX_BODY_BYTES + 1];
     let reply = raw(
         app.addr,
         Http::One,

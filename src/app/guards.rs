@@ -1,0 +1,217 @@
+//! What stands between a request and the transports, whatever it asks:
+//! a bound on the requests in flight, and a panic turned into an answer.
+//!
+//! - [`InFlightLayer`]: at most `--max-requests-in-flight` unary calls and
+//!   REST requests are served at once; one more is answered at once with
+//!   `RESOURCE_EXHAUSTED` (REST: 503 with `Retry-After`), before its body
+//!   is read. Watch streams, health and reflection have bounds of their own
+//!   and pass.
+//! - [`catch_panic`]: a panic while serving a request becomes a logged
+//!   `INTERNAL` answer (REST: 500) on that request; the connection and the
+//!   other calls on it go on.
+
+use std::{
+    any::Any,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{
+    http::{HeaderValue, header::RETRY_AFTER},
+    response::IntoResponse,
+};
+use tokio::sync::Semaphore;
+use tonic::{
+    Status,
+    codegen::http::{Request, Response},
+};
+use tower::{Layer, Service};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{
+    ops::ServiceError,
+    rest::{
+        error::{RestError, Route},
+        is_grpc,
+    },
+};
+
+/// Paths that pass the in-flight bound: each is bounded on its own
+/// (watch slots; health and reflection answer without the database).
+const OWN_BOUNDS: [&str; 4] = [
+    "/plexsource.v1.PlexSourceService/WatchPlexSources",
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// The layer bounding the requests in flight on one server.
+#[derive(Clone)]
+pub struct InFlightLayer {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl InFlightLayer {
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+impl<S> Layer<S> for InFlightLayer {
+    type Service = InFlight<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InFlight {
+            inner,
+            permits: self.permits.clone(),
+            max: self.max,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct InFlight<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S, ReqBody> Service<Request<ReqBody>> for InFlight<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        if OWN_BOUNDS.iter().any(|prefix| path.starts_with(prefix)) {
+            return Box::pin(self.inner.call(request));
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            let refused = refusal(is_grpc(&request), self.max);
+            return Box::pin(async move { Ok(refused) });
+        };
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let answered = answer.await;
+            drop(permit);
+            answered
+        })
+    }
+}
+
+/// The answer to a request over the in-flight bound, in its transport's
+/// words.
+fn refusal(grpc: bool, max: usize) -> Response<tonic::body::Body> {
+    let err = || {
+        ServiceError::ResourceExhausted(format!(
+            "This server is serving {max} requests (--max-requests-in-flight); retry shortly or on another replica."
+        ))
+    };
+    if grpc {
+        return Status::from(err()).into_http();
+    }
+    let mut response = RestError::service(err(), Route::Collection).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response.map(tonic::body::Body::new)
+}
+
+/// What answers a panic.
+type PanicAnswer = fn(Box<dyn Any + Send>) -> Response<tonic::body::Body>;
+
+/// A layer that answers a panic of the service below as gRPC does
+/// (`INTERNAL`) or as REST does (500), after logging it.
+pub fn catch_panic(grpc: bool) -> CatchPanicLayer<PanicAnswer> {
+    if grpc {
+        CatchPanicLayer::custom(grpc_panic as PanicAnswer)
+    } else {
+        CatchPanicLayer::custom(rest_panic as PanicAnswer)
+    }
+}
+
+fn grpc_panic(panic: Box<dyn Any + Send>) -> Response<tonic::body::Body> {
+    log_panic(panic.as_ref());
+    Status::from(internal()).into_http()
+}
+
+fn rest_panic(panic: Box<dyn Any + Send>) -> Response<tonic::body::Body> {
+    log_panic(panic.as_ref());
+    RestError::service(internal(), Route::Collection)
+        .into_response()
+        .map(tonic::body::Body::new)
+}
+
+fn internal() -> ServiceError {
+    ServiceError::Internal("a request handler panicked".into())
+}
+
+fn log_panic(panic: &(dyn Any + Send)) {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(
+        panic = message,
+        "a request handler panicked; answered as an internal error"
+    );
+}
+
+/// A test hook: with it, a request carrying [`PANIC_HEADER`] panics where
+/// the layer sits, as a bug would. Never installed by `serve`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PanicHookLayer;
+
+/// The header the panic hook answers to.
+pub const PANIC_HEADER: &str = "x-plexsource-test-panic";
+
+impl<S> Layer<S> for PanicHookLayer {
+    type Service = PanicHook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PanicHook { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct PanicHook<S> {
+    inner: S,
+}
+
+impl<S, ReqBody> Service<Request<ReqBody>> for PanicHook<S>
+where
+    S: Service<Request<ReqBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        assert!(
+            !request.headers().contains_key(PANIC_HEADER),
+            "the test panic hook was asked to panic"
+        );
+        self.inner.call(request)
+    }
+}
