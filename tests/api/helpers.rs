@@ -28,7 +28,8 @@ pub const ADMIN_URL_ENV: &str = "TEST_POSTGRES_URL";
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// How soon a change made elsewhere (another replica, the CLI) must reach
-/// every server (README); tests measure against it rather than settling.
+/// every server (docs/operations.md, "Caching and how fast changes apply");
+/// tests measure against it rather than settling.
 pub const REPLICA_BOUND: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

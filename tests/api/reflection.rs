@@ -176,7 +176,7 @@ async fn buf_curl_uses_reflection_v1() {
     assert_eq!(json["verboseName"], "Plex Source");
 }
 
-/// The README's grpcurl examples for writing and watching, as written.
+/// The grpcurl examples for writing and watching of docs/api.md ("Calls").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcurl_runs_the_readme_write_and_watch_examples() {
     let Some(grpcurl) = tool("grpcurl") else {
