@@ -1,17 +1,14 @@
-//! Compiles the wire contract with protox (a pure-Rust protobuf compiler, so
-//! the build needs no system `protoc`), generates the tonic code from it and
-//! writes the descriptor set that server reflection serves.
+//! Generates this server's side of the wire contract: tonic's server for
+//! `plexsource.v1.PlexSourceService`, over the messages of the
+//! `plex-source-proto` crate, with some answers sent pre-encoded. The proto
+//! is compiled with protox (pure Rust, no system `protoc`).
 
-use std::{env, fs, path::PathBuf};
+use std::env;
 
 use heck::ToSnakeCase;
-use prost::Message;
 use prost_types::{FileDescriptorSet, MethodDescriptorProto};
 
 const SERVICE_PROTO: &str = "plexsource/v1/plex_source.proto";
-/// Error detail types clients decode from statuses; served by reflection so
-/// grpcurl and buf can print them.
-const ERROR_PROTOS: [&str; 2] = ["google/rpc/error_details.proto", "google/rpc/status.proto"];
 const INCLUDES: [&str; 2] = ["proto", "proto/third_party"];
 /// Every call's codec: small per-call buffers, as watch streams are many
 /// and long-lived.
@@ -23,28 +20,12 @@ const PRE_ENCODED: [(&str, &str); 1] = [("RetrievePlexSource", "crate::grpc::wir
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-
     let service = protox::compile([SERVICE_PROTO], INCLUDES)?;
-    let servers = servers(&service)?;
-    // Messages and the client from prost; the server from the same
-    // descriptors, with the pre-encoded answers swapped in.
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(false)
-        .codec_path(CODEC)
-        .compile_fds(service)?;
+    // The server from the descriptors, with the pre-encoded answers
+    // swapped in.
     tonic_build::manual::Builder::new()
         .build_client(false)
-        .compile(&servers);
-
-    let mut files = vec![SERVICE_PROTO];
-    files.extend(ERROR_PROTOS);
-    let reflection = protox::compile(files, INCLUDES)?;
-    fs::write(
-        out_dir.join("plexsource_descriptor.bin"),
-        reflection.encode_to_vec(),
-    )?;
+        .compile(&servers(&service)?);
     git_commit();
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The management subcommands: users, roles, tokens and permissions.
 //! Each prints what it did on stdout; bad input is an error (exit 1).
 
-use sea_orm::DatabaseConnection;
+use crate::store::Db;
 
 use crate::{
     config::{GrantArgs, PermissionsCommand, RolesCommand, TokensCommand, UsersCommand},
@@ -12,7 +12,7 @@ use crate::{
 /// Provisions `akadmin` and its token from `BOOTSTRAP_TOKEN`; running it
 /// again with the same key changes nothing. The key is trimmed, as callers'
 /// keys are, and must be at least 32 characters.
-pub async fn bootstrap(db: &DatabaseConnection, key: &str) -> anyhow::Result<access::Bootstrap> {
+pub async fn bootstrap(db: &Db, key: &str) -> anyhow::Result<access::Bootstrap> {
     let key = TokenKey::bootstrap(key)?;
     let outcome = access::ensure_bootstrap(db, key.hash()).await?;
     if outcome == access::Bootstrap::Revoked {
@@ -33,7 +33,7 @@ pub async fn bootstrap(db: &DatabaseConnection, key: &str) -> anyhow::Result<acc
     Ok(outcome)
 }
 
-pub async fn users(db: &DatabaseConnection, command: UsersCommand) -> anyhow::Result<()> {
+pub async fn users(db: &Db, command: UsersCommand) -> anyhow::Result<()> {
     match command {
         UsersCommand::Create { name, superuser } => {
             access::create_user(db, &name, superuser).await?;
@@ -65,7 +65,7 @@ pub async fn users(db: &DatabaseConnection, command: UsersCommand) -> anyhow::Re
     Ok(())
 }
 
-pub async fn roles(db: &DatabaseConnection, command: RolesCommand) -> anyhow::Result<()> {
+pub async fn roles(db: &Db, command: RolesCommand) -> anyhow::Result<()> {
     match command {
         RolesCommand::Create { name } => {
             access::create_role(db, &name).await?;
@@ -79,7 +79,7 @@ pub async fn roles(db: &DatabaseConnection, command: RolesCommand) -> anyhow::Re
     Ok(())
 }
 
-pub async fn tokens(db: &DatabaseConnection, command: TokensCommand) -> anyhow::Result<()> {
+pub async fn tokens(db: &Db, command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::Create {
             identifier,
@@ -121,10 +121,7 @@ pub async fn tokens(db: &DatabaseConnection, command: TokensCommand) -> anyhow::
     Ok(())
 }
 
-pub async fn permissions(
-    db: &DatabaseConnection,
-    command: PermissionsCommand,
-) -> anyhow::Result<()> {
+pub async fn permissions(db: &Db, command: PermissionsCommand) -> anyhow::Result<()> {
     match command {
         PermissionsCommand::Grant(args) => {
             let (principal, scope) = describe(&args);

@@ -21,26 +21,26 @@
 //! - [`config`] and [`telemetry`]: command line settings, logging and
 //!   OpenTelemetry traces.
 
+pub use blueprint;
+pub use domain;
+pub use plex_source_core::{audit, cache, feed, ops};
+pub use store;
+
 pub mod admin;
 pub mod app;
-pub mod audit;
-pub mod blueprint;
-pub mod cache;
 pub mod config;
-pub mod domain;
-pub mod feed;
+pub mod early;
 pub mod grpc;
 pub mod metrics;
-pub mod ops;
 pub mod probe;
 pub mod rest;
-pub mod store;
 pub mod telemetry;
 
-/// Code generated from `proto/plexsource/v1/plex_source.proto`.
+/// `plexsource.v1`: the messages and client (from `plex-source-proto`) and
+/// this server's side of it.
 pub mod proto {
-    tonic::include_proto!("plexsource.v1");
-    // The server, generated apart so that some answers go out pre-encoded
+    pub use plex_source_proto::{FILE_DESCRIPTOR_SET, v1::*};
+    // The server, generated here so that some answers go out pre-encoded
     // (see `build.rs`).
     include!(concat!(
         env!("OUT_DIR"),
@@ -49,9 +49,4 @@ pub mod proto {
 
     /// `google.protobuf.Empty`, as prost maps it.
     pub type Empty = ();
-
-    /// Descriptor set of the service and the error detail types, served by
-    /// server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/plexsource_descriptor.bin"));
 }

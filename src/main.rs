@@ -172,7 +172,7 @@ fn preparation(
     lock_timeout: Duration,
     migrations: bool,
     bootstrap_token: Option<String>,
-    db: sea_orm::DatabaseConnection,
+    db: crate::store::Db,
 ) -> Preparation {
     Box::new(move || {
         let (url, bootstrap_token, db) = (url.clone(), bootstrap_token.clone(), db.clone());
@@ -196,13 +196,13 @@ async fn connect(
     url: &str,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
-) -> anyhow::Result<sea_orm::DatabaseConnection> {
+) -> anyhow::Result<crate::store::Db> {
     store::connect_bounded(url, lock_timeout, statement_timeout)
         .await
         .map_err(|err| anyhow::anyhow!("{}", store::describe_connect_error(url, &err)))
 }
 
-async fn migrate(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+async fn migrate(db: &crate::store::Db) -> anyhow::Result<()> {
     store::migrate(db).await.map_err(|err| {
         tracing::error!(error = %err, "migration failed");
         anyhow::anyhow!("database migration failed")
@@ -210,7 +210,7 @@ async fn migrate(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// A connection to a migrated database, for the management commands.
-async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<sea_orm::DatabaseConnection> {
+async fn ready(url: &str, lock_timeout: Duration) -> anyhow::Result<crate::store::Db> {
     let db = connect(url, lock_timeout, None).await?;
     migrate(&db).await?;
     Ok(db)

@@ -81,9 +81,8 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
         let mut creators = Vec::new();
         let mut refused = Vec::new();
         for _ in 0..args.creates.max(1) {
-            let channel = setup::channels(&service.addr, 1).await?.remove(0);
-            let (stop, auth) = (stop.clone(), calls::bearer(&nobody));
-            creators.push(tokio::spawn(oversized_creates(channel, auth, stop)));
+            let (addr, key, stop) = (service.addr.clone(), nobody.clone(), stop.clone());
+            creators.push(tokio::spawn(oversized_creates(addr, key, stop)));
         }
         let reads = viewer_reads(&args, &channels, &viewer, sources).await;
         stop.store(true, Ordering::Relaxed);
@@ -132,32 +131,75 @@ pub async fn run(args: HostileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates of two million empty mappings, one after another, until `stop`;
-/// the code of each answer.
-async fn oversized_creates(
-    channel: Channel,
-    auth: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    stop: Arc<AtomicBool>,
-) -> Vec<String> {
-    let mut client = PlexSourceServiceClient::new(channel).max_encoding_message_size(usize::MAX);
-    let source = pb::PlexSource {
-        name: "Flood".into(),
-        slug: "flood".into(),
-        plex_token: "t".into(),
-        user_property_mappings: vec![String::new(); 2_000_000],
-        ..Default::default()
+/// Creates of two million empty mappings (about 4 MB, encoded once, so the
+/// load generator spends its time sending rather than encoding), one after
+/// another on a connection of their own, until `stop`; the code of each
+/// answer.
+async fn oversized_creates(addr: String, key: String, stop: Arc<AtomicBool>) -> Vec<String> {
+    let Ok(tcp) = tokio::net::TcpStream::connect(&addr).await else {
+        return vec!["Connect".to_owned()];
     };
+    let Ok((mut sender, connection)) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    else {
+        return vec!["Handshake".to_owned()];
+    };
+    tokio::spawn(connection);
+    let frame = oversized_frame();
     let mut codes = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let request = pb::CreatePlexSourceRequest {
-            plex_source: Some(source.clone()),
+        let request = hyper::Request::post(format!(
+            "http://{addr}/plexsource.v1.PlexSourceService/CreatePlexSource"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {key}"))
+        .body(http_body_util::Full::new(frame.clone()))
+        .expect("request");
+        if sender.ready().await.is_err() {
+            codes.push("ConnectionClosed".to_owned());
+            break;
+        }
+        let code = match sender.send_request(request).await {
+            Ok(response) => response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i32>().ok())
+                .map(|c| format!("{:?}", tonic::Code::from(c)))
+                .unwrap_or_else(|| "NoStatus".to_owned()),
+            Err(_) => "Reset".to_owned(),
         };
-        let answer = client
-            .create_plex_source(calls::authorized(request, &auth))
-            .await;
-        codes.push(calls::outcome(&answer));
+        codes.push(code);
     }
     codes
+}
+
+/// The gRPC frame of a create with two million empty property mappings.
+fn oversized_frame() -> bytes::Bytes {
+    use prost::Message;
+    let request = pb::CreatePlexSourceRequest {
+        plex_source: Some(pb::PlexSource {
+            name: "Flood".into(),
+            slug: "flood".into(),
+            plex_token: "t".into(),
+            user_property_mappings: vec![String::new(); 2_000_000],
+            ..Default::default()
+        }),
+    };
+    let message = request.encode_to_vec();
+    let mut frame = Vec::with_capacity(message.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(
+        &u32::try_from(message.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(&message);
+    frame.into()
 }
 
 /// A viewer's retrieves, closed loop, over the shared channels.

@@ -165,7 +165,7 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
             let db = store::connect(&url)
                 .await
                 .map_err(|e| anyhow::anyhow!(store::describe_connect_error(&url, &e)))?;
-            sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await?;
+            db.execute(&sql).await?;
             db.close().await.ok();
             Ok(())
         })

@@ -10,7 +10,7 @@ use std::{path::PathBuf, sync::OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use plex_source_service::{blueprint, store};
-use sea_orm::DatabaseConnection;
+use plex_source_service::store::Db;
 use tokio::runtime::Runtime;
 
 struct Fixture {
@@ -18,7 +18,7 @@ struct Fixture {
     dir: tempfile::TempDir,
     template: PathBuf,
     /// For input that is not YAML, which the importer refuses first.
-    shared: DatabaseConnection,
+    shared: Db,
 }
 
 fn fixture() -> &'static Fixture {

@@ -23,10 +23,7 @@ use axum::{
     response::IntoResponse,
 };
 use tokio::sync::Semaphore;
-use tonic::{
-    Status,
-    codegen::http::{Request, Response},
-};
+use tonic::codegen::http::{Request, Response};
 use tower::{Layer, Service};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -88,6 +85,8 @@ impl<S, ReqBody> Service<Request<ReqBody>> for InFlight<S>
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
     S::Future: Send + 'static,
+    ReqBody: http_body::Body + Send + Unpin + 'static,
+    ReqBody::Data: Send,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -104,6 +103,7 @@ where
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             let refused = refusal(is_grpc(&request), self.max);
+            crate::early::drain_later(request.into_body());
             return Box::pin(async move { Ok(refused) });
         };
         let answer = self.inner.call(request);
@@ -124,7 +124,7 @@ fn refusal(grpc: bool, max: usize) -> Response<tonic::body::Body> {
         ))
     };
     if grpc {
-        return Status::from(err()).into_http();
+        return crate::grpc::error::status(err()).into_http();
     }
     let mut response = RestError::service(err(), Route::Collection).into_response();
     response
@@ -148,7 +148,7 @@ pub fn catch_panic(grpc: bool) -> CatchPanicLayer<PanicAnswer> {
 
 fn grpc_panic(panic: Box<dyn Any + Send>) -> Response<tonic::body::Body> {
     log_panic(panic.as_ref());
-    Status::from(internal()).into_http()
+    crate::grpc::error::status(internal()).into_http()
 }
 
 fn rest_panic(panic: Box<dyn Any + Send>) -> Response<tonic::body::Body> {

@@ -20,9 +20,9 @@ use std::{
     time::Duration,
 };
 
+use crate::store::Db;
 use futures::{Stream, StreamExt};
-use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tonic_health::{
     ServingStatus,
@@ -54,18 +54,18 @@ pub const READINESS: [&str; 3] = ["", "readiness", SERVICE_NAME];
 #[derive(Clone)]
 pub struct Health {
     reporter: HealthReporter,
-    db: DatabaseConnection,
+    db: Db,
     /// The readiness last reported, shared by every clone, so a transition
     /// is logged once whichever clone saw it.
     last: Arc<AtomicU8>,
-    /// Set once, at shutdown: open `Watch` streams end.
-    stopping: Arc<watch::Sender<bool>>,
+    /// The server stops: open `Watch` streams end, checks stop.
+    shutdown: CancellationToken,
 }
 
 impl Health {
     /// `liveness` is `SERVING` from here on; readiness is `NOT_SERVING`
     /// until [`Health::check_once`] finds the database.
-    pub async fn new(db: DatabaseConnection) -> Self {
+    pub async fn new(db: Db, shutdown: CancellationToken) -> Self {
         let reporter = HealthReporter::new();
         reporter
             .set_service_status(LIVENESS, ServingStatus::Serving)
@@ -79,7 +79,7 @@ impl Health {
             reporter,
             db,
             last: Arc::new(AtomicU8::new(UNKNOWN)),
-            stopping: Arc::new(watch::channel(false).0),
+            shutdown,
         }
     }
 
@@ -87,7 +87,7 @@ impl Health {
     pub fn service(&self) -> HealthServer<EndingHealth> {
         HealthServer::new(EndingHealth {
             inner: HealthService::from_health_reporter(self.reporter.clone()),
-            stopping: self.stopping.subscribe(),
+            stopping: self.shutdown.clone(),
         })
     }
 
@@ -126,10 +126,13 @@ impl Health {
         healthy
     }
 
-    /// Checks forever at `interval`; run as a task and abort it to stop.
+    /// Checks at `interval` until the server stops.
     pub async fn watch(self, interval: Duration) {
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.shutdown.cancelled() => return,
+            }
             self.check_once().await;
         }
     }
@@ -138,11 +141,6 @@ impl Health {
     pub async fn set_not_serving(&self) {
         self.last.store(NOT_SERVING, Ordering::Relaxed);
         self.set(ServingStatus::NotServing).await;
-    }
-
-    /// At shutdown, once the listener closed: open `Watch` streams end.
-    pub fn end_watches(&self) {
-        self.stopping.send_replace(true);
     }
 
     async fn set(&self, status: ServingStatus) {
@@ -156,7 +154,7 @@ impl Health {
 /// when the server stops.
 pub struct EndingHealth {
     inner: HealthService,
-    stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
 }
 
 /// Told to a health watcher when the server stops.
@@ -179,11 +177,8 @@ impl HealthApi for EndingHealth {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let statuses = self.inner.watch(request).await?.into_inner();
-        let mut stopping = self.stopping.clone();
-        let stopped = async move {
-            // Also ends if the server is gone altogether.
-            let _ = stopping.wait_for(|stopping| *stopping).await;
-        };
+        let stopping = self.stopping.clone();
+        let stopped = async move { stopping.cancelled().await };
         let ending = futures::stream::once(async { Err(Status::unavailable(STOPPING_MESSAGE)) });
         Ok(Response::new(Box::pin(
             statuses.take_until(stopped).chain(ending),

@@ -1,8 +1,9 @@
 //! Assembling and running the server: the Plex source service, health,
 //! reflection, per-call tracing and metrics, and authentik's REST API for
-//! the same operations on one listener, metrics and
-//! health on the admin listener, start-up that waits for the database, and
-//! graceful shutdown.
+//! the same operations on one listener ([`stack`]); metrics and health on
+//! the admin listener; connections accepted and served with their bounds
+//! ([`listener`], [`http`]); start-up that waits for the database; and
+//! graceful shutdown, which every part follows from one cancellation token.
 
 mod admin_port;
 mod conn;
@@ -10,29 +11,26 @@ mod guards;
 mod health;
 mod http;
 mod listener;
+mod settings;
+mod signal;
+mod stack;
 mod startup;
 mod tls;
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use sea_orm::DatabaseConnection;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
-use tower::ServiceBuilder;
+use tokio::{net::TcpListener, sync::watch};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     audit::AuditTrail,
     cache::ReadCache,
     feed::ChangeFeed,
-    grpc::{AuthLayer, DeadlineLayer, ObserveLayer, PlexSources},
     metrics::{Metrics, ServerState},
-    ops::{Operations, WatchLimits},
-    proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
-    rest,
-    store::WriteTurns,
+    ops::{Operations, Parts, WatchLimits, WatchWork},
+    store::{Db, WriteTurns},
 };
 use http::HttpSettings;
 use listener::ListenerLimits;
@@ -41,94 +39,12 @@ pub use conn::Connection;
 pub use guards::{InFlightLayer, PANIC_HEADER, PanicHookLayer, catch_panic};
 pub use health::{Health, LIVENESS, READINESS};
 pub use listener::ConnectionCounts;
+pub use settings::{ServerSettings, StreamLimits};
+pub use signal::shutdown_signal;
 pub use tls::TlsFiles;
 
 /// Name under which the health service reports the Plex source service.
 pub const SERVICE_NAME: &str = "plexsource.v1.PlexSourceService";
-
-/// Runtime settings of a server.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub listen: SocketAddr,
-    /// Plaintext port for `GET /metrics` and the gRPC health service
-    /// (probes); `None`: no such port.
-    pub admin_listen: Option<SocketAddr>,
-    /// After the shutdown signal, serving goes on this long (readiness
-    /// already `NOT_SERVING`) before the listener closes.
-    pub shutdown_delay: Duration,
-    pub shutdown_grace_period: Duration,
-    pub health_check_interval: Duration,
-    /// How often the database is polled for changes of other replicas
-    /// (watch events, cache invalidation).
-    pub change_poll_interval: Duration,
-    /// How long changes stay available for resuming watchers.
-    pub change_retention: Duration,
-    pub streams: StreamLimits,
-    /// Memory the read caches may hold, estimated.
-    pub cache_max_bytes: u64,
-    /// Longest a write waits for another write's lock.
-    pub lock_timeout: Duration,
-    /// Deadline of calls that bring none, and the longest one a caller
-    /// may ask for (see [`DeadlineLayer`]).
-    pub request_timeout: Duration,
-    /// TLS on the listener (mutual with a client CA); plaintext when `None`.
-    pub tls: Option<TlsFiles>,
-    /// Tests only: install [`PanicHookLayer`] on both transports.
-    #[doc(hidden)]
-    pub panic_hook: bool,
-}
-
-/// Bounds on connections, requests and streams: one client cannot hold
-/// more than its share, a caller cannot make the server spend more than
-/// its permissions allow, and connections of clients that vanished (or
-/// never spoke) are reclaimed. The defaults are `serve`'s (docs/security.md
-/// lists each).
-#[derive(Debug, Clone)]
-pub struct StreamLimits {
-    /// HTTP/2 streams (concurrent calls) per connection.
-    pub max_concurrent_streams: u32,
-    /// Open WatchPlexSources streams on this server.
-    pub max_watch_streams: usize,
-    /// Open WatchPlexSources streams of one token on this server.
-    pub max_watch_streams_per_token: usize,
-    /// Revisions a watch may resume behind the newest.
-    pub max_watch_replay: i64,
-    /// Idle time before an HTTP/2 ping and TCP keepalive probe.
-    pub keepalive_interval: Duration,
-    /// Time a ping may go unanswered before the connection is closed.
-    pub keepalive_timeout: Duration,
-    /// Largest gRPC message decoded and REST body read.
-    pub max_request_bytes: usize,
-    /// Unary calls and REST requests served at once.
-    pub max_requests_in_flight: usize,
-    /// Connections open at once on the main port.
-    pub max_connections: usize,
-    /// From accept to a complete request head (or HTTP/2 preface).
-    pub header_read_timeout: Duration,
-    /// Age at which a connection is drained; `None`: never.
-    pub max_connection_age: Option<Duration>,
-    /// How long a drained connection may finish its calls.
-    pub max_connection_age_grace: Duration,
-}
-
-impl Default for StreamLimits {
-    fn default() -> Self {
-        Self {
-            max_concurrent_streams: 100,
-            max_watch_streams: 20_000,
-            max_watch_streams_per_token: 1_000,
-            max_watch_replay: 100_000,
-            keepalive_interval: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
-            max_request_bytes: crate::rest::DEFAULT_MAX_BODY_BYTES,
-            max_requests_in_flight: 1_024,
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            max_connection_age: None,
-            max_connection_age_grace: Duration::from_secs(30),
-        }
-    }
-}
 
 /// Connections the admin port holds at once: probes and scrapes, a few.
 const ADMIN_MAX_CONNECTIONS: usize = 256;
@@ -143,9 +59,11 @@ pub type Preparation = Box<dyn FnMut() -> BoxFuture<'static, anyhow::Result<()>>
 pub struct Application {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
-    db: DatabaseConnection,
+    db: Db,
     settings: ServerSettings,
     feed: ChangeFeed,
+    cache: Arc<ReadCache>,
+    watch_work: Arc<WatchWork>,
     audit: AuditTrail,
     preparation: Option<Preparation>,
     started: watch::Sender<bool>,
@@ -156,7 +74,7 @@ impl Application {
     /// Binds the listeners. Nothing here needs the database: the server
     /// answers health (liveness `SERVING`, readiness `NOT_SERVING`) while
     /// it waits for it.
-    pub async fn build(db: DatabaseConnection, settings: ServerSettings) -> anyhow::Result<Self> {
+    pub async fn build(db: Db, settings: ServerSettings) -> anyhow::Result<Self> {
         let tls = settings.tls.as_ref().map(tls::Tls::load).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -169,14 +87,16 @@ impl Application {
             ),
             None => None,
         };
-        let db_for_audit = db.clone();
+        let cache = Arc::new(ReadCache::new(settings.cache_max_bytes));
         Ok(Self {
             listener,
             admin_listener,
+            audit: AuditTrail::start(db.clone()),
             db,
-            feed: ChangeFeed::new(Arc::new(ReadCache::new(settings.cache_max_bytes))),
+            feed: ChangeFeed::new(cache.invalidation()),
+            cache,
+            watch_work: Arc::default(),
             settings,
-            audit: AuditTrail::start(db_for_audit),
             preparation: None,
             started: watch::channel(false).0,
             tls,
@@ -219,42 +139,63 @@ impl Application {
         self.audit.clone()
     }
 
+    /// The server's read cache, for its figures.
+    pub fn cache(&self) -> Arc<ReadCache> {
+        self.cache.clone()
+    }
+
+    /// Database reads made for single watch streams.
+    pub fn watch_work(&self) -> Arc<WatchWork> {
+        self.watch_work.clone()
+    }
+
     /// Serves until `shutdown` resolves. Meanwhile the server reaches its
     /// database in the background (see [`startup`]). At shutdown, health
-    /// turns `NOT_SERVING`, serving goes on for the shutdown delay, then
-    /// the listener stops accepting, open streams end, and in-flight calls
-    /// get the grace period to finish.
+    /// turns `NOT_SERVING` and serving goes on for the shutdown delay; then
+    /// one cancellation token stops everything that follows it: the
+    /// listener stops accepting and connections drain (in-flight calls get
+    /// the grace period), open watch streams (the service's and health's)
+    /// end with a status that says how to go on, and the change feed,
+    /// health checks and start-up stop. The admin port answers probes, and
+    /// the audit trail takes hand-outs, until the calls have drained; then
+    /// the trail is written out.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let health = Health::new(self.db.clone()).await;
-        let feed = self.feed;
-        let feed_task = tokio::spawn(feed.clone().run(
+        let stopping = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let health = Health::new(self.db.clone(), stopping.clone()).await;
+        tasks.spawn(self.feed.clone().run(
             self.db.clone(),
             self.settings.change_poll_interval,
             self.settings.change_retention,
+            stopping.clone(),
         ));
 
         let limits = self.settings.streams.clone();
-        let ops = Operations::new(
-            self.db.clone(),
-            feed.clone(),
-            self.audit.clone(),
-            WriteTurns::new(&self.db, self.settings.lock_timeout),
-            WatchLimits {
+        let ops = Operations::new(Parts {
+            db: self.db.clone(),
+            feed: self.feed.clone(),
+            cache: self.cache.clone(),
+            audit: self.audit.clone(),
+            writes: WriteTurns::new(&self.db, self.settings.lock_timeout),
+            watch_limits: WatchLimits {
                 max_streams: limits.max_watch_streams,
                 max_streams_per_token: limits.max_watch_streams_per_token,
                 max_replay: limits.max_watch_replay,
             },
-        );
+            watch_work: self.watch_work.clone(),
+            shutdown: stopping.clone(),
+        });
         let connections = Arc::new(ConnectionCounts::new(limits.max_connections));
         let state = ServerState::new(
             self.db.clone(),
             ops.clone(),
-            feed.clone(),
+            self.feed.clone(),
             health.clone(),
             connections.clone(),
         );
-        let (metrics, call_metrics, http_metrics) = Metrics::new(DESCRIPTOR_SETS, state.clone());
-        let startup_task = tokio::spawn(startup::run(
+        let (metrics, call_metrics, http_metrics) =
+            Metrics::new(stack::DESCRIPTOR_SETS, state.clone());
+        let startup = startup::run(
             startup::Startup {
                 db: self.db.clone(),
                 ops: ops.clone(),
@@ -264,7 +205,9 @@ impl Application {
             },
             health.clone(),
             self.settings.health_check_interval,
-        ));
+        );
+        tasks.spawn(stopping.clone().run_until_cancelled_owned(startup));
+
         let http = HttpSettings {
             max_concurrent_streams: limits.max_concurrent_streams,
             keepalive_interval: limits.keepalive_interval,
@@ -277,181 +220,69 @@ impl Application {
             header_read_timeout: limits.header_read_timeout,
             keepalive: limits.keepalive_interval,
         };
-        let stop_admin = CancellationToken::new();
-        let admin_task = self.admin_listener.map(|listener| {
+        // The admin port outlasts the drain (probes are answered to the
+        // end): it stops after the main port has.
+        let admin_done = CancellationToken::new();
+        if let Some(listener) = self.admin_listener {
             let accepted = listener::accept(
                 listener,
                 None,
                 listener_limits,
                 Arc::new(ConnectionCounts::new(ADMIN_MAX_CONNECTIONS)),
-                stop_admin.clone(),
+                admin_done.clone(),
             );
-            tokio::spawn(http::serve(
+            tasks.spawn(http::serve(
                 accepted,
                 admin_port::service(health.service(), Arc::new(metrics)),
                 HttpSettings {
                     max_connection_age: None,
                     ..http.clone()
                 },
-                stop_admin.clone(),
-            ))
-        });
+                admin_done.clone(),
+            ));
+        }
 
-        let service = service(
+        let service = stack::service(
             ops.clone(),
             health.service(),
             call_metrics,
             http_metrics,
             &self.settings,
         )?;
-        let stop_accepting = CancellationToken::new();
         let accepted = listener::accept(
             self.listener,
             self.tls.map(tls::Tls::serve),
             listener_limits,
             connections,
-            stop_accepting.clone(),
+            stopping.clone(),
         );
-        let server = http::serve(accepted, service, http, stop_accepting.clone());
+        let server = http::serve(accepted, service, http, stopping.clone());
         tokio::pin!(server);
 
-        let background = [startup_task, feed_task];
+        let mut drained = true;
         tokio::select! {
-            () = &mut server => {
-                background.iter().for_each(JoinHandle::abort);
-                stop_admin.cancel();
-                self.audit.flush().await;
-                return Ok(());
+            () = &mut server => stopping.cancel(),
+            () = shutdown => {
+                tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
+                health.set_not_serving().await;
+                // Load balancers see NOT_SERVING and stop routing here first.
+                tokio::time::sleep(self.settings.shutdown_delay).await;
+                stopping.cancel();
+                let grace = self.settings.shutdown_grace_period;
+                drained = tokio::time::timeout(grace, server).await.is_ok();
             }
-            () = shutdown => {}
         }
-        tracing::info!("shutting down: reporting NOT_SERVING, finishing in-flight calls");
-        // The periodic check must not turn readiness back to SERVING.
-        background[0].abort();
-        health.set_not_serving().await;
-        // Load balancers see NOT_SERVING and stop routing here first.
-        tokio::time::sleep(self.settings.shutdown_delay).await;
-        background[1].abort();
-        stop_accepting.cancel();
-        // Open watch streams (the service's and health's) end now, with a
-        // status that says how to go on, instead of holding the process
-        // for the grace period.
-        feed.end_streams();
-        health.end_watches();
-        let stopped = tokio::time::timeout(self.settings.shutdown_grace_period, server).await;
-        // The admin port answers probes until the end.
-        stop_admin.cancel();
-        if let Some(task) = admin_task {
-            let _ = task.await;
-        }
-        // Every hand-out answered so far is written before the process ends.
-        self.audit.flush().await;
-        if stopped.is_err() {
+        if !drained {
             tracing::warn!(
                 grace_period = ?self.settings.shutdown_grace_period,
                 "grace period over with calls still in flight; stopping"
             );
         }
+        admin_done.cancel();
+        tasks.close();
+        tasks.wait().await;
+        // Every hand-out answered so far is written before the process ends.
+        self.audit.flush().await;
         Ok(())
-    }
-}
-
-/// Everything the main port serves, outermost first: the bound on
-/// requests in flight, then REST (by content type) or the gRPC stack:
-/// panics caught, each call observed (trace, log, metrics), its deadline
-/// set, its caller authenticated, then tonic's routes.
-fn service(
-    ops: Operations,
-    health: tonic_health::pb::health_server::HealthServer<health::EndingHealth>,
-    call_metrics: crate::metrics::CallMetrics,
-    http_metrics: crate::metrics::HttpMetrics,
-    settings: &ServerSettings,
-) -> anyhow::Result<
-    impl tower::Service<
-        tonic::codegen::http::Request<tonic::body::Body>,
-        Response = tonic::codegen::http::Response<tonic::body::Body>,
-        Error = rest::BoxError,
-        Future = impl Send + use<>,
-    >
-    + Clone
-    + Send
-    + 'static
-    + use<>,
-> {
-    let limits = &settings.streams;
-    let routes = Routes::new(health)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(
-            PlexSourceServiceServer::new(PlexSources::new(ops.clone(), settings.cache_max_bytes))
-                .max_decoding_message_size(limits.max_request_bytes),
-        )
-        .prepare();
-    let grpc = ServiceBuilder::new()
-        .map_response(|response: tonic::codegen::http::Response<_>| {
-            response.map(tonic::body::Body::new)
-        })
-        .layer(catch_panic(true))
-        .layer(ObserveLayer::new(call_metrics))
-        .layer(DeadlineLayer::new(settings.request_timeout))
-        .layer(AuthLayer::new(ops.clone()))
-        .option_layer(settings.panic_hook.then_some(PanicHookLayer))
-        .service(routes);
-    Ok(ServiceBuilder::new()
-        .layer(InFlightLayer::new(limits.max_requests_in_flight))
-        .layer(rest::layer(
-            ops.clone(),
-            rest::RestSettings {
-                timeout: settings.request_timeout,
-                max_body_bytes: limits.max_request_bytes,
-            },
-            http_metrics,
-            settings.panic_hook,
-        ))
-        .service(grpc))
-}
-
-/// Every service the gRPC port serves, for reflection and metrics.
-const DESCRIPTOR_SETS: &[&[u8]] = &[
-    FILE_DESCRIPTOR_SET,
-    tonic_health::pb::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-];
-
-/// Reflection over every service on the listener (both reflection
-/// versions list each other) and the `google.rpc` error details.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    DESCRIPTOR_SETS.iter().fold(
-        tonic_reflection::server::Builder::configure(),
-        |builder, set| builder.register_encoded_file_descriptor_set(set),
-    )
-}
-
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

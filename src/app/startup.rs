@@ -6,8 +6,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::store::Db;
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use super::{Health, Preparation};
@@ -18,7 +18,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 pub(super) struct Startup {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub ops: Operations,
     pub preparation: Option<Preparation>,
     /// Set to `true` once the operations run.
@@ -58,10 +58,7 @@ pub(super) async fn run(mut startup: Startup, health: Health, check_interval: Du
     health.watch(check_interval).await;
 }
 
-async fn attempt(
-    db: &DatabaseConnection,
-    preparation: Option<&mut Preparation>,
-) -> anyhow::Result<PageTokenKey> {
+async fn attempt(db: &Db, preparation: Option<&mut Preparation>) -> anyhow::Result<PageTokenKey> {
     if let Some(prepare) = preparation {
         prepare().await?;
     }

@@ -11,10 +11,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use tonic::{
-    Status,
-    codegen::http::{Request, Response, header::AUTHORIZATION},
-};
+use tonic::codegen::http::{Request, Response, header::AUTHORIZATION};
 use tower::{Layer, Service};
 
 use crate::ops::{Operations, Write};
@@ -80,7 +77,8 @@ impl<S, ReqBody> Service<Request<ReqBody>> for AuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body + Send + Unpin + 'static,
+    ReqBody::Data: Send,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -116,7 +114,10 @@ where
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }
-                Err(err) => Ok(Status::from(err).into_http()),
+                Err(err) => {
+                    crate::early::drain_later(request.into_body());
+                    Ok(crate::grpc::error::status(err).into_http())
+                }
             }
         })
     }

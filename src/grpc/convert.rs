@@ -13,22 +13,29 @@ use crate::{
     proto as pb,
 };
 
+/// A domain choice and its proto enum.
+pub trait Choice: Sized {
+    type Proto;
+    fn to_proto(self) -> Self::Proto;
+    /// `None` for `UNSPECIFIED`.
+    fn from_proto(proto: Self::Proto) -> Option<Self>;
+}
+
 /// Both directions between a domain choice and its proto enum, each an
 /// exhaustive match: a variant added on either side fails to compile here.
 macro_rules! enum_mapping {
     ($domain:ident <=> $proto:ident { $($variant:ident),+ $(,)? }) => {
-        impl From<$domain> for pb::$proto {
-            fn from(value: $domain) -> Self {
-                match value {
+        impl Choice for $domain {
+            type Proto = pb::$proto;
+
+            fn to_proto(self) -> pb::$proto {
+                match self {
                     $($domain::$variant => pb::$proto::$variant),+
                 }
             }
-        }
 
-        impl From<pb::$proto> for Option<$domain> {
-            /// `None` for `UNSPECIFIED`.
-            fn from(value: pb::$proto) -> Self {
-                match value {
+            fn from_proto(proto: pb::$proto) -> Option<Self> {
+                match proto {
                     pb::$proto::Unspecified => None,
                     $(pb::$proto::$variant => Some($domain::$variant)),+
                 }
@@ -91,12 +98,12 @@ pub fn source_to_proto(visible: &Visible) -> pb::PlexSource {
         verbose_name: plex_source::VERBOSE_NAME.to_owned(),
         verbose_name_plural: plex_source::VERBOSE_NAME_PLURAL.to_owned(),
         meta_model_name: plex_source::META_MODEL_NAME.to_owned(),
-        policy_engine_mode: pb::PolicyEngineMode::from(*policy_engine_mode).into(),
-        user_matching_mode: pb::UserMatchingMode::from(*user_matching_mode).into(),
+        policy_engine_mode: policy_engine_mode.to_proto().into(),
+        user_matching_mode: user_matching_mode.to_proto().into(),
         managed: managed.clone(),
         user_path_template: user_path_template.clone(),
         icon: Some(source.icon_url()),
-        group_matching_mode: pb::GroupMatchingMode::from(*group_matching_mode).into(),
+        group_matching_mode: group_matching_mode.to_proto().into(),
         client_id: client_id.clone(),
         allowed_servers: allowed_servers.clone(),
         allow_friends: Some(*allow_friends),
@@ -154,25 +161,25 @@ mod tests {
     #[test]
     fn enum_mappings_match_by_name_and_round_trip() {
         for m in PolicyEngineMode::ALL {
-            let wire = pb::PolicyEngineMode::from(*m);
+            let wire = m.to_proto();
             let name = format!("POLICY_ENGINE_MODE_{}", m.as_str().to_uppercase());
             assert_eq!(wire.as_str_name(), name);
-            assert_eq!(Option::<PolicyEngineMode>::from(wire), Some(*m));
+            assert_eq!(PolicyEngineMode::from_proto(wire), Some(*m));
         }
         for m in UserMatchingMode::ALL {
-            let wire = pb::UserMatchingMode::from(*m);
+            let wire = m.to_proto();
             let name = format!("USER_MATCHING_MODE_{}", m.as_str().to_uppercase());
             assert_eq!(wire.as_str_name(), name);
-            assert_eq!(Option::<UserMatchingMode>::from(wire), Some(*m));
+            assert_eq!(UserMatchingMode::from_proto(wire), Some(*m));
         }
         for m in GroupMatchingMode::ALL {
-            let wire = pb::GroupMatchingMode::from(*m);
+            let wire = m.to_proto();
             let name = format!("GROUP_MATCHING_MODE_{}", m.as_str().to_uppercase());
             assert_eq!(wire.as_str_name(), name);
-            assert_eq!(Option::<GroupMatchingMode>::from(wire), Some(*m));
+            assert_eq!(GroupMatchingMode::from_proto(wire), Some(*m));
         }
         assert_eq!(
-            Option::<PolicyEngineMode>::from(pb::PolicyEngineMode::Unspecified),
+            PolicyEngineMode::from_proto(pb::PolicyEngineMode::Unspecified),
             None
         );
     }

@@ -41,8 +41,10 @@ pub const BUSY_MESSAGE: &str = "Another change is being written and holds the lo
 /// the 16 KiB that HTTP/2 clients commonly allow for trailers.
 const MAX_MESSAGE_BYTES: usize = 1024;
 
-impl From<ServiceError> for Status {
-    fn from(err: ServiceError) -> Self {
+/// The one mapping of an operation's failure to the status a gRPC caller
+/// gets: code, message, and details (`ErrorInfo`, `BadRequest`).
+pub fn status(err: ServiceError) -> Status {
+    {
         match err {
             ServiceError::Unauthenticated(AuthFailure::NotProvided) => with_reason(
                 Code::Unauthenticated,
@@ -221,7 +223,7 @@ mod tests {
             ),
         ];
         for (err, code, reason) in cases {
-            let status = Status::from(err);
+            let status = status(err);
             assert_eq!(status.code(), code);
             assert_eq!(status.get_details_error_info().unwrap().reason, reason);
         }
@@ -229,7 +231,7 @@ mod tests {
 
     #[test]
     fn internal_causes_stay_out_of_the_message() {
-        let status = Status::from(ServiceError::Internal(cause("SELECT secret FROM x")));
+        let status = status(ServiceError::Internal(cause("SELECT secret FROM x")));
         assert_eq!(status.message(), "Internal server error.");
         assert!(!format!("{status:?}").contains("SELECT"));
     }
@@ -240,7 +242,7 @@ mod tests {
         for i in 0..5000 {
             v.invalid_pk(format!("user_property_mappings[{i}]"), &"x".repeat(1000));
         }
-        let status = Status::from(ServiceError::InvalidArgument(v));
+        let status = status(ServiceError::InvalidArgument(v));
         assert!(status.message().len() <= MAX_MESSAGE_BYTES);
         let bad = status.get_details_bad_request().unwrap();
         let kept = bad.field_violations.len() - 1;
@@ -262,7 +264,7 @@ mod tests {
             "max_length",
             "Ensure this field has no more than 50 characters.",
         );
-        let status = Status::from(ServiceError::InvalidArgument(v));
+        let status = status(ServiceError::InvalidArgument(v));
         let bad = status.get_details_bad_request().unwrap();
         let fields: Vec<_> = bad
             .field_violations

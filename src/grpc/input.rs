@@ -2,6 +2,7 @@
 //! mask, and list arguments. Each message is destructured in full (no `..`),
 //! so a new proto field fails to compile until it is read here.
 
+use super::convert::Choice;
 use crate::{
     domain::{
         Field, GroupMatchingMode, PlexSourceDraft, PolicyEngineMode, UserMatchingMode, Violations,
@@ -126,13 +127,12 @@ impl Presence {
 
     /// A wire enum as authentik's value; `UNSPECIFIED` is absent, and a
     /// number no variant has is passed on as text so validation names it.
-    fn choice<P, D>(self, raw: i32) -> Field<String>
+    fn choice<D>(self, raw: i32) -> Field<String>
     where
-        P: TryFrom<i32>,
-        Option<D>: From<P>,
-        D: std::fmt::Display,
+        D: Choice + std::fmt::Display,
+        D::Proto: TryFrom<i32>,
     {
-        match choice_text::<P, D>(raw) {
+        match choice_text::<D>(raw) {
             Some(text) => Field::Set(text),
             None => self.absent(),
         }
@@ -141,14 +141,13 @@ impl Presence {
 
 /// A wire enum as authentik's value: `None` for `UNSPECIFIED`, and a
 /// number no variant has as its digits, so validation names it.
-fn choice_text<P, D>(raw: i32) -> Option<String>
+fn choice_text<D>(raw: i32) -> Option<String>
 where
-    P: TryFrom<i32>,
-    Option<D>: From<P>,
-    D: std::fmt::Display,
+    D: Choice + std::fmt::Display,
+    D::Proto: TryFrom<i32>,
 {
-    match P::try_from(raw) {
-        Ok(wire) => Option::<D>::from(wire).map(|d| d.to_string()),
+    match D::Proto::try_from(raw) {
+        Ok(wire) => D::from_proto(wire).map(|d| d.to_string()),
         Err(_) => Some(raw.to_string()),
     }
 }
@@ -187,12 +186,11 @@ fn draft_as(source: pb::PlexSource, presence: Presence) -> PlexSourceDraft {
         enrollment_flow: p.flow(enrollment_flow),
         user_property_mappings: p.list(user_property_mappings),
         group_property_mappings: p.list(group_property_mappings),
-        policy_engine_mode: p.choice::<pb::PolicyEngineMode, PolicyEngineMode>(policy_engine_mode),
-        user_matching_mode: p.choice::<pb::UserMatchingMode, UserMatchingMode>(user_matching_mode),
+        policy_engine_mode: p.choice::<PolicyEngineMode>(policy_engine_mode),
+        user_matching_mode: p.choice::<UserMatchingMode>(user_matching_mode),
         user_path_template: p.text(user_path_template),
         icon: Field::Missing,
-        group_matching_mode: p
-            .choice::<pb::GroupMatchingMode, GroupMatchingMode>(group_matching_mode),
+        group_matching_mode: p.choice::<GroupMatchingMode>(group_matching_mode),
         client_id: p.text(client_id),
         allowed_servers: p.list(allowed_servers),
         allow_friends: p.flag(allow_friends),
@@ -274,14 +272,11 @@ pub fn list_params(request: pb::ListPlexSourcesRequest) -> ListParams {
         enabled,
         authentication_flow,
         enrollment_flow,
-        policy_engine_mode: policy_engine_mode
-            .map(filter_choice::<pb::PolicyEngineMode, PolicyEngineMode>),
-        user_matching_mode: user_matching_mode
-            .map(filter_choice::<pb::UserMatchingMode, UserMatchingMode>),
+        policy_engine_mode: policy_engine_mode.map(filter_choice::<PolicyEngineMode>),
+        user_matching_mode: user_matching_mode.map(filter_choice::<UserMatchingMode>),
         client_id,
         allow_friends,
-        group_matching_mode: group_matching_mode
-            .map(filter_choice::<pb::GroupMatchingMode, GroupMatchingMode>),
+        group_matching_mode: group_matching_mode.map(filter_choice::<GroupMatchingMode>),
         search,
         ordering,
         page_size,
@@ -292,13 +287,12 @@ pub fn list_params(request: pb::ListPlexSourcesRequest) -> ListParams {
 
 /// A choice filter as authentik's value; `UNSPECIFIED` and unknown numbers
 /// as their number, which the operation refuses by name.
-fn filter_choice<P, D>(raw: i32) -> String
+fn filter_choice<D>(raw: i32) -> String
 where
-    P: TryFrom<i32>,
-    Option<D>: From<P>,
-    D: std::fmt::Display,
+    D: Choice + std::fmt::Display,
+    D::Proto: TryFrom<i32>,
 {
-    choice_text::<P, D>(raw).unwrap_or_else(|| raw.to_string())
+    choice_text::<D>(raw).unwrap_or_else(|| raw.to_string())
 }
 
 #[cfg(test)]
@@ -356,14 +350,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(draft(source).policy_engine_mode, Field::Set("all".into()));
-        assert_eq!(
-            filter_choice::<pb::PolicyEngineMode, PolicyEngineMode>(0),
-            "0"
-        );
-        assert_eq!(
-            filter_choice::<pb::UserMatchingMode, UserMatchingMode>(2),
-            "email_link"
-        );
+        assert_eq!(filter_choice::<PolicyEngineMode>(0), "0");
+        assert_eq!(filter_choice::<UserMatchingMode>(2), "email_link");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, input,
+    convert,
+    error::status,
+    input,
     wire::{Encoded, EncodedSources},
 };
 use crate::{
@@ -56,8 +58,12 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::RetrievePlexSourceRequest>,
     ) -> Result<Response<Encoded>, Status> {
-        let caller = caller(&request)?;
-        let shown = self.ops.retrieve(&caller, &request.get_ref().slug).await?;
+        let caller = caller(&request).map_err(status)?;
+        let shown = self
+            .ops
+            .retrieve(&caller, &request.get_ref().slug)
+            .await
+            .map_err(status)?;
         Ok(Response::new(self.encoded.encode(&shown)))
     }
 
@@ -65,9 +71,9 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::ListPlexSourcesRequest>,
     ) -> Result<Response<pb::ListPlexSourcesResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).map_err(status)?;
         let params = input::list_params(request.into_inner());
-        let page = self.ops.list(&caller, &params).await?;
+        let page = self.ops.list(&caller, &params).await.map_err(status)?;
         Ok(Response::new(convert::page_to_proto(&page)))
     }
 
@@ -75,9 +81,13 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::CreatePlexSourceRequest>,
     ) -> Result<Response<pb::PlexSource>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).map_err(status)?;
         let body = request.into_inner().plex_source.unwrap_or_default();
-        let shown = self.ops.create(&caller, input::draft(body)).await?;
+        let shown = self
+            .ops
+            .create(&caller, input::draft(body))
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::source_to_proto(&shown)))
     }
 
@@ -85,14 +95,18 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::UpdatePlexSourceRequest>,
     ) -> Result<Response<pb::PlexSource>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).map_err(status)?;
         let request = request.into_inner();
         let update = input::source_update(
             request.plex_source.unwrap_or_default(),
             request.update_mask.as_ref(),
         )
-        .map_err(ServiceError::InvalidArgument)?;
-        let shown = self.ops.update(&caller, &request.slug, update).await?;
+        .map_err(|v| status(ServiceError::InvalidArgument(v)))?;
+        let shown = self
+            .ops
+            .update(&caller, &request.slug, update)
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::source_to_proto(&shown)))
     }
 
@@ -100,8 +114,11 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::DeletePlexSourceRequest>,
     ) -> Result<Response<()>, Status> {
-        let caller = caller(&request)?;
-        self.ops.delete(&caller, &request.get_ref().slug).await?;
+        let caller = caller(&request).map_err(status)?;
+        self.ops
+            .delete(&caller, &request.get_ref().slug)
+            .await
+            .map_err(status)?;
         Ok(Response::new(()))
     }
 
@@ -111,7 +128,7 @@ impl PlexSourceService for PlexSources {
         &self,
         request: Request<pb::WatchPlexSourcesRequest>,
     ) -> Result<Response<Self::WatchPlexSourcesStream>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).map_err(status)?;
         let connection_closing = request
             .extensions()
             .get::<Connection>()
@@ -125,11 +142,13 @@ impl PlexSourceService for PlexSources {
             initial_snapshot,
             connection_closing,
         };
-        let events = self.ops.watch((*caller).clone(), params).await?;
+        let events = self
+            .ops
+            .watch((*caller).clone(), params)
+            .await
+            .map_err(status)?;
         Ok(Response::new(Box::pin(events.map(|event| {
-            event
-                .map(|e| convert::event_to_proto(&e))
-                .map_err(Status::from)
+            event.map(|e| convert::event_to_proto(&e)).map_err(status)
         }))))
     }
 }

@@ -4,12 +4,12 @@
 
 use std::{fmt, sync::Arc};
 
+use crate::store::Db;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet},
     metrics::MetricType,
 };
-use sea_orm::DatabaseConnection;
 
 use crate::{
     app::{ConnectionCounts, Health},
@@ -25,7 +25,7 @@ pub struct ServerState {
 }
 
 struct Inner {
-    db: DatabaseConnection,
+    db: Db,
     ops: Operations,
     feed: ChangeFeed,
     health: Health,
@@ -47,7 +47,7 @@ struct BuildLabels {
 
 impl ServerState {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         ops: Operations,
         feed: ChangeFeed,
         health: Health,
@@ -151,7 +151,7 @@ impl Collector for ServerState {
             connections.refused(),
         )?;
 
-        let stats = inner.feed.cache().stats();
+        let stats = inner.ops.cache().stats();
         for (name, help, value) in [
             (
                 "plexsource_cache_hits",

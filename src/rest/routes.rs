@@ -212,10 +212,14 @@ async fn list(State(rest): State<Rest>, headers: HeaderMap, RawQuery(raw): RawQu
 async fn create(State(rest): State<Rest>, headers: HeaderMap, request: Body) -> Response {
     let run = rest.clone();
     run.run(Route::Collection, async move {
-        let caller = rest.caller(&headers).await?;
         // authentik reads the body after its permission checks; so does
         // this server, so a caller who may not create costs no body.
-        rest.ops.authorize_create(&caller)?;
+        let admitted = async {
+            let caller = rest.caller(&headers).await?;
+            rest.ops.authorize_create(&caller)?;
+            Ok::<_, Failure>(caller)
+        };
+        let (caller, request) = before_body(admitted.await, request)?;
         let (draft, decoding) = rest.read_draft(&headers, request).await?;
         let created = rest.ops.create_decoded(&caller, draft, decoding).await?;
         Ok(json(StatusCode::CREATED, &body::source_json(&created)))
@@ -321,10 +325,14 @@ async fn write(
     request: Body,
     update: fn(PlexSourceDraft) -> SourceUpdate,
 ) -> Result<Response, Failure> {
-    let caller = rest.caller(&headers).await?;
-    let slug = path_slug(path)?;
     // Before the body is read (see `create`).
-    rest.ops.authorize_update(&caller, &slug).await?;
+    let admitted = async {
+        let caller = rest.caller(&headers).await?;
+        let slug = path_slug(path)?;
+        rest.ops.authorize_update(&caller, &slug).await?;
+        Ok::<_, Failure>((caller, slug))
+    };
+    let ((caller, slug), request) = before_body(admitted.await, request)?;
     let (draft, decoding) = rest.read_draft(&headers, request).await?;
     let updated = rest
         .ops
@@ -361,6 +369,18 @@ async fn destroy(
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
+}
+
+/// The checks made before a body is read, and the body; when they refuse,
+/// the body is read off apart (see [`crate::early`]).
+fn before_body<T>(checked: Result<T, Failure>, request: Body) -> Result<(T, Body), Failure> {
+    match checked {
+        Ok(admitted) => Ok((admitted, request)),
+        Err(refused) => {
+            crate::early::drain_later(request);
+            Err(refused)
+        }
+    }
 }
 
 impl Rest {

@@ -110,15 +110,15 @@ pub fn init(format: LogFormat, traces: Traces) -> Telemetry {
                 .with_threads(false)
                 .with_target(false)
                 .with_tracked_inactivity(false)
-                // Spans of this crate only (not of the exporter's own
-                // transport): the calls at INFO, the database work at DEBUG.
+                // Spans of the service's crates only (not of the exporter's
+                // own transport): the calls at INFO, the database work (the
+                // store crate's) at DEBUG.
                 .with_filter(
                     Targets::new()
                         .with_target(env!("CARGO_CRATE_NAME"), tracing::Level::INFO)
-                        .with_target(
-                            concat!(env!("CARGO_CRATE_NAME"), "::store"),
-                            tracing::Level::DEBUG,
-                        ),
+                        .with_target("plex_source_core", tracing::Level::INFO)
+                        .with_target("blueprint", tracing::Level::INFO)
+                        .with_target("store", tracing::Level::DEBUG),
                 );
             tracing_subscriber::registry()
                 .with(log_layer(format).with_filter(filter))

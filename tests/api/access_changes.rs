@@ -6,34 +6,29 @@
 use plex_source_service::{
     domain::access::{Permission, hash_key},
     store::{
-        self,
+        self, Backend as DatabaseBackend, Db,
         access::{self, Principal},
-        entities::role,
     },
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
 
 use crate::{
     backend_tests,
     helpers::{Backend, TestDb},
 };
 
-async fn access_epoch(db: &DatabaseConnection) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT value FROM store_epochs WHERE name = 'access'",
-        ))
+async fn access_epoch(db: &Db) -> i64 {
+    let rows = db
+        .query("SELECT value FROM store_epochs WHERE name = 'access'")
         .await
-        .unwrap()
-        .expect("the access epoch row");
-    row.try_get("", "value").unwrap()
+        .unwrap();
+    let row = rows.first().expect("the access epoch row");
+    row.int("value").unwrap()
 }
 
 /// Makes every access-epoch bump fail, as a lost connection or a full
 /// disk would between the change and the bump.
-async fn refuse_epoch_bumps(db: &DatabaseConnection) {
-    let statements: &[&str] = match db.get_database_backend() {
+async fn refuse_epoch_bumps(db: &Db) {
+    let statements: &[&str] = match db.backend() {
         DatabaseBackend::Sqlite => &["CREATE TRIGGER refuse_epoch BEFORE UPDATE ON store_epochs \
              BEGIN SELECT RAISE(ABORT, 'epoch bump refused'); END"],
         _ => &[
@@ -44,25 +39,25 @@ async fn refuse_epoch_bumps(db: &DatabaseConnection) {
         ],
     };
     for statement in statements {
-        db.execute_unprepared(statement).await.unwrap();
+        db.execute(statement).await.unwrap();
     }
 }
 
-async fn allow_epoch_bumps(db: &DatabaseConnection) {
-    let statement = match db.get_database_backend() {
+async fn allow_epoch_bumps(db: &Db) {
+    let statement = match db.backend() {
         DatabaseBackend::Sqlite => "DROP TRIGGER refuse_epoch",
         _ => "DROP TRIGGER refuse_epoch ON store_epochs",
     };
-    db.execute_unprepared(statement).await.unwrap();
+    db.execute(statement).await.unwrap();
 }
 
-async fn role_names(db: &DatabaseConnection) -> Vec<String> {
-    let mut names: Vec<String> = role::Entity::find()
-        .all(db)
+async fn role_names(db: &Db) -> Vec<String> {
+    let mut names: Vec<String> = db
+        .query("SELECT name FROM roles")
         .await
         .unwrap()
-        .into_iter()
-        .map(|r| r.name)
+        .iter()
+        .map(|r| r.text("name").expect("a name"))
         .collect();
     names.sort();
     names

@@ -8,7 +8,6 @@ use plex_source_service::{
     domain::access::{Permission, TokenKey},
     store::access,
 };
-use sea_orm::{ConnectionTrait, Statement};
 use tonic::{Code, Status};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
@@ -207,7 +206,7 @@ async fn failed_authentication_is_answered_without_the_database(backend: Backend
         return;
     };
     let key = TokenKey::generate();
-    let lookups = || app.feed.cache().caller_misses();
+    let lookups = || app.cache.caller_misses();
     let before = lookups();
     for _ in 0..1000 {
         let status = app
@@ -456,36 +455,27 @@ async fn bootstrap_is_idempotent_across_restarts(backend: Backend) {
 
 /// Every row of `tables` as text, the way a database dump would show it.
 async fn dump_tables(app: &TestApp, tables: &[&str]) -> String {
-    let backend = app.db.get_database_backend();
     let mut out = String::new();
     for table in tables {
-        let sql = match backend {
-            sea_orm::DatabaseBackend::Postgres => {
+        let sql = match app.db.backend() {
+            plex_source_service::store::Backend::Postgres => {
                 format!("SELECT row_to_json(t)::text AS row FROM {table} t")
             }
-            _ => {
+            plex_source_service::store::Backend::Sqlite => {
                 let columns = app
                     .db
-                    .query_all_raw(Statement::from_string(
-                        backend,
-                        format!("SELECT name FROM pragma_table_info('{table}')"),
-                    ))
+                    .query(&format!("SELECT name FROM pragma_table_info('{table}')"))
                     .await
                     .unwrap()
                     .iter()
-                    .map(|r| format!("quote({})", r.try_get::<String>("", "name").unwrap()))
+                    .map(|r| format!("quote({})", r.text("name").unwrap()))
                     .collect::<Vec<_>>()
                     .join(" || ',' || ");
                 format!("SELECT {columns} AS row FROM {table}")
             }
         };
-        for row in app
-            .db
-            .query_all_raw(Statement::from_string(backend, sql))
-            .await
-            .unwrap()
-        {
-            out.push_str(&row.try_get::<String>("", "row").unwrap());
+        for row in app.db.query(&sql).await.unwrap() {
+            out.push_str(&row.text("row").unwrap());
             out.push('\n');
         }
     }

@@ -15,7 +15,7 @@ use crate::{
 
 /// Source lookups `app`'s cache could not answer so far.
 fn misses(app: &TestApp) -> u64 {
-    app.feed.cache().source_misses()
+    app.cache.source_misses()
 }
 
 /// Reads `slug` as `key` right after a fresh poll; whether the read came
@@ -81,10 +81,10 @@ async fn writes_to_one_source_leave_the_others_cached(backend: Backend) {
     a.caller("someone", &[(Permission::View, Some("other"))])
         .await;
     for app in [&a, &b] {
-        let callers = app.feed.cache().caller_misses();
+        let callers = app.cache.caller_misses();
         assert!(cached_read(app, &viewer, "hot").await, "sources stay");
         assert!(
-            app.feed.cache().caller_misses() > callers,
+            app.cache.caller_misses() > callers,
             "the caller was read again"
         );
     }

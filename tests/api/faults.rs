@@ -17,7 +17,6 @@ use plex_source_service::{
     domain::Slug,
     store::{self, StoreError},
 };
-use sea_orm::ConnectionTrait;
 use tonic::{Code, Status};
 
 use crate::{
@@ -450,7 +449,7 @@ async fn terminate_sessions(app: &TestApp) {
         .next()
         .expect("database name");
     admin
-        .execute_unprepared(&format!(
+        .execute(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = '{name}' AND pid <> pg_backend_pid()"
         ))
@@ -548,7 +547,7 @@ async fn postgres_cancels_statements_past_the_statement_timeout() {
     .expect("connect");
     let start = Instant::now();
     let err = db
-        .execute_unprepared("SELECT pg_sleep(5)")
+        .execute("SELECT pg_sleep(5)")
         .await
         .expect_err("cancelled");
     assert!(
@@ -556,7 +555,6 @@ async fn postgres_cancels_statements_past_the_statement_timeout() {
         "{:?}",
         start.elapsed()
     );
-    let err = StoreError::from(err);
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     db.close().await.ok();
 }

@@ -9,11 +9,11 @@ use std::{
     time::Duration,
 };
 
+use plex_source_service::store::Db;
 use plex_source_service::{
     domain::access::TokenKey,
     store::{self, access},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 pub use plex_source_service::proto as pb;
 
@@ -94,7 +94,7 @@ impl TestDb {
                 };
                 let name = format!("pss_test_{}", uuid::Uuid::new_v4().simple());
                 admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .execute(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
                 admin.close().await.ok();
@@ -125,7 +125,7 @@ impl TestDb {
         }
     }
 
-    pub async fn connect(&self) -> DatabaseConnection {
+    pub async fn connect(&self) -> Db {
         store::connect(&self.url)
             .await
             .expect("connect to test database")
@@ -146,7 +146,7 @@ impl Drop for TestDb {
             rt.block_on(async {
                 if let Ok(admin) = store::connect(&admin_url()).await {
                     let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;
                     admin.close().await.ok();
                 }
@@ -158,7 +158,7 @@ impl Drop for TestDb {
 
 /// Writes `yaml` to a temporary file and imports it.
 pub async fn import_yaml(
-    db: &DatabaseConnection,
+    db: &Db,
     yaml: &str,
 ) -> Result<plex_source_service::blueprint::ImportReport, plex_source_service::blueprint::ImportError>
 {
@@ -250,7 +250,7 @@ pub fn read_until(
 }
 
 /// Creates a user with one token and returns the token's key.
-pub async fn create_caller(db: &DatabaseConnection, username: &str, superuser: bool) -> String {
+pub async fn create_caller(db: &Db, username: &str, superuser: bool) -> String {
     access::create_user(db, username, superuser)
         .await
         .expect("create user");

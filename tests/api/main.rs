@@ -18,7 +18,6 @@ mod import;
 mod limits;
 mod list;
 mod metrics;
-mod migrations;
 mod proxy;
 mod reflection;
 mod replicas;

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use plex_source_service::{domain::access::Permission, store::access};
-use sea_orm::ConnectionTrait;
 use tonic::Code;
 
 use crate::{
@@ -124,7 +123,7 @@ async fn killed_connections_do_not_leave_stale_reads(backend: Backend) {
     let admin = &a.admin_key;
     assert_eq!(name_seen(&b, admin).await.unwrap(), "Before");
 
-    a.db.execute_unprepared(
+    a.db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )

@@ -1,6 +1,6 @@
 //! RetrievePlexSource: every field, defaults, validation and not found.
 
-use plex_source_service::store::{self, Lookup};
+use plex_source_service::store::{self, Match};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -60,9 +60,9 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
 
     let stored = store::find_source(
         &app.db,
-        &Lookup {
-            pk: None,
-            fields: vec![("slug", "plex-full".into())],
+        &Match {
+            slug: Some("plex-full".into()),
+            ..Match::default()
         },
     )
     .await

@@ -15,6 +15,7 @@ mod values;
 
 use std::path::PathBuf;
 
+use plex_source_service::store::Db;
 use plex_source_service::{
     blueprint::{self, ImportError, ImportReport},
     domain::{
@@ -22,11 +23,10 @@ use plex_source_service::{
         access::{Caller, Permission, hash_key},
     },
     store::{
-        self, FlowRow, Lookup, MappingRow,
+        self, FlowRow, MappingRow, Match,
         access::{GrantRow, Principal, UserRow},
     },
 };
-use sea_orm::DatabaseConnection;
 use tempfile::TempDir;
 
 use crate::helpers::{Backend, TestDb};
@@ -36,7 +36,7 @@ pub const PLEX: &str = "authentik_sources_plex.plexsource";
 /// A migrated database and a directory for the blueprint files.
 pub struct Fixture {
     pub dir: TempDir,
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// Declared last: the connection closes before the database goes.
     _test_db: TestDb,
 }
@@ -97,9 +97,9 @@ impl Fixture {
     }
 
     pub async fn role(&self, name: &str) -> Option<plex_source_service::store::access::RoleRecord> {
-        let lookup = Lookup {
-            pk: None,
-            fields: vec![("name", name.to_owned())],
+        let lookup = Match {
+            name: Some(name.to_owned()),
+            ..Match::default()
         };
         store::access::lookup_roles(&self.db, &lookup)
             .await
@@ -114,17 +114,17 @@ impl Fixture {
     }
 
     pub async fn flow(&self, slug: &str) -> Option<FlowRow> {
-        let lookup = Lookup {
-            pk: None,
-            fields: vec![("slug", slug.to_owned())],
+        let lookup = Match {
+            slug: Some(slug.to_owned()),
+            ..Match::default()
         };
         store::flows::find(&self.db, &lookup).await.unwrap().pop()
     }
 
     pub async fn mapping(&self, name: &str) -> Option<MappingRow> {
-        let lookup = Lookup {
-            pk: None,
-            fields: vec![("name", name.to_owned())],
+        let lookup = Match {
+            name: Some(name.to_owned()),
+            ..Match::default()
         };
         store::mappings::find(&self.db, &lookup)
             .await

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use plex_source_service::store::Db;
 use plex_source_service::{
     blueprint,
     domain::{GroupMatchingMode, PolicyEngineMode, UserMatchingMode},
 };
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{FULL, MINIMAL, fixture, report};
@@ -210,7 +210,8 @@ async fn the_example_blueprint_imports(backend: Backend) {
 #[test]
 fn import_is_send() {
     fn assert_send<T: Send>(_: &T) {}
-    let db = DatabaseConnection::default();
-    let future = blueprint::import_file(&db, Path::new("x.yaml"));
-    assert_send(&future);
+    fn import(db: &Db) {
+        assert_send(&blueprint::import_file(db, Path::new("x.yaml")));
+    }
+    let _ = import;
 }

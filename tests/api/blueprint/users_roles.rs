@@ -1,7 +1,7 @@
 //! Users and roles: replacing a user's roles, their rules, and deleting
 //! them with what hangs off them.
 
-use plex_source_service::store::{self, Lookup};
+use plex_source_service::store::{self, Match};
 use uuid::Uuid;
 
 use super::{ACCESS, fixture, report, violated_fields};
@@ -87,9 +87,9 @@ entries:
 
     let alice_pk = store::access::lookup_users(
         &fx.db,
-        &Lookup {
-            pk: None,
-            fields: vec![("username", "alice".into())],
+        &Match {
+            name: Some("alice".into()),
+            ..Match::default()
         },
     )
     .await

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use plex_source_service::store::Db;
 use plex_source_service::{
     app::{Application, ServerSettings},
     audit::AuditTrail,
@@ -10,11 +11,10 @@ use plex_source_service::{
     feed::ChangeFeed,
     proto::plex_source_service_client::PlexSourceServiceClient,
     store::{
-        self, Lookup,
+        self, Match,
         access::{self, Principal},
     },
 };
-use sea_orm::DatabaseConnection;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Status, Streaming, transport::Channel};
 
@@ -67,12 +67,16 @@ pub struct TestApp {
     /// Key of a superuser's token (see [`TestApp::admin`]).
     pub admin_key: String,
     /// The test's own connection, for what the CLI would do.
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub channel: Channel,
     /// The server's change feed (see [`TestApp::settle`]).
     pub feed: ChangeFeed,
     /// The server's audit trail (flush it before reading `audit_events`).
     pub audit: AuditTrail,
+    /// The server's read cache, for its figures.
+    pub cache: std::sync::Arc<plex_source_service::cache::ReadCache>,
+    /// Database reads made for single watch streams.
+    pub watch_work: std::sync::Arc<plex_source_service::ops::WatchWork>,
     /// For requests the RPC methods below do not make.
     pub client: PlexSourceServiceClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -144,6 +148,8 @@ async fn serve(
     let mut started = app.started();
     let feed = app.feed();
     let audit = app.audit();
+    let cache = app.cache();
+    let watch_work = app.watch_work();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -177,6 +183,8 @@ async fn serve(
         channel,
         feed,
         audit,
+        cache,
+        watch_work,
         shutdown: Some(tx),
         server: Some(server),
         test_db,
@@ -367,9 +375,9 @@ impl TestApp {
 
     /// Primary key of the flow with this slug, as the API shows it.
     pub async fn flow_pk(&self, slug: &str) -> String {
-        let lookup = Lookup {
-            pk: None,
-            fields: vec![("slug", slug.into())],
+        let lookup = Match {
+            slug: Some(slug.into()),
+            ..Match::default()
         };
         store::flows::find(&self.db, &lookup).await.expect("flow")[0]
             .pk
@@ -379,9 +387,9 @@ impl TestApp {
     /// Primary key of the property mapping with this name, as the API
     /// shows it.
     pub async fn mapping_pk(&self, name: &str) -> String {
-        let lookup = Lookup {
-            pk: None,
-            fields: vec![("name", name.into())],
+        let lookup = Match {
+            name: Some(name.into()),
+            ..Match::default()
         };
         store::mappings::find(&self.db, &lookup)
             .await

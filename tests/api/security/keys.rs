@@ -58,7 +58,7 @@ async fn a_flood_of_bogus_keys_costs_a_bounded_number_of_queries(backend: Backen
     let viewer = app.caller("viewer", &[(Permission::View, None)]).await;
     app.retrieve(&viewer, "plex").await.expect("a real key");
     let app = Arc::new(app);
-    let before = app.feed.cache().caller_misses();
+    let before = app.cache.caller_misses();
     let started = std::time::Instant::now();
     let mut flood = tokio::task::JoinSet::new();
     for worker in 0..8 {
@@ -74,7 +74,7 @@ async fn a_flood_of_bogus_keys_costs_a_bounded_number_of_queries(backend: Backen
     while let Some(done) = flood.join_next().await {
         done.expect("flood task");
     }
-    let queries = app.feed.cache().caller_misses() - before;
+    let queries = app.cache.caller_misses() - before;
     let seconds = started.elapsed().as_secs_f64();
     // The budget: 100 at once, then 100 a second.
     let bound = 100.0 + 100.0 * seconds + 10.0;

@@ -3,8 +3,6 @@
 //! the older format are still delivered, and a row this version cannot
 //! read ends the stream with INTERNAL instead of being skipped.
 
-use plex_source_service::store::entities::source_event;
-use sea_orm::{ActiveValue::Set, EntityTrait};
 use tonic::Code;
 
 use super::{next, next_error, since, source_of};
@@ -41,15 +39,13 @@ async fn newest_revision(app: &TestApp) -> i64 {
 
 /// Appends a log row by hand, as an older or newer version would write it.
 async fn append_raw(app: &TestApp, source: &pb::PlexSource, kind: &str, snapshot: String) {
-    source_event::Entity::insert(source_event::ActiveModel {
-        kind: Set(kind.to_owned()),
-        source_pk: Set(source.pk.parse().expect("uuid")),
-        slug: Set(source.slug.clone()),
-        snapshot: Set(Some(snapshot)),
-        created: Set(chrono::Utc::now()),
-        ..Default::default()
-    })
-    .exec_without_returning(&app.db)
+    plex_source_service::store::events::append_as_written(
+        &app.db,
+        kind,
+        source.pk.parse().expect("uuid"),
+        &source.slug,
+        snapshot,
+    )
     .await
     .expect("append");
 }

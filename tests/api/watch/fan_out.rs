@@ -61,7 +61,7 @@ async fn database_work_per_change_does_not_grow_with_streams(backend: Backend) {
     // Every stream has started (and read the log once, on its own).
     update_seen_by_all(&app, &mut viewers, &mut readers, "warm").await;
 
-    let work = app.feed.watch_work();
+    let work = &app.watch_work;
     let (log_reads, caller_reads) = (work.stream_log_reads(), work.caller_reads());
     for n in 0..UPDATES {
         update_seen_by_all(&app, &mut viewers, &mut readers, &format!("Name {n}")).await;
@@ -109,7 +109,7 @@ async fn a_stream_that_stops_reading_catches_up_from_the_log(backend: Backend) {
         .expect("update");
     next(&mut stalled).await;
     next(&mut reading).await;
-    let log_reads = app.feed.watch_work().stream_log_reads();
+    let log_reads = app.watch_work.stream_log_reads();
 
     // The reading stream keeps up while the other one reads nothing.
     for n in 0..BURST {
@@ -129,7 +129,7 @@ async fn a_stream_that_stops_reading_catches_up_from_the_log(backend: Backend) {
         assert_eq!(&source_of(event).name[..5], format!("{n:05}"));
     }
     assert!(
-        app.feed.watch_work().stream_log_reads() > log_reads,
+        app.watch_work.stream_log_reads() > log_reads,
         "the stalled stream fell behind the feed and read the log"
     );
 }

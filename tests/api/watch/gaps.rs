@@ -12,14 +12,13 @@ use plex_source_service::{
     domain::Slug,
     store::{self, events},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::{Events, live, next};
 use crate::helpers::{Backend, TestApp, new_source, spawn_app};
 
 /// A store-level rename inside `txn`, as another replica or the CLI writes:
 /// it draws the next revision.
-async fn rename_in(txn: &DatabaseTransaction, slug: &str, name: &str) {
+async fn rename_in(txn: &store::Txn, slug: &str, name: &str) {
     let slug = Slug::parse(slug).expect("slug");
     let stored = store::lock_source_by_slug(txn, &slug)
         .await
@@ -27,13 +26,13 @@ async fn rename_in(txn: &DatabaseTransaction, slug: &str, name: &str) {
         .expect("exists");
     let mut fields = stored.fields.clone();
     fields.name = name.to_owned();
-    store::replace_source(txn, &stored, &fields)
+    store::update_locked_source(txn, &stored, &fields)
         .await
         .expect("rename");
 }
 
 /// A rename committed at once on the test's own connection.
-async fn rename_now(db: &DatabaseConnection, slug: &str, name: &str) {
+async fn rename_now(db: &store::Db, slug: &str, name: &str) {
     let txn = store::begin_write(db).await.expect("begin");
     rename_in(&txn, slug, name).await;
     txn.commit().await.expect("commit");
@@ -119,7 +118,7 @@ async fn a_revision_rolled_back_is_passed_once_its_writer_ended() {
     // application on the same server): it must not hold the feed up.
     let other = app.db.begin().await.expect("begin");
     other
-        .execute_unprepared("SELECT pg_current_xact_id()")
+        .execute("SELECT pg_current_xact_id()")
         .await
         .expect("a transaction id");
 

@@ -2,7 +2,6 @@
 //! when the log no longer holds them.
 
 use plex_source_service::store::events;
-use sea_orm::ConnectionTrait;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -212,7 +211,7 @@ async fn resume_points_outside_the_log_are_out_of_range(backend: Backend) {
     // Simulate pruning: only the two newest changes are retained.
     let keep_from = revisions[3];
     app.db
-        .execute_unprepared(&format!(
+        .execute(&format!(
             "DELETE FROM plex_source_events WHERE revision < {keep_from}"
         ))
         .await

@@ -1,6 +1,5 @@
 //! DeletePlexSource: the source and its links go, what it linked to stays.
 
-use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
 
 use super::CATALOG;
@@ -36,17 +35,13 @@ async fn delete_removes_the_source_and_its_links_only(backend: Backend) {
     // Flows and mappings stay; links are gone.
     assert!(!app.flow_pk("w-auth").await.is_empty());
     assert!(!app.mapping_pk("w-group").await.is_empty());
-    let backend = app.db.get_database_backend();
     for table in [
         "plex_source_user_property_mappings",
         "plex_source_group_property_mappings",
     ] {
         let rows = app
             .db
-            .query_all_raw(Statement::from_string(
-                backend,
-                format!("SELECT source_id FROM {table}"),
-            ))
+            .query(&format!("SELECT source_id FROM {table}"))
             .await
             .unwrap();
         assert!(rows.is_empty(), "{table} still has links");

@@ -9,7 +9,7 @@ mod slugs;
 mod together;
 mod update;
 
-use plex_source_service::store::{self, Lookup};
+use plex_source_service::store::{self, Match};
 use tonic::Status;
 use tonic_types::StatusExt;
 
@@ -44,14 +44,8 @@ pub fn violations(status: &Status) -> Vec<(String, String)> {
 }
 
 pub async fn count_sources(app: &TestApp) -> usize {
-    store::find_source(
-        &app.db,
-        &Lookup {
-            pk: None,
-            fields: vec![],
-        },
-    )
-    .await
-    .expect("count sources")
-    .len()
+    store::find_source(&app.db, &Match::default())
+        .await
+        .expect("count sources")
+        .len()
 }
