@@ -156,6 +156,27 @@ fn ids(ids: &[Uuid]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The wire message's fields are authentik's serializer's attributes,
+    /// in its order: an attribute declared and not in the proto (or the
+    /// other way round) fails here.
+    #[test]
+    fn the_message_has_every_attribute_in_order() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("set");
+        let message = set
+            .file
+            .iter()
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == "PlexSource")
+            .expect("PlexSource");
+        let fields: Vec<&str> = message.field.iter().map(|f| f.name()).collect();
+        let declared: Vec<&str> = crate::domain::attributes::ATTRIBUTES
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(fields, declared);
+    }
+
     /// The proto enum names end in the authentik value, upper-cased, and
     /// each maps back to itself: a mapping to the wrong variant fails here.
     #[test]

@@ -6,6 +6,7 @@ use super::convert::Choice;
 use crate::{
     domain::{
         Field, GroupMatchingMode, PlexSourceDraft, PolicyEngineMode, UserMatchingMode, Violations,
+        attributes,
     },
     ops::{ListParams, SourceUpdate},
     proto as pb,
@@ -15,25 +16,16 @@ use crate::{
 /// for repeats); more is refused before any path is read.
 pub const MAX_MASK_PATHS: usize = 64;
 
-/// Draft attributes the API cannot write: the icon is set by blueprints
-/// and rendered as a computed URL.
-const NOT_WRITABLE: [&str; 1] = ["icon"];
-
-/// Fields the API computes or protects; naming them in a mask is an error,
-/// sending them in a body is ignored (as authentik does).
-const READ_ONLY: [&str; 7] = [
-    "pk",
-    "component",
-    "verbose_name",
-    "verbose_name_plural",
-    "meta_model_name",
-    "managed",
-    "icon",
-];
-
 /// Whether a mask path names a field a client may write.
 fn writable(path: &str) -> bool {
-    PlexSourceDraft::FIELDS.contains(&path) && !NOT_WRITABLE.contains(&path)
+    attributes::writable().any(|a| a.name == path)
+}
+
+/// Whether a mask path names a field the API computes or protects: naming
+/// it in a mask is an error, sending it in a body is ignored (as authentik
+/// does).
+fn read_only(path: &str) -> bool {
+    attributes::attribute_named(path).is_some_and(|a| !writable(a.name))
 }
 
 /// A create body, or the populated fields of a maskless update: fields at
@@ -223,7 +215,7 @@ pub fn mask_paths(mask: Option<&prost_types::FieldMask>) -> Result<UpdateMask, V
             if !fields.iter().any(|f| f == path) {
                 fields.push(path.to_owned());
             }
-        } else if READ_ONLY.contains(&path) {
+        } else if read_only(path) {
             v.add(
                 "update_mask",
                 "read_only",

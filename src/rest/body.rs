@@ -11,7 +11,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Field, PlexSource, PlexSourceDraft, PlexSourceFields, Violations, plex_source},
+    domain::{
+        Field, Input, PlexSource, PlexSourceDraft, PlexSourceFields, Violations,
+        attributes::{self, Value as AttributeValue},
+        plex_source,
+    },
     ops::{ListPage, Visible},
 };
 
@@ -50,10 +54,10 @@ pub struct PlexSourceJson<'a> {
     /// Return internal model name
     #[schema(read_only)]
     meta_model_name: &'static str,
-    #[schema(value_type = PolicyEngineMode)]
+    #[schema(value_type = super::openapi::PolicyEngineMode)]
     policy_engine_mode: &'static str,
     /// How the source determines if an existing user should be authenticated or a new user enrolled.
-    #[schema(value_type = UserMatchingModeEnum)]
+    #[schema(value_type = super::openapi::UserMatchingModeEnum)]
     user_matching_mode: &'static str,
     /// Objects that are managed by authentik.
     #[schema(read_only)]
@@ -62,7 +66,7 @@ pub struct PlexSourceJson<'a> {
     #[schema(read_only)]
     icon: String,
     /// How the source determines if an existing group should be used or a new group created.
-    #[schema(value_type = GroupMatchingModeEnum)]
+    #[schema(value_type = super::openapi::GroupMatchingModeEnum)]
     group_matching_mode: &'static str,
     /// Client identifier used to talk to Plex.
     client_id: &'a str,
@@ -94,37 +98,6 @@ impl Serialize for Ids<'_> {
         }
         seq.end()
     }
-}
-
-/// `PolicyEngineMode` of authentik's schema.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum PolicyEngineMode {
-    All,
-    Any,
-}
-
-/// `UserMatchingModeEnum` of authentik's schema.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum UserMatchingModeEnum {
-    Identifier,
-    EmailLink,
-    EmailDeny,
-    UsernameLink,
-    UsernameDeny,
-}
-
-/// `GroupMatchingModeEnum` of authentik's schema.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum GroupMatchingModeEnum {
-    Identifier,
-    NameLink,
-    NameDeny,
 }
 
 /// The wire form of a source; the Plex token only when the operation
@@ -244,42 +217,6 @@ pub fn page_json(page: &ListPage, pagination: Pagination) -> PaginatedJson<'_> {
     }
 }
 
-/// The writable fields of authentik's `PlexSourceRequest` (the OpenAPI
-/// schema of a create or full update body; a partial update sends any of
-/// them). Read with [`draft`].
-#[derive(ToSchema)]
-#[schema(as = PlexSourceRequest, description = "Plex Source Serializer")]
-#[allow(dead_code)]
-pub struct PlexSourceRequest {
-    #[schema(min_length = 1)]
-    name: String,
-    #[schema(min_length = 1, max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
-    slug: String,
-    enabled: Option<bool>,
-    #[schema(value_type = Option<uuid::Uuid>, nullable)]
-    authentication_flow: Option<String>,
-    #[schema(value_type = Option<uuid::Uuid>, nullable)]
-    enrollment_flow: Option<String>,
-    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
-    user_property_mappings: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
-    group_property_mappings: Option<Vec<String>>,
-    #[schema(value_type = Option<PolicyEngineMode>)]
-    policy_engine_mode: Option<String>,
-    #[schema(value_type = Option<UserMatchingModeEnum>)]
-    user_matching_mode: Option<String>,
-    #[schema(min_length = 1)]
-    user_path_template: Option<String>,
-    #[schema(value_type = Option<GroupMatchingModeEnum>)]
-    group_matching_mode: Option<String>,
-    #[schema(min_length = 1)]
-    client_id: Option<String>,
-    allowed_servers: Option<Vec<String>>,
-    allow_friends: Option<bool>,
-    #[schema(min_length = 1)]
-    plex_token: String,
-}
-
 /// A request body typed into a draft. A key left out is
 /// [`Field::Missing`], `null` is [`Field::Null`]; read-only and unknown keys
 /// are ignored, as authentik's serializer ignores them. A value of the wrong
@@ -310,26 +247,23 @@ pub fn draft(body: Value) -> Result<(PlexSourceDraft, Violations), Violations> {
     let mut v = Violations::new();
     let mut d = PlexSourceDraft::default();
     for (key, value) in object {
+        // Read-only (`pk`, `icon`, the computed fields) and unknown keys are
+        // ignored.
+        let Some(attribute) = attributes::writable().find(|a| a.name == key) else {
+            continue;
+        };
         let k = key.as_str();
-        match k {
-            "name" => d.name = text(&mut v, k, value),
-            "slug" => d.slug = text(&mut v, k, value),
-            "enabled" => d.enabled = flag(&mut v, k, value),
-            "authentication_flow" => d.authentication_flow = pk(&mut v, k, value),
-            "enrollment_flow" => d.enrollment_flow = pk(&mut v, k, value),
-            "user_property_mappings" => d.user_property_mappings = pk_list(&mut v, k, value),
-            "group_property_mappings" => d.group_property_mappings = pk_list(&mut v, k, value),
-            "policy_engine_mode" => d.policy_engine_mode = choice(k, value),
-            "user_matching_mode" => d.user_matching_mode = choice(k, value),
-            "user_path_template" => d.user_path_template = text(&mut v, k, value),
-            "group_matching_mode" => d.group_matching_mode = choice(k, value),
-            "client_id" => d.client_id = text(&mut v, k, value),
-            "allowed_servers" => d.allowed_servers = text_list(&mut v, k, value),
-            "allow_friends" => d.allow_friends = flag(&mut v, k, value),
-            "plex_token" => d.plex_token = text(&mut v, k, value),
-            // Read-only (`pk`, `icon`, the computed fields) or unknown.
-            _ => {}
-        }
+        let input = match attribute.value {
+            AttributeValue::Text | AttributeValue::Slug => Input::Text(text(&mut v, k, value)),
+            AttributeValue::Choice(_) => Input::Text(choice(k, value)),
+            AttributeValue::Ref => Input::Text(pk(&mut v, k, value)),
+            AttributeValue::Bool => Input::Flag(flag(&mut v, k, value)),
+            AttributeValue::RefList => Input::List(pk_list(&mut v, k, value)),
+            AttributeValue::TextList => Input::List(text_list(&mut v, k, value)),
+            AttributeValue::Pk => continue,
+        };
+        // The declaration and the draft agree (the domain's tests say so).
+        d.set(k, input);
     }
     Ok((d, v))
 }
@@ -513,6 +447,69 @@ fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The answer's keys are authentik's serializer's, in its order: an
+    /// attribute declared and not rendered (or rendered and not declared)
+    /// fails here.
+    #[test]
+    fn the_answer_has_every_attribute_in_order() {
+        struct Keys(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Keys {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct InOrder;
+                impl<'de> serde::de::Visitor<'de> for InOrder {
+                    type Value = Keys;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Keys, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some(key) = map.next_key::<String>()? {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            keys.push(key);
+                        }
+                        Ok(Keys(keys))
+                    }
+                }
+                d.deserialize_map(InOrder)
+            }
+        }
+        let visible = Visible {
+            source: std::sync::Arc::new(crate::domain::plex_source::example()),
+            token: crate::ops::TokenVisibility::Hidden,
+        };
+        let text = serde_json::to_string(&source_json(&visible)).expect("JSON");
+        let Keys(keys) = serde_json::from_str(&text).expect("keys");
+        let declared: Vec<&str> = attributes::ATTRIBUTES.iter().map(|a| a.name).collect();
+        assert_eq!(keys, declared);
+    }
+
+    /// Every attribute the API writes is read from a body into the draft.
+    #[test]
+    fn every_writable_attribute_is_read_from_a_body() {
+        for attribute in attributes::writable() {
+            let id = Uuid::new_v4().to_string();
+            let value = match attribute.value {
+                AttributeValue::Bool => serde_json::json!(true),
+                AttributeValue::Ref => serde_json::json!(id),
+                AttributeValue::RefList => serde_json::json!([id]),
+                AttributeValue::TextList => serde_json::json!(["x"]),
+                _ => serde_json::json!("x"),
+            };
+            let body = serde_json::json!({ attribute.name: value });
+            let (draft, _) = draft(body).expect("a draft");
+            let kept = draft.retain(|name| name == attribute.name);
+            let set = format!("{kept:?}");
+            assert!(
+                set.contains("Set("),
+                "{} is not read: {set}",
+                attribute.name
+            );
+        }
+    }
     use serde_json::json;
 
     #[test]

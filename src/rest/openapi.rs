@@ -14,11 +14,19 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use utoipa::{
-    Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, PartialSchema, ToSchema,
+    openapi::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, Ref, RefOr, Schema, SchemaFormat, Type,
+        schema::SchemaType,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use super::{body, routes};
+use crate::domain::{
+    Slug,
+    attributes::{self, Access, Attribute, Choices, Value as AttributeValue},
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,7 +44,13 @@ use super::{body, routes};
         routes::partial_update,
         routes::destroy,
     ),
-    components(schemas(PatchedPlexSourceRequest, GenericError, ValidationError, body::Pagination)),
+    components(schemas(
+        PlexSourceRequest,
+        PatchedPlexSourceRequest,
+        GenericError,
+        ValidationError,
+        body::Pagination
+    )),
     modifiers(&BearerScheme),
     tags((name = "sources")),
 )]
@@ -74,38 +88,144 @@ pub struct ValidationError {
     fields: std::collections::HashMap<String, Vec<String>>,
 }
 
-/// authentik's `PatchedPlexSourceRequest`: any writable field.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct PatchedPlexSourceRequest {
-    #[schema(min_length = 1)]
-    name: Option<String>,
-    #[schema(min_length = 1, max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
-    slug: Option<String>,
-    enabled: Option<bool>,
-    #[schema(value_type = Option<uuid::Uuid>, nullable)]
-    authentication_flow: Option<String>,
-    #[schema(value_type = Option<uuid::Uuid>, nullable)]
-    enrollment_flow: Option<String>,
-    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
-    user_property_mappings: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
-    group_property_mappings: Option<Vec<String>>,
-    #[schema(value_type = Option<body::PolicyEngineMode>)]
-    policy_engine_mode: Option<String>,
-    #[schema(value_type = Option<body::UserMatchingModeEnum>)]
-    user_matching_mode: Option<String>,
-    #[schema(min_length = 1)]
-    user_path_template: Option<String>,
-    #[schema(value_type = Option<body::GroupMatchingModeEnum>)]
-    group_matching_mode: Option<String>,
-    #[schema(min_length = 1)]
-    client_id: Option<String>,
-    allowed_servers: Option<Vec<String>>,
-    allow_friends: Option<bool>,
-    #[schema(min_length = 1)]
-    plex_token: Option<String>,
+/// authentik's `PlexSourceRequest`: the body of a create or full update.
+pub struct PlexSourceRequest;
+
+/// authentik's `PatchedPlexSourceRequest`: the body of a partial update.
+pub struct PatchedPlexSourceRequest;
+
+impl PartialSchema for PlexSourceRequest {
+    fn schema() -> RefOr<Schema> {
+        request_schema("Plex Source Serializer", true)
+    }
 }
+
+impl ToSchema for PlexSourceRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        choice_schemas(schemas);
+    }
+}
+
+impl PartialSchema for PatchedPlexSourceRequest {
+    fn schema() -> RefOr<Schema> {
+        request_schema("Plex Source Serializer", false)
+    }
+}
+
+impl ToSchema for PatchedPlexSourceRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        choice_schemas(schemas);
+    }
+}
+
+/// A request body's schema: the attributes the API writes (from their one
+/// declaration), with the ones a create requires required when `whole`.
+fn request_schema(description: &str, whole: bool) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new().description(Some(description));
+    for attribute in attributes::writable() {
+        object = object.property(attribute.name, attribute_schema(attribute));
+        if whole && attribute.access == (Access::Writable { required: true }) {
+            object = object.required(attribute.name);
+        }
+    }
+    RefOr::T(Schema::Object(object.build()))
+}
+
+/// How one attribute is written in a request.
+fn attribute_schema(attribute: &Attribute) -> RefOr<Schema> {
+    let kind = |kind: Type| {
+        if attribute.nullable {
+            SchemaType::from_iter([kind, Type::Null])
+        } else {
+            SchemaType::Type(kind)
+        }
+    };
+    let uuid = || SchemaFormat::KnownFormat(KnownFormat::Uuid);
+    let text = ObjectBuilder::new()
+        .schema_type(kind(Type::String))
+        .min_length(attribute.non_blank.then_some(1));
+    let schema = match attribute.value {
+        AttributeValue::Text => text.build(),
+        AttributeValue::Slug => text
+            .max_length(Some(Slug::MAX_LEN))
+            .pattern(Some(Slug::PATTERN))
+            .build(),
+        AttributeValue::Bool => ObjectBuilder::new()
+            .schema_type(kind(Type::Boolean))
+            .build(),
+        AttributeValue::Pk | AttributeValue::Ref => ObjectBuilder::new()
+            .schema_type(kind(Type::String))
+            .format(Some(uuid()))
+            .build(),
+        AttributeValue::RefList => {
+            let item = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(uuid()));
+            return ArrayBuilder::new().items(item).into();
+        }
+        AttributeValue::TextList => {
+            return ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .into();
+        }
+        AttributeValue::Choice(choices) => {
+            return RefOr::Ref(Ref::from_schema_name(choice_name(choices)));
+        }
+    };
+    RefOr::T(Schema::Object(schema))
+}
+
+/// authentik's schema names of the choice attributes' sets.
+fn choice_name(choices: Choices) -> &'static str {
+    match choices {
+        Choices::PolicyEngineMode => "PolicyEngineMode",
+        Choices::UserMatchingMode => "UserMatchingModeEnum",
+        Choices::GroupMatchingMode => "GroupMatchingModeEnum",
+    }
+}
+
+/// Every choice set, as a named schema of its words (from the domain's
+/// own list of them).
+fn choice_schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    for choices in [
+        Choices::PolicyEngineMode,
+        Choices::UserMatchingMode,
+        Choices::GroupMatchingMode,
+    ] {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(choices.words()))
+            .build();
+        schemas.push((
+            choice_name(choices).to_owned(),
+            RefOr::T(Schema::Object(schema)),
+        ));
+    }
+}
+
+/// The choice sets as value types of the answer's and the query's fields.
+macro_rules! choice_schema {
+    ($name:ident, $choices:expr) => {
+        #[doc = concat!("authentik's `", stringify!($name), "` (its words: the domain's).")]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                RefOr::Ref(Ref::from_schema_name(choice_name($choices)))
+            }
+        }
+
+        impl ToSchema for $name {
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                choice_schemas(schemas);
+            }
+        }
+    };
+}
+
+choice_schema!(PolicyEngineMode, Choices::PolicyEngineMode);
+choice_schema!(UserMatchingModeEnum, Choices::UserMatchingMode);
+choice_schema!(GroupMatchingModeEnum, Choices::GroupMatchingMode);
 
 /// The document, rendered once.
 static DOCUMENT: LazyLock<(String, String)> = LazyLock::new(|| {
@@ -137,4 +257,38 @@ pub async fn serve(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request bodies' schemas hold exactly the attributes the API
+    /// writes, and the whole one requires what a create requires.
+    #[test]
+    fn request_schemas_come_from_the_attributes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&ApiDoc::openapi().to_json().expect("JSON")).expect("JSON");
+        let schemas = &doc["components"]["schemas"];
+        let mut writable: Vec<&str> = attributes::writable().map(|a| a.name).collect();
+        writable.sort_unstable();
+        for name in ["PlexSourceRequest", "PatchedPlexSourceRequest"] {
+            let properties: Vec<&str> = schemas[name]["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(properties, writable, "{name}");
+        }
+        assert_eq!(
+            schemas["PlexSourceRequest"]["required"],
+            serde_json::json!(["name", "slug", "plex_token"])
+        );
+        assert!(schemas["PatchedPlexSourceRequest"]["required"].is_null());
+        assert_eq!(
+            schemas["UserMatchingModeEnum"]["enum"],
+            serde_json::json!(Choices::UserMatchingMode.words())
+        );
+    }
 }

@@ -27,7 +27,7 @@ pub struct ListQuery {
     #[param(value_type = Option<uuid::Uuid>)]
     enrollment_flow: Option<String>,
     /// How the source determines if an existing group should be used or a new group created.
-    #[param(value_type = Option<super::body::GroupMatchingModeEnum>)]
+    #[param(value_type = Option<super::openapi::GroupMatchingModeEnum>)]
     group_matching_mode: Option<String>,
     name: Option<String>,
     /// Which field to use when ordering the results.
@@ -40,13 +40,13 @@ pub struct ListQuery {
     page_size: Option<String>,
     #[param(value_type = Option<uuid::Uuid>)]
     pbm_uuid: Option<String>,
-    #[param(value_type = Option<super::body::PolicyEngineMode>)]
+    #[param(value_type = Option<super::openapi::PolicyEngineMode>)]
     policy_engine_mode: Option<String>,
     /// A search term.
     search: Option<String>,
     slug: Option<String>,
     /// How the source determines if an existing user should be authenticated or a new user enrolled.
-    #[param(value_type = Option<super::body::UserMatchingModeEnum>)]
+    #[param(value_type = Option<super::openapi::UserMatchingModeEnum>)]
     user_matching_mode: Option<String>,
 }
 

@@ -201,7 +201,7 @@ async fn list(State(rest): State<Rest>, headers: HeaderMap, RawQuery(raw): RawQu
     operation_id = "sources_plex_create",
     tag = "sources",
     description = "Plex source Viewset",
-    request_body = body::PlexSourceRequest,
+    request_body = openapi::PlexSourceRequest,
     responses(
         (status = 201, body = body::PlexSourceJson),
         (status = 400, body = openapi::ValidationError),
@@ -264,7 +264,7 @@ async fn retrieve(
     tag = "sources",
     description = "Plex source Viewset",
     params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
-    request_body = body::PlexSourceRequest,
+    request_body = openapi::PlexSourceRequest,
     responses(
         (status = 200, body = body::PlexSourceJson),
         (status = 400, body = openapi::ValidationError),

@@ -392,10 +392,7 @@ async fn the_plex_token_goes_only_to_those_allowed_and_is_audited(backend: Backe
     );
 }
 
-async fn health_and_reflection_need_no_credentials(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn health_and_reflection_need_no_credentials(app: TestApp) {
     let mut health = HealthClient::new(app.channel.clone());
     let response = health
         .check(HealthCheckRequest {
@@ -406,10 +403,7 @@ async fn health_and_reflection_need_no_credentials(backend: Backend) {
     assert_eq!(response.into_inner().status, 1);
 }
 
-async fn stored_tokens_reveal_no_key(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn stored_tokens_reveal_no_key(app: TestApp) {
     let key = app.caller("dumped", &[]).await;
     let dump = dump_tables(&app, &["tokens", "users"]).await;
     assert!(
@@ -420,10 +414,7 @@ async fn stored_tokens_reveal_no_key(backend: Backend) {
     assert!(!dump.contains(&app.admin_key));
 }
 
-async fn bootstrap_is_idempotent_across_restarts(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn bootstrap_is_idempotent_across_restarts(app: TestApp) {
     let key = "bootstrap-key-0123456789abcdef0123456789abcdef";
     let first = plex_source_service::admin::bootstrap(&app.db, key)
         .await
@@ -483,13 +474,17 @@ async fn dump_tables(app: &TestApp, tables: &[&str]) -> String {
 }
 
 backend_tests!(
-    missing_or_malformed_credentials_are_not_authenticated,
-    unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call,
-    failed_authentication_is_answered_without_the_database,
-    object_permission_allows_only_its_source_and_hides_which_exist,
-    global_and_role_permissions_see_every_source,
-    the_plex_token_goes_only_to_those_allowed_and_is_audited,
-    health_and_reflection_need_no_credentials,
-    stored_tokens_reveal_no_key,
-    bootstrap_is_idempotent_across_restarts,
+    apps: [
+        health_and_reflection_need_no_credentials,
+        stored_tokens_reveal_no_key,
+        bootstrap_is_idempotent_across_restarts,
+    ],
+    backends: [
+        missing_or_malformed_credentials_are_not_authenticated,
+        unknown_expired_revoked_and_inactive_are_rejected_on_the_next_call,
+        failed_authentication_is_answered_without_the_database,
+        object_permission_allows_only_its_source_and_hides_which_exist,
+        global_and_role_permissions_see_every_source,
+        the_plex_token_goes_only_to_those_allowed_and_is_audited,
+    ],
 );

@@ -14,10 +14,7 @@ use plex_source_service::{
 };
 use tonic::Code;
 
-use crate::{
-    backend_tests,
-    helpers::{Backend, TestApp, spawn_app},
-};
+use crate::{backend_tests, helpers::TestApp};
 
 const SOURCES: usize = 50_000;
 
@@ -49,10 +46,7 @@ async fn until_the_lock_is_held(app: &TestApp) {
     }
 }
 
-async fn a_long_import_blocks_only_writers(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_long_import_blocks_only_writers(app: TestApp) {
     app.import(
         "version: 1\nentries:\n  - model: authentik_sources_plex.plexsource\n    identifiers: {slug: plex}\n    attrs: {name: Plex, plex_token: owner-token}\n",
     )
@@ -121,4 +115,8 @@ async fn a_long_import_blocks_only_writers(backend: Backend) {
         .expect("still there");
 }
 
-backend_tests!(a_long_import_blocks_only_writers);
+backend_tests!(
+    apps: [
+        a_long_import_blocks_only_writers,
+    ],
+);

@@ -12,7 +12,7 @@ use tonic_health::pb::{
 
 use crate::{
     backend_tests,
-    helpers::{Backend, spawn_app},
+    helpers::{Backend, TestApp, spawn_app},
     proxy::app_behind_proxy,
 };
 
@@ -62,10 +62,7 @@ async fn wait_for(
     }
 }
 
-async fn every_name_serves_while_the_database_answers(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn every_name_serves_while_the_database_answers(app: TestApp) {
     let mut health = HealthClient::new(app.channel.clone());
     for name in READINESS.into_iter().chain(["liveness"]) {
         assert_eq!(
@@ -172,10 +169,7 @@ async fn probe(args: &[&str]) -> (bool, String) {
     .expect("probe task")
 }
 
-async fn the_health_command_answers_for_probes(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_health_command_answers_for_probes(app: TestApp) {
     let addr = app.addr.to_string();
     for name in READINESS.into_iter().chain(["liveness"]) {
         let (ok, text) = probe(&["--addr", &addr, "--service", name]).await;
@@ -195,7 +189,11 @@ async fn the_health_command_answers_for_probes(backend: Backend) {
 }
 
 backend_tests!(
-    the_health_command_answers_for_probes,
-    every_name_serves_while_the_database_answers,
-    shutdown_reports_not_serving_before_it_stops,
+    apps: [
+        the_health_command_answers_for_probes,
+        every_name_serves_while_the_database_answers,
+    ],
+    backends: [
+        shutdown_reports_not_serving_before_it_stops,
+    ],
 );

@@ -178,22 +178,38 @@ pub fn example_blueprint() -> PathBuf {
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@both [$($name),*] []);
+    };
+    (apps: [$($app:ident),* $(,)?] $(, backends: [$($name:ident),* $(,)?])? $(,)?) => {
+        $crate::backend_tests!(@both [$($($name),*)?] [$($app),*]);
+    };
+    (@both [$($name:ident),*] [$($app:ident),*]) => {
         mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
+            $crate::backend_tests!(@one Sqlite [$($name),*] [$($app),*]);
         }
         mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
+            $crate::backend_tests!(@one Postgres [$($name),*] [$($app),*]);
         }
+    };
+    (@one $backend:ident [$($name:ident),*] [$($app:ident),*]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::$backend).await
+            }
+        )*
+        $(
+            /// On a fresh server of its own (skipped locally when the
+            /// backend is missing, never under CI).
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $app() {
+                if let Some(app) =
+                    $crate::helpers::spawn_app($crate::helpers::Backend::$backend).await
+                {
+                    super::$app(app).await
+                }
+            }
+        )*
     };
 }
 

@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, pb, request_as, spawn_app},
+    helpers::{TestApp, pb, request_as},
 };
 
 const SOURCE: &str = "version: 1
@@ -161,10 +161,7 @@ async fn retrieve_ok(app: &TestApp, what: &str) {
     assert_eq!(got.slug, "plex", "{what}");
 }
 
-async fn garbage_on_the_port_leaves_others_served(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn garbage_on_the_port_leaves_others_served(app: TestApp) {
     app.import(SOURCE).await.expect("import");
     retrieve_ok(&app, "before").await;
 
@@ -204,4 +201,8 @@ async fn garbage_on_the_port_leaves_others_served(backend: Backend) {
     retrieve_ok(&app, "after").await;
 }
 
-backend_tests!(garbage_on_the_port_leaves_others_served);
+backend_tests!(
+    apps: [
+        garbage_on_the_port_leaves_others_served,
+    ],
+);

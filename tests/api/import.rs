@@ -5,7 +5,7 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, example_blueprint, spawn_app},
+    helpers::{TestApp, example_blueprint},
 };
 
 const FLOWS_AND_SOURCE: &str = r#"
@@ -29,10 +29,7 @@ entries:
       plex_token: !Env [PSS_IMPORT_TEST_UNSET_TOKEN, default-token]
 "#;
 
-async fn a_bad_entry_rolls_back_the_whole_file(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_bad_entry_rolls_back_the_whole_file(app: TestApp) {
     let err = app
         .import(
             r#"
@@ -73,10 +70,7 @@ entries:
     assert_eq!(status.code(), Code::NotFound);
 }
 
-async fn importing_the_same_file_twice_changes_nothing(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn importing_the_same_file_twice_changes_nothing(app: TestApp) {
     let first = app.import(FLOWS_AND_SOURCE).await.expect("first import");
     assert_eq!(first.created, 3);
     let before = app
@@ -96,10 +90,7 @@ async fn importing_the_same_file_twice_changes_nothing(backend: Backend) {
     assert_eq!(before, after, "client_id and every other field kept");
 }
 
-async fn tags_resolve_to_keys_finds_and_environment(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn tags_resolve_to_keys_finds_and_environment(app: TestApp) {
     app.import(FLOWS_AND_SOURCE).await.expect("import");
     let got = app
         .retrieve(app.admin(), "imported")
@@ -118,10 +109,7 @@ async fn tags_resolve_to_keys_finds_and_environment(backend: Backend) {
     );
 }
 
-async fn an_update_changes_only_what_it_names(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn an_update_changes_only_what_it_names(app: TestApp) {
     app.import(FLOWS_AND_SOURCE).await.expect("import");
     let before = app
         .retrieve(app.admin(), "imported")
@@ -151,10 +139,7 @@ entries:
     assert_eq!(after.pk, before.pk);
 }
 
-async fn absent_removes_and_created_never_updates(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn absent_removes_and_created_never_updates(app: TestApp) {
     app.import(FLOWS_AND_SOURCE).await.expect("import");
     let report = app
         .import(
@@ -215,10 +200,7 @@ entries:
     );
 }
 
-async fn a_duplicate_slug_and_unknown_references_are_refused(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_duplicate_slug_and_unknown_references_are_refused(app: TestApp) {
     app.import(FLOWS_AND_SOURCE).await.expect("import");
     let err = app
         .import(
@@ -256,10 +238,7 @@ entries:
     );
 }
 
-async fn the_shipped_example_imports_and_serves(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_shipped_example_imports_and_serves(app: TestApp) {
     let report = plex_source_service::blueprint::import_file(&app.db, &example_blueprint())
         .await
         .expect("example imports");
@@ -273,11 +252,13 @@ async fn the_shipped_example_imports_and_serves(backend: Backend) {
 }
 
 backend_tests!(
-    a_bad_entry_rolls_back_the_whole_file,
-    importing_the_same_file_twice_changes_nothing,
-    tags_resolve_to_keys_finds_and_environment,
-    an_update_changes_only_what_it_names,
-    absent_removes_and_created_never_updates,
-    a_duplicate_slug_and_unknown_references_are_refused,
-    the_shipped_example_imports_and_serves,
+    apps: [
+        a_bad_entry_rolls_back_the_whole_file,
+        importing_the_same_file_twice_changes_nothing,
+        tags_resolve_to_keys_finds_and_environment,
+        an_update_changes_only_what_it_names,
+        absent_removes_and_created_never_updates,
+        a_duplicate_slug_and_unknown_references_are_refused,
+        the_shipped_example_imports_and_serves,
+    ],
 );

@@ -18,7 +18,7 @@ use tonic_health::pb::{
 
 use crate::{
     backend_tests,
-    helpers::{Backend, Caller, TestApp, new_source, pb, request_as, skip, spawn_app},
+    helpers::{Caller, TestApp, new_source, pb, request_as, skip},
     rest::{Http, raw},
 };
 
@@ -160,10 +160,7 @@ fn method(name: &str) -> [(&'static str, &str); 2] {
     [("grpc_service", SERVICE), ("grpc_method", name)]
 }
 
-async fn calls_are_counted_per_method_and_code(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn calls_are_counted_per_method_and_code(app: TestApp) {
     let Some(before) = scrape(&app).await else {
         return;
     };
@@ -373,10 +370,7 @@ async fn calls_are_counted_per_method_and_code(backend: Backend) {
 /// The admin port serves gRPC health in plaintext (what the kubelet's
 /// gRPC probe speaks), with the same statuses as the main port, and
 /// answers anything else with 404.
-async fn the_admin_port_answers_health_probes(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_admin_port_answers_health_probes(app: TestApp) {
     let addr = app.admin_addr.expect("admin listener");
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
@@ -422,10 +416,7 @@ async fn the_admin_port_answers_health_probes(backend: Backend) {
 
 /// REST requests are counted by method, route template and status, and
 /// a path no route has counts under `other`, not as a label of its own.
-async fn rest_requests_are_counted_per_route_and_status(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn rest_requests_are_counted_per_route_and_status(app: TestApp) {
     app.create(app.admin(), new_source("over-rest"))
         .await
         .expect("create");
@@ -522,7 +513,9 @@ async fn rest_requests_are_counted_per_route_and_status(backend: Backend) {
 }
 
 backend_tests!(
-    calls_are_counted_per_method_and_code,
-    rest_requests_are_counted_per_route_and_status,
-    the_admin_port_answers_health_probes,
+    apps: [
+        calls_are_counted_per_method_and_code,
+        rest_requests_are_counted_per_route_and_status,
+        the_admin_port_answers_health_probes,
+    ],
 );

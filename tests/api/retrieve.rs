@@ -6,7 +6,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, pb, spawn_app},
+    helpers::{TestApp, pb},
 };
 
 const FULL: &str = r#"
@@ -48,10 +48,7 @@ entries:
       icon: https://example.com/plex.png
 "#;
 
-async fn retrieve_returns_every_field_as_imported(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn retrieve_returns_every_field_as_imported(app: TestApp) {
     app.import(FULL).await.expect("import");
     let got = app
         .retrieve(app.admin(), "plex-full")
@@ -127,10 +124,7 @@ async fn retrieve_returns_every_field_as_imported(backend: Backend) {
     assert_eq!(plex_token, "owner-token-value");
 }
 
-async fn a_minimal_source_gets_authentiks_defaults(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_minimal_source_gets_authentiks_defaults(app: TestApp) {
     app.import(
         r#"
 version: 1
@@ -173,10 +167,7 @@ entries:
     assert_eq!(got.plex_token, "t0ken");
 }
 
-async fn each_invalid_slug_rule_is_reported(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn each_invalid_slug_rule_is_reported(app: TestApp) {
     let long = "a".repeat(51);
     let cases = [
         ("", "BLANK", "This field may not be blank.", "empty slug"),
@@ -236,10 +227,7 @@ async fn each_invalid_slug_rule_is_reported(backend: Backend) {
     assert_eq!(status.code(), Code::NotFound);
 }
 
-async fn an_unknown_slug_is_not_found(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn an_unknown_slug_is_not_found(app: TestApp) {
     let status = app
         .retrieve(app.admin(), "nobody-here")
         .await
@@ -249,10 +237,7 @@ async fn an_unknown_slug_is_not_found(backend: Backend) {
     assert_eq!(status.get_details_error_info().unwrap().reason, "NOT_FOUND");
 }
 
-async fn deleting_a_flow_clears_the_reference(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn deleting_a_flow_clears_the_reference(app: TestApp) {
     app.import(FULL).await.expect("import");
     app.import(
         r#"
@@ -279,9 +264,11 @@ entries:
 }
 
 backend_tests!(
-    retrieve_returns_every_field_as_imported,
-    a_minimal_source_gets_authentiks_defaults,
-    each_invalid_slug_rule_is_reported,
-    an_unknown_slug_is_not_found,
-    deleting_a_flow_clears_the_reference,
+    apps: [
+        retrieve_returns_every_field_as_imported,
+        a_minimal_source_gets_authentiks_defaults,
+        each_invalid_slug_rule_is_reported,
+        an_unknown_slug_is_not_found,
+        deleting_a_flow_clears_the_reference,
+    ],
 );

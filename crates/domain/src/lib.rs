@@ -2,6 +2,7 @@
 //! that build them. Nothing here knows about gRPC or the database.
 
 pub mod access;
+pub mod attributes;
 pub mod bootstrap_key;
 mod draft;
 pub mod listing;
@@ -13,7 +14,9 @@ mod slug;
 pub mod violations;
 
 pub use draft::flag as draft_flag;
-pub use draft::{Field, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDraft, Reference};
+pub use draft::{
+    Field, Input, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDraft, Reference,
+};
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
 };

@@ -88,6 +88,9 @@ impl std::error::Error for SlugError {}
 impl Slug {
     /// Longest slug authentik stores (`varchar(50)`).
     pub const MAX_LEN: usize = 50;
+    /// The characters of a slug, as authentik's validator writes them (and
+    /// as [`Slug::parse`] checks them).
+    pub const PATTERN: &'static str = "^[-a-zA-Z0-9_]+$";
 
     pub fn parse(value: &str) -> Result<Self, SlugError> {
         let mut broken = Vec::new();

@@ -62,6 +62,8 @@ pub fn request_as<'k, T>(caller: impl Into<Caller<'k>>, message: T) -> tonic::Re
 /// A running server with its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The database the server runs on.
+    pub backend: Backend,
     /// The admin listener: `/metrics` and plaintext health.
     pub admin_addr: Option<SocketAddr>,
     /// Key of a superuser's token (see [`TestApp::admin`]).
@@ -174,8 +176,14 @@ async fn serve(
         Some(key) => key,
         None => create_caller(&db, "test-admin", true).await,
     };
+    let backend = if test_db.url.starts_with("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
     TestApp {
         addr,
+        backend,
         admin_addr,
         admin_key,
         db,

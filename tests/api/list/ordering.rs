@@ -3,7 +3,7 @@
 use super::{ListRequest, assert_invalid, list_all, slugs};
 use crate::{
     backend_tests,
-    helpers::{Backend, pb, spawn_app},
+    helpers::{TestApp, pb},
 };
 
 const ORDER_SOURCES: &str = r#"
@@ -32,10 +32,7 @@ entries:
     attrs: {name: Alpha, plex_token: t, enabled: true}
 "#;
 
-async fn ordering_sorts_by_each_listed_field_then_pk(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn ordering_sorts_by_each_listed_field_then_pk(app: TestApp) {
     app.import(ORDER_SOURCES).await.expect("import");
     let all = app
         .list(
@@ -173,4 +170,8 @@ async fn ordering_sorts_by_each_listed_field_then_pk(backend: Backend) {
     }
 }
 
-backend_tests!(ordering_sorts_by_each_listed_field_then_pk);
+backend_tests!(
+    apps: [
+        ordering_sorts_by_each_listed_field_then_pk,
+    ],
+);

@@ -6,13 +6,10 @@ use std::collections::{HashMap, HashSet};
 use super::{ListRequest, assert_invalid, blueprint, slugs, source_entry};
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source_named, pb, spawn_app},
+    helpers::{TestApp, new_source_named, pb},
 };
 
-async fn pages_cover_every_source_once_while_sources_are_added(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn pages_cover_every_source_once_while_sources_are_added(app: TestApp) {
     // Two sources per name, so ties are broken by pk across page edges.
     let originals: Vec<String> = (0..300).map(|i| format!("page-{i:03}")).collect();
     let entries: Vec<String> = originals
@@ -98,10 +95,7 @@ async fn pages_cover_every_source_once_while_sources_are_added(backend: Backend)
     assert_eq!(seen.len(), 300 + rounds);
 }
 
-async fn page_size_defaults_caps_and_rejects_negative(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn page_size_defaults_caps_and_rejects_negative(app: TestApp) {
     let entries: Vec<String> = (0..1001)
         .map(|i| source_entry(&format!("size-{i:04}"), &format!("Size {i:04}"), ""))
         .collect();
@@ -193,6 +187,8 @@ async fn page_size_defaults_caps_and_rejects_negative(backend: Backend) {
 }
 
 backend_tests!(
-    pages_cover_every_source_once_while_sources_are_added,
-    page_size_defaults_caps_and_rejects_negative,
+    apps: [
+        pages_cover_every_source_once_while_sources_are_added,
+        page_size_defaults_caps_and_rejects_negative,
+    ],
 );

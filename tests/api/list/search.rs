@@ -3,13 +3,10 @@
 use super::{ListRequest, assert_invalid, blueprint, slugs, sorted_slugs, source_entry};
 use crate::{
     backend_tests,
-    helpers::{Backend, rename, reslug, spawn_app},
+    helpers::{TestApp, rename, reslug},
 };
 
-async fn search_matches_every_term_in_name_or_slug(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn search_matches_every_term_in_name_or_slug(app: TestApp) {
     let entries = [
         source_entry("alpha-one", "Alpha Plex", ""),
         source_entry("beta-two", "BETA plex", ""),
@@ -114,10 +111,7 @@ async fn search_matches_every_term_in_name_or_slug(backend: Backend) {
 }
 
 /// Case-insensitive means for every letter, not only ASCII.
-async fn search_ignores_case_beyond_ascii(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn search_ignores_case_beyond_ascii(app: TestApp) {
     let entries = [
         source_entry("umlaut", "Ärger Plex", ""),
         source_entry("other", "Other", ""),
@@ -140,10 +134,7 @@ async fn search_ignores_case_beyond_ascii(backend: Backend) {
 
 /// Terms as Django REST framework (3.15 and later) splits `?search=`:
 /// whitespace or commas between terms, a quoted phrase one term.
-async fn search_splits_terms_as_drf_does(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn search_splits_terms_as_drf_does(app: TestApp) {
     let entries = [
         source_entry("plex-home", "Plex Home", ""),
         source_entry("home-plex", "Home of Plex", ""),
@@ -213,7 +204,9 @@ async fn search_splits_terms_as_drf_does(backend: Backend) {
 }
 
 backend_tests!(
-    search_splits_terms_as_drf_does,
-    search_matches_every_term_in_name_or_slug,
-    search_ignores_case_beyond_ascii,
+    apps: [
+        search_splits_terms_as_drf_does,
+        search_matches_every_term_in_name_or_slug,
+        search_ignores_case_beyond_ascii,
+    ],
 );

@@ -37,10 +37,7 @@ entries:
     attrs: {name: Tok five, plex_token: t, authentication_flow: !KeyOf auth-flow}
 "#;
 
-async fn page_tokens_are_bound_to_their_arguments(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn page_tokens_are_bound_to_their_arguments(app: TestApp) {
     app.import(TOKEN_SOURCES).await.expect("import");
     let flow = app
         .retrieve(app.admin(), "tok-1")
@@ -223,10 +220,7 @@ async fn page_tokens_are_bound_to_their_arguments(backend: Backend) {
     }
 }
 
-async fn garbage_page_tokens_are_invalid(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn garbage_page_tokens_are_invalid(app: TestApp) {
     app.import(TOKEN_SOURCES).await.expect("import");
     let not_json = URL_SAFE_NO_PAD.encode(b"not json");
     let no_cursor = URL_SAFE_NO_PAD.encode(br#"{"f":"0123"}"#);
@@ -288,10 +282,7 @@ async fn assert_bad_token(app: &TestApp, request: &ListRequest, token: String, w
 /// A token whose payload was altered (it is base64 JSON a client can edit)
 /// is a bad argument, even when the edit would make a well-formed cursor:
 /// the seal no longer matches.
-async fn tampered_page_tokens_are_invalid_arguments(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn tampered_page_tokens_are_invalid_arguments(app: TestApp) {
     app.import(TOKEN_SOURCES).await.expect("import");
     let request = ListRequest {
         page_size: 2,
@@ -348,10 +339,7 @@ async fn tampered_page_tokens_are_invalid_arguments(backend: Backend) {
 /// Tokens this deployment did not issue: a well-formed payload (as an
 /// issued one, or made up with the right fingerprint) under a made-up seal,
 /// a seal made with another key, or no seal at all.
-async fn forged_page_tokens_are_invalid_arguments(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn forged_page_tokens_are_invalid_arguments(app: TestApp) {
     app.import(TOKEN_SOURCES).await.expect("import");
     let request = ListRequest {
         page_size: 2,
@@ -464,9 +452,13 @@ async fn page_tokens_work_on_every_replica_and_after_a_restart(backend: Backend)
 }
 
 backend_tests!(
-    page_tokens_are_bound_to_their_arguments,
-    garbage_page_tokens_are_invalid,
-    tampered_page_tokens_are_invalid_arguments,
-    forged_page_tokens_are_invalid_arguments,
-    page_tokens_work_on_every_replica_and_after_a_restart,
+    apps: [
+        page_tokens_are_bound_to_their_arguments,
+        garbage_page_tokens_are_invalid,
+        tampered_page_tokens_are_invalid_arguments,
+        forged_page_tokens_are_invalid_arguments,
+    ],
+    backends: [
+        page_tokens_work_on_every_replica_and_after_a_restart,
+    ],
 );

@@ -7,7 +7,7 @@ use tonic::Code;
 use super::{ListRequest, assert_invalid, list_all, slugs};
 use crate::{
     backend_tests,
-    helpers::{Backend, Caller, spawn_app},
+    helpers::{Caller, TestApp},
 };
 
 const VISIBLE_SOURCES: &str = r#"
@@ -30,10 +30,7 @@ entries:
     attrs: {name: Vis 5, plex_token: token-vis-5}
 "#;
 
-async fn callers_list_only_what_they_may_view(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn callers_list_only_what_they_may_view(app: TestApp) {
     app.import(VISIBLE_SOURCES).await.expect("import");
 
     let viewer = app
@@ -170,4 +167,8 @@ async fn callers_list_only_what_they_may_view(backend: Backend) {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
 
-backend_tests!(callers_list_only_what_they_may_view);
+backend_tests!(
+    apps: [
+        callers_list_only_what_they_may_view,
+    ],
+);

@@ -9,7 +9,7 @@ use tonic::Code;
 use super::{assert_same_source, python_client, rest_error_of};
 use crate::{
     backend_tests,
-    helpers::{Backend, Caller, TestApp, new_source, patch, pb, put, spawn_app},
+    helpers::{Caller, TestApp, new_source, patch, pb, put},
     proxy::app_behind_proxy,
 };
 
@@ -104,10 +104,7 @@ fn assert_same_list(rest: &Value, grpc: &[pb::PlexSource], what: &str) {
     }
 }
 
-async fn the_client_reads_what_grpc_reads(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_client_reads_what_grpc_reads(app: TestApp) {
     let (auth, enroll) = scene(&app).await;
     let viewer = app.caller("viewer", &[(Permission::View, None)]).await;
     let admin = app.admin_key.clone();
@@ -257,10 +254,7 @@ async fn the_client_reads_what_grpc_reads(backend: Backend) {
     }
 }
 
-async fn the_client_writes_as_grpc_writes(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_client_writes_as_grpc_writes(app: TestApp) {
     let (auth, _) = scene(&app).await;
     let user_mapping = app.mapping_pk("r-user").await;
     let admin = app.admin_key.clone();
@@ -352,10 +346,7 @@ async fn the_client_writes_as_grpc_writes(backend: Backend) {
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-async fn the_client_sees_each_error_as_grpc_does(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_client_sees_each_error_as_grpc_does(app: TestApp) {
     scene(&app).await;
     let viewer = app.caller("viewer", &[(Permission::View, None)]).await;
     let nobody = app.caller("nobody", &[]).await;
@@ -519,7 +510,9 @@ async fn an_unreachable_database_is_503() {
 }
 
 backend_tests!(
-    the_client_reads_what_grpc_reads,
-    the_client_writes_as_grpc_writes,
-    the_client_sees_each_error_as_grpc_does,
+    apps: [
+        the_client_reads_what_grpc_reads,
+        the_client_writes_as_grpc_writes,
+        the_client_sees_each_error_as_grpc_does,
+    ],
 );

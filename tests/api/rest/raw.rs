@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{Http, raw};
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, spawn_app},
+    helpers::{TestApp, new_source, pb},
 };
 
 const COLLECTION: &str = "/api/v3/sources/plex/";
@@ -39,10 +39,7 @@ const FIELD_ORDER: [&str; 22] = [
     "plex_token",
 ];
 
-async fn a_source_is_written_as_authentik_writes_it(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_source_is_written_as_authentik_writes_it(app: TestApp) {
     let created = app
         .create(
             app.admin(),
@@ -132,10 +129,7 @@ async fn a_source_is_written_as_authentik_writes_it(backend: Backend) {
 /// Method, path, authorization, body, status and the exact answer.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
 
-async fn errors_are_written_as_authentik_writes_them(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn errors_are_written_as_authentik_writes_them(app: TestApp) {
     app.create(app.admin(), new_source("taken")).await.unwrap();
     let admin = format!("Bearer {}", app.admin_key);
     let nobody = format!("Bearer {}", app.caller("nobody", &[]).await);
@@ -418,10 +412,7 @@ async fn errors_are_written_as_authentik_writes_them(backend: Backend) {
     assert_eq!(reply.header("allow"), Some("GET, POST, HEAD"));
 }
 
-async fn each_method_works_over_both_http_versions(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn each_method_works_over_both_http_versions(app: TestApp) {
     let admin = format!("Bearer {}", app.admin_key);
     for (http, slug) in [(Http::One, "one"), (Http::Two, "two")] {
         let auth = ("authorization", admin.as_str());
@@ -477,10 +468,7 @@ async fn each_method_works_over_both_http_versions(backend: Backend) {
     assert!(app.retrieve(app.admin(), "one").await.is_err());
 }
 
-async fn the_openapi_document_describes_the_served_routes(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn the_openapi_document_describes_the_served_routes(app: TestApp) {
     let reply = raw(
         app.addr,
         Http::One,
@@ -557,8 +545,10 @@ async fn the_openapi_document_describes_the_served_routes(backend: Backend) {
 }
 
 backend_tests!(
-    a_source_is_written_as_authentik_writes_it,
-    errors_are_written_as_authentik_writes_them,
-    each_method_works_over_both_http_versions,
-    the_openapi_document_describes_the_served_routes,
+    apps: [
+        a_source_is_written_as_authentik_writes_it,
+        errors_are_written_as_authentik_writes_them,
+        each_method_works_over_both_http_versions,
+        the_openapi_document_describes_the_served_routes,
+    ],
 );

@@ -19,7 +19,7 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, new_source, pb, spawn_app, spawn_app_with, test_settings},
+    helpers::{Backend, TestApp, new_source, pb, spawn_app_with, test_settings},
 };
 
 /// Longest any answer here may take: far below the request timeout, which
@@ -75,10 +75,7 @@ fn grpc_status(response: &hyper::Response<hyper::body::Incoming>) -> Option<i32>
 
 /// gRPC writes by callers who may not make them are refused from their
 /// headers: the body (here: never sent) is neither waited for nor read.
-async fn writes_are_refused_before_their_body(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn writes_are_refused_before_their_body(app: TestApp) {
     app.create(app.admin(), new_source("plex"))
         .await
         .expect("create");
@@ -146,10 +143,7 @@ async fn writes_are_refused_before_their_body(backend: Backend) {
 
 /// A message larger than `--max-request-bytes` is refused, naming the
 /// limit; the largest valid source fits under the default.
-async fn messages_are_decoded_only_up_to_the_limit(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn messages_are_decoded_only_up_to_the_limit(app: TestApp) {
     let servers: Vec<String> = (0..1_000).map(|i| format!("{i:040x}")).collect();
     let largest = pb::PlexSource {
         allowed_servers: servers.clone(),
@@ -292,7 +286,11 @@ async fn within_refusal(app: &TestApp) -> tonic::Status {
 }
 
 backend_tests!(
-    writes_are_refused_before_their_body,
-    messages_are_decoded_only_up_to_the_limit,
-    requests_in_flight_are_bounded,
+    apps: [
+        writes_are_refused_before_their_body,
+        messages_are_decoded_only_up_to_the_limit,
+    ],
+    backends: [
+        requests_in_flight_are_bounded,
+    ],
 );

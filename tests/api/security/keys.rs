@@ -9,16 +9,13 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, spawn_app},
+    helpers::{TestApp, new_source, pb},
     proxy::app_behind_proxy,
 };
 
 /// A caller who may view nothing is not told whether a flow exists: an
 /// existing flow and a made-up one get the same answer.
-async fn list_filters_do_not_tell_a_caller_without_grants_which_flows_exist(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn list_filters_do_not_tell_a_caller_without_grants_which_flows_exist(app: TestApp) {
     app.import(
         "version: 1
 entries:
@@ -48,10 +45,7 @@ entries:
 
 /// Thousands of distinct bogus keys cost a bounded number of queries (the
 /// lookup budget), while a real key keeps working.
-async fn a_flood_of_bogus_keys_costs_a_bounded_number_of_queries(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_flood_of_bogus_keys_costs_a_bounded_number_of_queries(app: TestApp) {
     app.create(app.admin(), new_source("plex"))
         .await
         .expect("create");
@@ -91,8 +85,10 @@ async fn a_flood_of_bogus_keys_costs_a_bounded_number_of_queries(backend: Backen
 }
 
 backend_tests!(
-    list_filters_do_not_tell_a_caller_without_grants_which_flows_exist,
-    a_flood_of_bogus_keys_costs_a_bounded_number_of_queries,
+    apps: [
+        list_filters_do_not_tell_a_caller_without_grants_which_flows_exist,
+        a_flood_of_bogus_keys_costs_a_bounded_number_of_queries,
+    ],
 );
 
 /// A scrape answers from what the server knows: with the database answering

@@ -6,9 +6,7 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{
-        Backend, TestApp, new_source, pb, request_as, spawn_app, spawn_app_with, test_settings,
-    },
+    helpers::{Backend, TestApp, new_source, pb, request_as, spawn_app_with, test_settings},
     rest::{Http, raw},
 };
 
@@ -198,10 +196,7 @@ async fn a_panic_is_an_internal_error_on_that_call(backend: Backend) {
     );
 }
 
-async fn without_the_hook_the_header_does_nothing(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn without_the_hook_the_header_does_nothing(app: TestApp) {
     app.create(app.admin(), new_source("a"))
         .await
         .expect("create");
@@ -220,8 +215,12 @@ async fn without_the_hook_the_header_does_nothing(backend: Backend) {
 }
 
 backend_tests!(
-    a_huge_page_number_is_an_invalid_page,
-    grpc_numbers_at_their_extremes_are_answered,
-    a_panic_is_an_internal_error_on_that_call,
-    without_the_hook_the_header_does_nothing,
+    apps: [
+        without_the_hook_the_header_does_nothing,
+    ],
+    backends: [
+        a_huge_page_number_is_an_invalid_page,
+        grpc_numbers_at_their_extremes_are_answered,
+        a_panic_is_an_internal_error_on_that_call,
+    ],
 );

@@ -8,7 +8,7 @@ use tonic::Code;
 use super::{next, next_error, since, source_of};
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, new_source, patch, pb, spawn_app, tool},
+    helpers::{Backend, TestApp, new_source, patch, pb, tool},
 };
 
 const FIRST: &str = "first-owner-token-0c4f2e";
@@ -50,10 +50,7 @@ async fn append_raw(app: &TestApp, source: &pb::PlexSource, kind: &str, snapshot
     .expect("append");
 }
 
-async fn tokens_live_only_in_the_source_table(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn tokens_live_only_in_the_source_table(app: TestApp) {
     let start = newest_revision(&app).await;
     let source = pb::PlexSource {
         plex_token: FIRST.into(),
@@ -73,7 +70,7 @@ async fn tokens_live_only_in_the_source_table(backend: Backend) {
     for _ in 0..2 {
         assert_eq!(source_of(&next(&mut stream).await).plex_token, SECOND);
     }
-    let Some(text) = dump(&app, backend) else {
+    let Some(text) = dump(&app, app.backend) else {
         return;
     };
     assert!(!text.contains(FIRST), "the rotated token survives");
@@ -84,14 +81,11 @@ async fn tokens_live_only_in_the_source_table(backend: Backend) {
     );
 
     app.delete(app.admin(), "family").await.expect("delete");
-    let text = dump(&app, backend).expect("dump");
+    let text = dump(&app, app.backend).expect("dump");
     assert!(!text.contains(FIRST) && !text.contains(SECOND));
 }
 
-async fn format_one_rows_are_still_delivered(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn format_one_rows_are_still_delivered(app: TestApp) {
     let source = app
         .create(app.admin(), new_source("legacy"))
         .await
@@ -119,10 +113,7 @@ async fn format_one_rows_are_still_delivered(backend: Backend) {
     assert_eq!(shown.plex_token, "token-legacy");
 }
 
-async fn unreadable_rows_end_the_stream(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn unreadable_rows_end_the_stream(app: TestApp) {
     let source = app
         .create(app.admin(), new_source("future"))
         .await
@@ -136,7 +127,9 @@ async fn unreadable_rows_end_the_stream(backend: Backend) {
 }
 
 backend_tests!(
-    tokens_live_only_in_the_source_table,
-    format_one_rows_are_still_delivered,
-    unreadable_rows_end_the_stream,
+    apps: [
+        tokens_live_only_in_the_source_table,
+        format_one_rows_are_still_delivered,
+        unreadable_rows_end_the_stream,
+    ],
 );

@@ -8,13 +8,10 @@ use plex_source_service::store::events;
 use super::{Kind, assert_increasing, kind, live, next, snapshot, source_of, summary, take};
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, new_source_named, rename, reslug, spawn_app},
+    helpers::{TestApp, new_source, new_source_named, rename, reslug},
 };
 
-async fn events_follow_writes_in_order(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn events_follow_writes_in_order(app: TestApp) {
     let mut stream = app.watch(app.admin(), live()).await.expect("watch");
 
     let a = app
@@ -82,10 +79,7 @@ async fn events_follow_writes_in_order(backend: Backend) {
     ]);
 }
 
-async fn initial_snapshot_lists_every_source_then_goes_live(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn initial_snapshot_lists_every_source_then_goes_live(app: TestApp) {
     // Nothing yet: the snapshot is just its end marker.
     let mut empty = app.watch(app.admin(), snapshot()).await.expect("watch");
     let complete = next(&mut empty).await;
@@ -147,10 +141,7 @@ async fn initial_snapshot_lists_every_source_then_goes_live(backend: Backend) {
     assert_increasing(&live);
 }
 
-async fn blueprint_imports_produce_events(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn blueprint_imports_produce_events(app: TestApp) {
     let mut stream = app.watch(app.admin(), live()).await.expect("watch");
     app.import(
         r#"
@@ -208,10 +199,7 @@ entries:
 }
 
 /// A write through one replica reaches a watcher on another, both ways.
-async fn changes_cross_replicas(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn changes_cross_replicas(app: TestApp) {
     let replica = app.replica().await;
     let mut on_replica = replica.watch(replica.admin(), live()).await.expect("watch");
     let mut on_app = app.watch(app.admin(), live()).await.expect("watch");
@@ -266,8 +254,10 @@ async fn changes_cross_replicas(backend: Backend) {
 }
 
 backend_tests!(
-    events_follow_writes_in_order,
-    initial_snapshot_lists_every_source_then_goes_live,
-    blueprint_imports_produce_events,
-    changes_cross_replicas,
+    apps: [
+        events_follow_writes_in_order,
+        initial_snapshot_lists_every_source_then_goes_live,
+        blueprint_imports_produce_events,
+        changes_cross_replicas,
+    ],
 );

@@ -8,7 +8,7 @@ use plex_source_service::domain::access::Permission;
 use super::{Events, Kind, assert_increasing, kind, live, next, source_of, take};
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, new_source, rename, spawn_app},
+    helpers::{TestApp, new_source, rename},
 };
 
 const VIEWER_STREAMS: usize = 30;
@@ -36,10 +36,7 @@ async fn update_seen_by_all(
     }
 }
 
-async fn database_work_per_change_does_not_grow_with_streams(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn database_work_per_change_does_not_grow_with_streams(app: TestApp) {
     app.create(app.admin(), new_source("watched"))
         .await
         .expect("create");
@@ -94,10 +91,7 @@ async fn database_work_per_change_does_not_grow_with_streams(backend: Backend) {
 const BIG_NAME: usize = 60_000;
 const BURST: usize = 250;
 
-async fn a_stream_that_stops_reading_catches_up_from_the_log(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_stream_that_stops_reading_catches_up_from_the_log(app: TestApp) {
     app.create(app.admin(), new_source("watched"))
         .await
         .expect("create");
@@ -135,6 +129,8 @@ async fn a_stream_that_stops_reading_catches_up_from_the_log(backend: Backend) {
 }
 
 backend_tests!(
-    database_work_per_change_does_not_grow_with_streams,
-    a_stream_that_stops_reading_catches_up_from_the_log
+    apps: [
+        database_work_per_change_does_not_grow_with_streams,
+        a_stream_that_stops_reading_catches_up_from_the_log,
+    ],
 );

@@ -15,9 +15,7 @@ use tonic::Code;
 use super::{PATIENCE, live, snapshot};
 use crate::{
     backend_tests,
-    helpers::{
-        Backend, REPLICA_BOUND, TestApp, TestDb, new_source, spawn_app, spawn_app_on, test_settings,
-    },
+    helpers::{Backend, REPLICA_BOUND, TestApp, TestDb, new_source, spawn_app_on, test_settings},
 };
 
 /// A server whose stream limits are `limits`.
@@ -31,10 +29,7 @@ async fn app_with(backend: Backend, limits: StreamLimits) -> Option<TestApp> {
     Some(spawn_app_on(test_db, &url, settings).await)
 }
 
-async fn watching_needs_a_view_permission(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn watching_needs_a_view_permission(app: TestApp) {
     app.create(app.admin(), new_source("plex"))
         .await
         .expect("create");
@@ -136,10 +131,7 @@ async fn ends_unauthenticated(stream: &mut super::Events, bound: Duration) {
     }
 }
 
-async fn idle_streams_end_when_access_ends(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn idle_streams_end_when_access_ends(app: TestApp) {
     let mut revoked = idle_watcher(&app, "revoked", None).await;
     let mut deactivated = idle_watcher(&app, "deactivated", None).await;
     let mut expiring = idle_watcher(&app, "expiring", Some(Duration::from_secs(2))).await;
@@ -159,8 +151,12 @@ async fn idle_streams_end_when_access_ends(backend: Backend) {
 }
 
 backend_tests!(
-    watching_needs_a_view_permission,
-    open_watch_streams_are_capped,
-    one_connection_holds_a_bounded_number_of_calls,
-    idle_streams_end_when_access_ends,
+    apps: [
+        watching_needs_a_view_permission,
+        idle_streams_end_when_access_ends,
+    ],
+    backends: [
+        open_watch_streams_are_capped,
+        one_connection_holds_a_bounded_number_of_calls,
+    ],
 );

@@ -8,13 +8,10 @@ use tonic_types::StatusExt;
 use super::{Events, Kind, assert_increasing, live, next, since, source_of, summary, take};
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, new_source_named, pb, rename, spawn_app},
+    helpers::{TestApp, new_source, new_source_named, pb, rename},
 };
 
-async fn resuming_delivers_exactly_the_missed_events(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn resuming_delivers_exactly_the_missed_events(app: TestApp) {
     let mut stream = app.watch(app.admin(), live()).await.expect("watch");
     app.create(app.admin(), new_source("res-a"))
         .await
@@ -97,10 +94,7 @@ async fn resuming_delivers_exactly_the_missed_events(backend: Backend) {
 }
 
 /// Each missed UPDATED event carries the source as that change left it.
-async fn resumed_updates_carry_the_source_as_changed(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn resumed_updates_carry_the_source_as_changed(app: TestApp) {
     let mut stream = app.watch(app.admin(), live()).await.expect("watch");
     app.create(app.admin(), new_source_named("versions", "First"))
         .await
@@ -126,10 +120,7 @@ async fn resumed_updates_carry_the_source_as_changed(backend: Backend) {
 
 /// A source created, changed and deleted while the client was away still
 /// yields its CREATED and UPDATED events before DELETED.
-async fn resuming_replays_changes_of_a_source_deleted_since(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn resuming_replays_changes_of_a_source_deleted_since(app: TestApp) {
     let mut stream = app.watch(app.admin(), live()).await.expect("watch");
     app.create(app.admin(), new_source("stays"))
         .await
@@ -166,10 +157,7 @@ async fn resuming_replays_changes_of_a_source_deleted_since(backend: Backend) {
     assert_increasing(&missed);
 }
 
-async fn resume_points_outside_the_log_are_out_of_range(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn resume_points_outside_the_log_are_out_of_range(app: TestApp) {
     for slug in ["log-1", "log-2", "log-3", "log-4", "log-5"] {
         app.create(app.admin(), new_source(slug))
             .await
@@ -239,8 +227,10 @@ async fn resume_points_outside_the_log_are_out_of_range(backend: Backend) {
 }
 
 backend_tests!(
-    resuming_delivers_exactly_the_missed_events,
-    resumed_updates_carry_the_source_as_changed,
-    resuming_replays_changes_of_a_source_deleted_since,
-    resume_points_outside_the_log_are_out_of_range,
+    apps: [
+        resuming_delivers_exactly_the_missed_events,
+        resumed_updates_carry_the_source_as_changed,
+        resuming_replays_changes_of_a_source_deleted_since,
+        resume_points_outside_the_log_are_out_of_range,
+    ],
 );

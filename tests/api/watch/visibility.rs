@@ -10,13 +10,10 @@ use super::{
 };
 use crate::{
     backend_tests,
-    helpers::{Backend, Caller, new_source, rename, spawn_app},
+    helpers::{Caller, TestApp, new_source, rename},
 };
 
-async fn watchers_see_only_sources_they_may_view(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn watchers_see_only_sources_they_may_view(app: TestApp) {
     app.create(app.admin(), new_source("vis-a"))
         .await
         .expect("create");
@@ -102,10 +99,7 @@ async fn watchers_see_only_sources_they_may_view(backend: Backend) {
 
 /// The deletion of a source the caller may view is an event for it, even
 /// when this stream had not shown that source before.
-async fn object_viewers_are_told_of_deletions(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn object_viewers_are_told_of_deletions(app: TestApp) {
     let a = app
         .create(app.admin(), new_source("del-a"))
         .await
@@ -157,10 +151,7 @@ async fn object_viewers_are_told_of_deletions(backend: Backend) {
     );
 }
 
-async fn withdrawn_permissions_apply_to_running_streams(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn withdrawn_permissions_apply_to_running_streams(app: TestApp) {
     app.create(app.admin(), new_source("perm-a"))
         .await
         .expect("create");
@@ -202,10 +193,7 @@ async fn withdrawn_permissions_apply_to_running_streams(backend: Backend) {
     );
 }
 
-async fn a_revoked_token_ends_the_stream(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_revoked_token_ends_the_stream(app: TestApp) {
     let key = app.caller("watcher", &[(Permission::View, None)]).await;
     let mut stream = app.watch(&key, live()).await.expect("watch");
 
@@ -230,10 +218,7 @@ async fn a_revoked_token_ends_the_stream(backend: Backend) {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
-async fn watching_needs_credentials(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn watching_needs_credentials(app: TestApp) {
     let status = app
         .watch(Caller::Anonymous, live())
         .await
@@ -247,9 +232,11 @@ async fn watching_needs_credentials(backend: Backend) {
 }
 
 backend_tests!(
-    watchers_see_only_sources_they_may_view,
-    object_viewers_are_told_of_deletions,
-    withdrawn_permissions_apply_to_running_streams,
-    a_revoked_token_ends_the_stream,
-    watching_needs_credentials,
+    apps: [
+        watchers_see_only_sources_they_may_view,
+        object_viewers_are_told_of_deletions,
+        withdrawn_permissions_apply_to_running_streams,
+        a_revoked_token_ends_the_stream,
+        watching_needs_credentials,
+    ],
 );

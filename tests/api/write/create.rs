@@ -7,13 +7,10 @@ use tonic_types::StatusExt;
 use super::{CATALOG, count_sources, violations};
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, spawn_app},
+    helpers::{TestApp, new_source, pb},
 };
 
-async fn a_minimal_create_gets_every_default(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_minimal_create_gets_every_default(app: TestApp) {
     let created = app
         .create(app.admin(), new_source("fresh"))
         .await
@@ -53,10 +50,7 @@ async fn a_minimal_create_gets_every_default(backend: Backend) {
     );
 }
 
-async fn every_field_can_be_written_and_read_only_fields_are_ignored(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn every_field_can_be_written_and_read_only_fields_are_ignored(app: TestApp) {
     app.import(CATALOG).await.unwrap();
     let auth = app.flow_pk("w-auth").await;
     let enroll = app.flow_pk("w-enroll").await;
@@ -117,10 +111,7 @@ async fn every_field_can_be_written_and_read_only_fields_are_ignored(backend: Ba
     assert_eq!(got.allow_friends, Some(false));
 }
 
-async fn every_validation_rule_has_its_message(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn every_validation_rule_has_its_message(app: TestApp) {
     app.import(CATALOG).await.unwrap();
     app.create(app.admin(), new_source("taken")).await.unwrap();
     let missing_uuid = "00000000-0000-4000-8000-00000000abcd";
@@ -265,7 +256,9 @@ async fn every_validation_rule_has_its_message(backend: Backend) {
 }
 
 backend_tests!(
-    a_minimal_create_gets_every_default,
-    every_field_can_be_written_and_read_only_fields_are_ignored,
-    every_validation_rule_has_its_message,
+    apps: [
+        a_minimal_create_gets_every_default,
+        every_field_can_be_written_and_read_only_fields_are_ignored,
+        every_validation_rule_has_its_message,
+    ],
 );

@@ -5,13 +5,10 @@ use tonic::Code;
 use super::CATALOG;
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, spawn_app},
+    helpers::{TestApp, new_source, pb},
 };
 
-async fn delete_removes_the_source_and_its_links_only(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn delete_removes_the_source_and_its_links_only(app: TestApp) {
     app.import(CATALOG).await.unwrap();
     let source = pb::PlexSource {
         authentication_flow: Some(app.flow_pk("w-auth").await),
@@ -48,4 +45,8 @@ async fn delete_removes_the_source_and_its_links_only(backend: Backend) {
     }
 }
 
-backend_tests!(delete_removes_the_source_and_its_links_only);
+backend_tests!(
+    apps: [
+        delete_removes_the_source_and_its_links_only,
+    ],
+);

@@ -5,13 +5,10 @@ use tonic::{Code, Status};
 
 use crate::{
     backend_tests,
-    helpers::{Backend, Caller, new_source, pb, rename, spawn_app},
+    helpers::{Caller, TestApp, new_source, pb, rename},
 };
 
-async fn each_write_needs_its_permission(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn each_write_needs_its_permission(app: TestApp) {
     app.create(app.admin(), new_source("a")).await.unwrap();
     app.create(app.admin(), new_source("b")).await.unwrap();
     let user = app.caller("writer", &[]).await;
@@ -68,4 +65,8 @@ async fn each_write_needs_its_permission(backend: Backend) {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
-backend_tests!(each_write_needs_its_permission);
+backend_tests!(
+    apps: [
+        each_write_needs_its_permission,
+    ],
+);

@@ -4,13 +4,10 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, REPLICA_BOUND, new_source, rename, spawn_app, within},
+    helpers::{REPLICA_BOUND, TestApp, new_source, rename, within},
 };
 
-async fn a_write_on_one_replica_is_read_on_another(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_write_on_one_replica_is_read_on_another(app: TestApp) {
     let other = app.replica().await;
     // Warm both caches with "absent", then create through one.
     for server in [&app, &other] {
@@ -74,4 +71,8 @@ async fn a_write_on_one_replica_is_read_on_another(backend: Backend) {
     .await;
 }
 
-backend_tests!(a_write_on_one_replica_is_read_on_another);
+backend_tests!(
+    apps: [
+        a_write_on_one_replica_is_read_on_another,
+    ],
+);

@@ -7,7 +7,7 @@ use tonic_types::StatusExt;
 use super::violations;
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, reslug, spawn_app},
+    helpers::{TestApp, new_source, pb, reslug},
 };
 
 const TOO_LONG: &str = "Ensure this field has no more than 50 characters.";
@@ -35,10 +35,7 @@ fn rules(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn a_slug_breaking_two_rules_reports_both(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn a_slug_breaking_two_rules_reports_both(app: TestApp) {
     app.create(app.admin(), new_source("existing"))
         .await
         .expect("create");
@@ -129,4 +126,8 @@ async fn a_slug_breaking_two_rules_reports_both(backend: Backend) {
     );
 }
 
-backend_tests!(a_slug_breaking_two_rules_reports_both);
+backend_tests!(
+    apps: [
+        a_slug_breaking_two_rules_reports_both,
+    ],
+);

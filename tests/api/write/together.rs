@@ -10,15 +10,12 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, new_source, pb, rename, spawn_app},
+    helpers::{TestApp, new_source, pb, rename},
 };
 
 const WRITERS: usize = 24;
 
-async fn concurrent_writes_commit_together_and_fail_alone(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn concurrent_writes_commit_together_and_fail_alone(app: TestApp) {
     let mut stream = app
         .watch(app.admin(), pb::WatchPlexSourcesRequest::default())
         .await
@@ -92,4 +89,8 @@ async fn concurrent_writes_commit_together_and_fail_alone(backend: Backend) {
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
 }
 
-backend_tests!(concurrent_writes_commit_together_and_fail_alone);
+backend_tests!(
+    apps: [
+        concurrent_writes_commit_together_and_fail_alone,
+    ],
+);

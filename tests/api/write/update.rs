@@ -7,15 +7,10 @@ use tonic::Code;
 use super::{CATALOG, violations};
 use crate::{
     backend_tests,
-    helpers::{
-        Backend, TestApp, named, new_source, patch, pb, populated, put, rename, reslug, spawn_app,
-    },
+    helpers::{TestApp, named, new_source, patch, pb, populated, put, rename, reslug},
 };
 
-async fn put_replaces_and_patch_changes_only_named_fields(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn put_replaces_and_patch_changes_only_named_fields(app: TestApp) {
     let original = app
         .create(
             app.admin(),
@@ -119,10 +114,7 @@ async fn put_replaces_and_patch_changes_only_named_fields(backend: Backend) {
     );
 }
 
-async fn renaming_the_slug_checks_uniqueness_and_keeps_permissions(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn renaming_the_slug_checks_uniqueness_and_keeps_permissions(app: TestApp) {
     app.create(app.admin(), new_source("old-name"))
         .await
         .unwrap();
@@ -187,10 +179,7 @@ async fn customised(app: &TestApp, slug: &str) -> pb::PlexSource {
 
 /// Without a mask, only the populated fields are written (AIP-134): what
 /// the body leaves out keeps its stored value, where `*` would reset it.
-async fn an_update_without_a_mask_keeps_what_it_leaves_out(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn an_update_without_a_mask_keeps_what_it_leaves_out(app: TestApp) {
     let original = customised(&app, "keep").await;
 
     // One populated field: only it changes (the old contract reset
@@ -309,10 +298,7 @@ async fn an_update_without_a_mask_keeps_what_it_leaves_out(backend: Backend) {
 
 /// Without a mask, a required field that is present but blank is still an
 /// error, reported with every other, and nothing is written.
-async fn an_update_without_a_mask_refuses_present_blank_fields(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn an_update_without_a_mask_refuses_present_blank_fields(app: TestApp) {
     let original = customised(&app, "strict").await;
     let status = app
         .update(
@@ -361,10 +347,7 @@ async fn an_update_without_a_mask_refuses_present_blank_fields(backend: Backend)
 /// Two updates of one source at once, each naming a different field:
 /// neither overwrites what the other wrote (the second reads the source
 /// only once the first has committed).
-async fn concurrent_updates_of_one_source_keep_both_changes(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+async fn concurrent_updates_of_one_source_keep_both_changes(app: TestApp) {
     app.create(app.admin(), new_source("shared"))
         .await
         .expect("create");
@@ -390,9 +373,11 @@ async fn concurrent_updates_of_one_source_keep_both_changes(backend: Backend) {
 }
 
 backend_tests!(
-    concurrent_updates_of_one_source_keep_both_changes,
-    an_update_without_a_mask_keeps_what_it_leaves_out,
-    an_update_without_a_mask_refuses_present_blank_fields,
-    put_replaces_and_patch_changes_only_named_fields,
-    renaming_the_slug_checks_uniqueness_and_keeps_permissions,
+    apps: [
+        concurrent_updates_of_one_source_keep_both_changes,
+        an_update_without_a_mask_keeps_what_it_leaves_out,
+        an_update_without_a_mask_refuses_present_blank_fields,
+        put_replaces_and_patch_changes_only_named_fields,
+        renaming_the_slug_checks_uniqueness_and_keeps_permissions,
+    ],
 );

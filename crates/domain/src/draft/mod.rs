@@ -33,10 +33,51 @@ pub enum Field<T> {
     Set(T),
 }
 
-/// Declares the draft once; the list of attribute names and [`retain`]
-/// come from the same declaration, so they cannot drift apart.
+/// An attribute's value as a transport typed it, for [`PlexSourceDraft::set`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Text(Field<String>),
+    Flag(Field<bool>),
+    List(Field<Vec<String>>),
+}
+
+/// The draft attribute types an [`Input`] becomes.
+trait FromInput: Sized {
+    fn from_input(input: Input) -> Option<Field<Self>>;
+}
+
+impl FromInput for String {
+    fn from_input(input: Input) -> Option<Field<Self>> {
+        match input {
+            Input::Text(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl FromInput for bool {
+    fn from_input(input: Input) -> Option<Field<Self>> {
+        match input {
+            Input::Flag(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl FromInput for Vec<String> {
+    fn from_input(input: Input) -> Option<Field<Self>> {
+        match input {
+            Input::List(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Declares the draft once; the list of attribute names, [`retain`] and
+/// [`set`] come from the same declaration, so they cannot drift apart.
 ///
 /// [`retain`]: PlexSourceDraft::retain
+/// [`set`]: PlexSourceDraft::set
 macro_rules! draft {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)+ }) => {
         $(#[$meta])*
@@ -53,6 +94,21 @@ macro_rules! draft {
             pub fn retain(self, keep: impl Fn(&str) -> bool) -> Self {
                 Self {
                     $($field: if keep(stringify!($field)) { self.$field } else { Field::Missing },)+
+                }
+            }
+
+            /// Sets the attribute `name` to `input`, when the draft has such
+            /// an attribute of that type; whether it did.
+            pub fn set(&mut self, name: &str, input: Input) -> bool {
+                match name {
+                    $(stringify!($field) => match <$ty as FromInput>::from_input(input) {
+                        Some(value) => {
+                            self.$field = value;
+                            true
+                        }
+                        None => false,
+                    },)+
+                    _ => false,
                 }
             }
         }
