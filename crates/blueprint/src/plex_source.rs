@@ -12,16 +12,17 @@ use uuid::Uuid;
 
 use super::{
     models::{Model, RefField, Referenced, Target, finished, ignore},
-    values::{assign, flag, pk, pk_list, text, text_list},
+    values::{flag, pk, pk_list, text, text_list},
 };
 use domain::{
-    PlexSource, PlexSourceDraft, PlexSourceFields, Violations,
+    Input, PlexSource, PlexSourceDraft, PlexSourceFields, Violations,
+    attributes::{self, Access, Value as AttributeValue},
     plex_source::{COMPONENT, META_MODEL_NAME, VERBOSE_NAME, VERBOSE_NAME_PLURAL},
 };
 use store::{self, StoreError};
 
-/// Types a Plex source's `attrs` into a draft: every writable field of
-/// spec §1.1 plus `icon`, writable in blueprints.
+/// Types a Plex source's `attrs` into a draft: every attribute the domain
+/// declares written by anyone, `icon` (blueprints only) included.
 pub(crate) fn plex_source_draft(
     v: &mut Violations,
     attrs: Vec<(String, Value)>,
@@ -29,26 +30,25 @@ pub(crate) fn plex_source_draft(
     let mut d = PlexSourceDraft::default();
     for (key, value) in attrs {
         let k = key.as_str();
-        match k {
-            "name" => assign(&mut d.name, text(v, k, value)),
-            "slug" => assign(&mut d.slug, text(v, k, value)),
-            "enabled" => assign(&mut d.enabled, flag(v, k, value)),
-            "authentication_flow" => assign(&mut d.authentication_flow, pk(v, k, value)),
-            "enrollment_flow" => assign(&mut d.enrollment_flow, pk(v, k, value)),
-            "user_property_mappings" => assign(&mut d.user_property_mappings, pk_list(v, k, value)),
-            "group_property_mappings" => {
-                assign(&mut d.group_property_mappings, pk_list(v, k, value))
+        let Some(attribute) =
+            attributes::attribute_named(k).filter(|a| a.access != Access::ReadOnly)
+        else {
+            ignore(Model::PlexSource, k);
+            continue;
+        };
+        let input = match attribute.value {
+            AttributeValue::Text | AttributeValue::Slug | AttributeValue::Choice(_) => {
+                text(v, k, value).map(Input::Text)
             }
-            "policy_engine_mode" => assign(&mut d.policy_engine_mode, text(v, k, value)),
-            "user_matching_mode" => assign(&mut d.user_matching_mode, text(v, k, value)),
-            "user_path_template" => assign(&mut d.user_path_template, text(v, k, value)),
-            "icon" => assign(&mut d.icon, text(v, k, value)),
-            "group_matching_mode" => assign(&mut d.group_matching_mode, text(v, k, value)),
-            "client_id" => assign(&mut d.client_id, text(v, k, value)),
-            "allowed_servers" => assign(&mut d.allowed_servers, text_list(v, k, value)),
-            "allow_friends" => assign(&mut d.allow_friends, flag(v, k, value)),
-            "plex_token" => assign(&mut d.plex_token, text(v, k, value)),
-            _ => ignore(Model::PlexSource, k),
+            AttributeValue::Ref => pk(v, k, value).map(Input::Text),
+            AttributeValue::Bool => flag(v, k, value).map(Input::Flag),
+            AttributeValue::RefList => pk_list(v, k, value).map(Input::List),
+            AttributeValue::TextList => text_list(v, k, value).map(Input::List),
+            AttributeValue::Pk => None,
+        };
+        // The declaration and the draft agree (the domain's tests say so).
+        if let Some(input) = input {
+            d.set(k, input);
         }
     }
     d

@@ -2,6 +2,8 @@
 //! identifiers and `!Find`; the indexed ones; and the keys dropped as
 //! read-only.
 
+use domain::attributes::{ATTRIBUTES, Value as AttributeValue};
+
 use super::Model;
 use crate::lookup::Identifier;
 
@@ -20,30 +22,28 @@ pub(crate) enum Kind {
     TextList,
 }
 
-const PLEX_SOURCE_FIELDS: &[(&str, Kind)] = &[
-    ("pk", Kind::Pk),
-    ("name", Kind::Text),
-    ("slug", Kind::Text),
-    ("enabled", Kind::Bool),
-    ("authentication_flow", Kind::Ref),
-    ("enrollment_flow", Kind::Ref),
-    ("user_property_mappings", Kind::RefList),
-    ("group_property_mappings", Kind::RefList),
-    ("component", Kind::Text),
-    ("verbose_name", Kind::Text),
-    ("verbose_name_plural", Kind::Text),
-    ("meta_model_name", Kind::Text),
-    ("policy_engine_mode", Kind::Text),
-    ("user_matching_mode", Kind::Text),
-    ("managed", Kind::Text),
-    ("user_path_template", Kind::Text),
-    ("icon", Kind::Text),
-    ("group_matching_mode", Kind::Text),
-    ("client_id", Kind::Text),
-    ("allowed_servers", Kind::TextList),
-    ("allow_friends", Kind::Bool),
-    ("plex_token", Kind::Text),
-];
+/// A Plex source's fields: its attributes as the domain declares them.
+const PLEX_SOURCE_FIELDS: [(&str, Kind); ATTRIBUTES.len()] = {
+    let mut fields = [("", Kind::Pk); ATTRIBUTES.len()];
+    let mut i = 0;
+    while i < ATTRIBUTES.len() {
+        fields[i] = (ATTRIBUTES[i].name, kind_of(ATTRIBUTES[i].value));
+        i += 1;
+    }
+    fields
+};
+
+/// How a domain attribute's value compares in a lookup.
+const fn kind_of(value: AttributeValue) -> Kind {
+    match value {
+        AttributeValue::Pk => Kind::Pk,
+        AttributeValue::Text | AttributeValue::Slug | AttributeValue::Choice(_) => Kind::Text,
+        AttributeValue::Bool => Kind::Bool,
+        AttributeValue::Ref => Kind::Ref,
+        AttributeValue::RefList => Kind::RefList,
+        AttributeValue::TextList => Kind::TextList,
+    }
+}
 
 const FLOW_FIELDS: &[(&str, Kind)] = &[
     ("pk", Kind::Pk),
@@ -91,7 +91,7 @@ impl Model {
     /// identifiers and `!Find` may name, and what `!FindObject` returns.
     pub(crate) fn fields(self) -> &'static [(&'static str, Kind)] {
         match self {
-            Model::PlexSource => PLEX_SOURCE_FIELDS,
+            Model::PlexSource => &PLEX_SOURCE_FIELDS,
             Model::Flow => FLOW_FIELDS,
             Model::PropertyMapping => MAPPING_FIELDS,
             Model::User => USER_FIELDS,
