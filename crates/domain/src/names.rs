@@ -4,11 +4,6 @@
 
 use std::fmt;
 
-/// A username as authentik stores it: trimmed, 1 to [`UserName::MAX_LEN`]
-/// characters.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserName(String);
-
 /// Why a user or role name was refused: blueprints report each case with
 /// authentik's own message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,50 +14,69 @@ pub enum NameProblem {
     TooLong,
 }
 
-/// A blank or too long username.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("username must be 1 to {max} characters", max = UserName::MAX_LEN)]
-pub struct UserNameError(pub NameProblem);
+/// Declares a name type, its error and its rule once for each kind of name.
+macro_rules! name {
+    ($(#[$meta:meta])* $name:ident, $error:ident, $what:literal, $max:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
 
-impl UserName {
-    /// Longest username authentik stores (`varchar(150)`).
-    pub const MAX_LEN: usize = 150;
+        #[doc = concat!("A blank or too long ", $what, ".")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+        #[error("{} must be 1 to {} characters", $what, $name::MAX_LEN)]
+        pub struct $error(pub NameProblem);
 
-    pub fn parse(value: &str) -> Result<Self, UserNameError> {
-        trimmed_within(value, Self::MAX_LEN)
-            .map(|name| Self(name.to_owned()))
-            .map_err(UserNameError)
-    }
+        impl $name {
+            #[doc = concat!("Longest ", $what, " authentik stores (`varchar(", stringify!($max), ")`).")]
+            pub const MAX_LEN: usize = $max;
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn parse(value: &str) -> Result<Self, $error> {
+                trimmed_within(value, Self::MAX_LEN)
+                    .map(|name| Self(name.to_owned()))
+                    .map_err($error)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), self.0)
+            }
+        }
+    };
 }
 
-/// A role name as authentik stores it: trimmed, 1 to [`RoleName::MAX_LEN`]
-/// characters.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoleName(String);
-
-/// A blank or too long role name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("role name must be 1 to {max} characters", max = RoleName::MAX_LEN)]
-pub struct RoleNameError(pub NameProblem);
-
-impl RoleName {
-    /// Longest role name authentik stores (`varchar(150)`).
-    pub const MAX_LEN: usize = 150;
-
-    pub fn parse(value: &str) -> Result<Self, RoleNameError> {
-        trimmed_within(value, Self::MAX_LEN)
-            .map(|name| Self(name.to_owned()))
-            .map_err(RoleNameError)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+name!(
+    /// A username as authentik stores it: trimmed, 1 to
+    /// [`UserName::MAX_LEN`] characters.
+    UserName,
+    UserNameError,
+    "username",
+    150
+);
+name!(
+    /// A role name as authentik stores it: trimmed, 1 to
+    /// [`RoleName::MAX_LEN`] characters.
+    RoleName,
+    RoleNameError,
+    "role name",
+    150
+);
 
 /// `value` without surrounding whitespace, if that is 1 to `max`
 /// characters (not bytes).
@@ -74,42 +88,6 @@ fn trimmed_within(value: &str, max: usize) -> Result<&str, NameProblem> {
         Err(NameProblem::TooLong)
     } else {
         Ok(value)
-    }
-}
-
-impl AsRef<str> for UserName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserName({:?})", self.0)
-    }
-}
-
-impl AsRef<str> for RoleName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RoleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RoleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RoleName({:?})", self.0)
     }
 }
 
