@@ -18,7 +18,7 @@ use utoipa::{
     openapi::{
         ArrayBuilder, KnownFormat, ObjectBuilder, Ref, RefOr, Schema, SchemaFormat, Type,
         schema::SchemaType,
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
 
@@ -49,9 +49,11 @@ use crate::domain::{
         PatchedPlexSourceRequest,
         GenericError,
         ValidationError,
-        body::Pagination
+        body::Pagination,
+        body::PlexSourceJson,
+        body::PaginatedJson
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &ViewsetOperations),
     tags((name = "sources")),
 )]
 pub struct ApiDoc;
@@ -68,6 +70,62 @@ impl Modify for BearerScheme {
         );
     }
 }
+
+/// What every operation of authentik's Plex source viewset shares: its
+/// tag, its description and the `authentik` scheme.
+struct ViewsetOperations;
+
+impl Modify for ViewsetOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let operations = openapi
+            .paths
+            .paths
+            .values_mut()
+            .flat_map(|item| {
+                [
+                    &mut item.get,
+                    &mut item.post,
+                    &mut item.put,
+                    &mut item.patch,
+                    &mut item.delete,
+                ]
+            })
+            .filter_map(Option::as_mut);
+        for operation in operations {
+            operation.tags = Some(vec!["sources".to_owned()]);
+            operation.description = Some("Plex source Viewset".to_owned());
+            operation.security = Some(vec![SecurityRequirement::new(
+                "authentik",
+                Vec::<String>::new(),
+            )]);
+        }
+    }
+}
+
+/// A source's path parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SlugParam {
+    /// Internal source name, used in URLs.
+    slug: String,
+}
+
+// A refused request's answer: 400 and the fields' messages (authentik's
+// answers carry no description).
+#[derive(utoipa::IntoResponses)]
+#[response(status = 400, description = "")]
+pub struct Invalid(#[allow(dead_code)] ValidationError);
+
+// A refused caller's answer: 403.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 403, description = "")]
+pub struct Denied(#[allow(dead_code)] GenericError);
+
+// A source the caller cannot see: 404.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "")]
+pub struct Missing(#[allow(dead_code)] GenericError);
 
 /// authentik's `GenericError`.
 #[derive(ToSchema)]

@@ -131,9 +131,12 @@ impl Rest {
     }
 }
 
+/// A source's path, or why it did not parse.
+type SlugPath = Result<Path<String>, PathRejection>;
+
 /// The slug of a source's path. One that no source can have names
 /// nothing: 404, as authentik's lookup finds nothing.
-fn path_slug(path: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
+fn path_slug(path: SlugPath) -> Result<String, RestError> {
     match path {
         Ok(Path(slug)) if Slug::parse(&slug).is_ok() => Ok(slug),
         _ => Err(RestError::not_found(texts::NOT_FOUND)),
@@ -154,15 +157,8 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
     get,
     path = "/sources/plex/",
     operation_id = "sources_plex_list",
-    tag = "sources",
-    description = "Plex source Viewset",
     params(ListQuery),
-    responses(
-        (status = 200, body = body::PaginatedJson),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    responses((status = 200, body = body::PaginatedJson), openapi::Invalid, openapi::Denied)
 )]
 async fn list(State(rest): State<Rest>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let run = rest.clone();
@@ -199,15 +195,8 @@ async fn list(State(rest): State<Rest>, headers: HeaderMap, RawQuery(raw): RawQu
     post,
     path = "/sources/plex/",
     operation_id = "sources_plex_create",
-    tag = "sources",
-    description = "Plex source Viewset",
     request_body = openapi::PlexSourceRequest,
-    responses(
-        (status = 201, body = body::PlexSourceJson),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    responses((status = 201, body = body::PlexSourceJson), openapi::Invalid, openapi::Denied),
 )]
 async fn create(State(rest): State<Rest>, headers: HeaderMap, request: Body) -> Response {
     let run = rest.clone();
@@ -231,22 +220,10 @@ async fn create(State(rest): State<Rest>, headers: HeaderMap, request: Body) -> 
     get,
     path = "/sources/plex/{slug}/",
     operation_id = "sources_plex_retrieve",
-    tag = "sources",
-    description = "Plex source Viewset",
-    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
-    responses(
-        (status = 200, body = body::PlexSourceJson),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-        (status = 404, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    params(openapi::SlugParam),
+    responses((status = 200, body = body::PlexSourceJson), openapi::Invalid, openapi::Denied, openapi::Missing)
 )]
-async fn retrieve(
-    State(rest): State<Rest>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
+async fn retrieve(State(rest): State<Rest>, headers: HeaderMap, path: SlugPath) -> Response {
     let run = rest.clone();
     run.run(Route::Object, async move {
         let caller = rest.caller(&headers).await?;
@@ -261,106 +238,67 @@ async fn retrieve(
     put,
     path = "/sources/plex/{slug}/",
     operation_id = "sources_plex_update",
-    tag = "sources",
-    description = "Plex source Viewset",
-    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    params(openapi::SlugParam),
     request_body = openapi::PlexSourceRequest,
-    responses(
-        (status = 200, body = body::PlexSourceJson),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-        (status = 404, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    responses((status = 200, body = body::PlexSourceJson), openapi::Invalid, openapi::Denied, openapi::Missing),
 )]
-async fn update(
-    State(rest): State<Rest>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    request: Body,
-) -> Response {
-    let run = rest.clone();
-    run.run(
-        Route::Object,
-        write(rest, headers, path, request, SourceUpdate::Put),
-    )
-    .await
+async fn update(rest: State<Rest>, headers: HeaderMap, path: SlugPath, request: Body) -> Response {
+    write(rest, headers, path, request, SourceUpdate::Put).await
 }
 
 #[utoipa::path(
     patch,
     path = "/sources/plex/{slug}/",
     operation_id = "sources_plex_partial_update",
-    tag = "sources",
-    description = "Plex source Viewset",
-    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
+    params(openapi::SlugParam),
     request_body = openapi::PatchedPlexSourceRequest,
-    responses(
-        (status = 200, body = body::PlexSourceJson),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-        (status = 404, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    responses((status = 200, body = body::PlexSourceJson), openapi::Invalid, openapi::Denied, openapi::Missing),
 )]
 async fn partial_update(
-    State(rest): State<Rest>,
+    rest: State<Rest>,
     headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    path: SlugPath,
     request: Body,
 ) -> Response {
-    let run = rest.clone();
-    run.run(
-        Route::Object,
-        write(rest, headers, path, request, SourceUpdate::Patch),
-    )
-    .await
+    write(rest, headers, path, request, SourceUpdate::Patch).await
 }
 
 /// PUT and PATCH: the same operation, a full or a partial update.
 async fn write(
-    rest: Rest,
+    State(rest): State<Rest>,
     headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    path: SlugPath,
     request: Body,
     update: fn(PlexSourceDraft) -> SourceUpdate,
-) -> Result<Response, Failure> {
-    // Before the body is read (see `create`).
-    let admitted = async {
-        let caller = rest.caller(&headers).await?;
-        let slug = path_slug(path)?;
-        rest.ops.authorize_update(&caller, &slug).await?;
-        Ok::<_, Failure>((caller, slug))
-    };
-    let ((caller, slug), request) = before_body(admitted.await, request)?;
-    let (draft, decoding) = rest.read_draft(&headers, request).await?;
-    let updated = rest
-        .ops
-        .update_decoded(&caller, &slug, update(draft), decoding)
-        .await?;
-    Ok(json(StatusCode::OK, &body::source_json(&updated)))
+) -> Response {
+    let run = rest.clone();
+    run.run(Route::Object, async move {
+        // Before the body is read (see `create`).
+        let admitted = async {
+            let caller = rest.caller(&headers).await?;
+            let slug = path_slug(path)?;
+            rest.ops.authorize_update(&caller, &slug).await?;
+            Ok::<_, Failure>((caller, slug))
+        };
+        let ((caller, slug), request) = before_body(admitted.await, request)?;
+        let (draft, decoding) = rest.read_draft(&headers, request).await?;
+        let updated = rest
+            .ops
+            .update_decoded(&caller, &slug, update(draft), decoding)
+            .await?;
+        Ok(json(StatusCode::OK, &body::source_json(&updated)))
+    })
+    .await
 }
 
 #[utoipa::path(
     delete,
     path = "/sources/plex/{slug}/",
     operation_id = "sources_plex_destroy",
-    tag = "sources",
-    description = "Plex source Viewset",
-    params(("slug" = String, Path, description = "Internal source name, used in URLs.")),
-    responses(
-        (status = 204, description = "No response body"),
-        (status = 400, body = openapi::ValidationError),
-        (status = 403, body = openapi::GenericError),
-        (status = 404, body = openapi::GenericError),
-    ),
-    security(("authentik" = [])),
+    params(openapi::SlugParam),
+    responses((status = 204, description = "No response body"), openapi::Invalid, openapi::Denied, openapi::Missing)
 )]
-async fn destroy(
-    State(rest): State<Rest>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
+async fn destroy(State(rest): State<Rest>, headers: HeaderMap, path: SlugPath) -> Response {
     let run = rest.clone();
     run.run(Route::Object, async move {
         let caller = rest.caller(&headers).await?;
