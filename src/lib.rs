@@ -32,6 +32,7 @@ pub mod config;
 pub mod early;
 pub mod grpc;
 pub mod metrics;
+pub mod middleware;
 pub mod probe;
 pub mod rest;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! What stands between a request and the transports, whatever it asks:
 //! a bound on the requests in flight, and a panic turned into an answer.
 //!
-//! - [`InFlightLayer`]: at most `--max-requests-in-flight` unary calls and
+//! - [`in_flight`]: at most `--max-requests-in-flight` unary calls and
 //!   REST requests are served at once; one more is answered at once with
 //!   `RESOURCE_EXHAUSTED` (REST: 503 with `Retry-After`), before its body
 //!   is read. Watch streams, health and reflection have bounds of their own
@@ -10,13 +10,7 @@
 //!   `INTERNAL` answer (REST: 500) on that request; the connection and the
 //!   other calls on it go on.
 
-use std::{
-    any::Any,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{any::Any, sync::Arc};
 
 use axum::{
     http::{HeaderValue, header::RETRY_AFTER},
@@ -24,10 +18,11 @@ use axum::{
 };
 use tokio::sync::Semaphore;
 use tonic::codegen::http::{Request, Response};
-use tower::{Layer, Service};
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
+    middleware::{BoxFuture, Middleware, Wrap},
     ops::ServiceError,
     rest::{
         error::{RestError, Route},
@@ -45,68 +40,40 @@ const OWN_BOUNDS: [&str; 4] = [
 ];
 
 /// The layer bounding the requests in flight on one server.
+pub fn in_flight(max: usize) -> Wrap<InFlight> {
+    Wrap(InFlight {
+        permits: Arc::new(Semaphore::new(max)),
+        max,
+    })
+}
+
+/// The in-flight bound's state: one semaphore per server.
 #[derive(Clone)]
-pub struct InFlightLayer {
+pub struct InFlight {
     permits: Arc<Semaphore>,
     max: usize,
 }
 
-impl InFlightLayer {
-    pub fn new(max: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(max)),
-            max,
-        }
-    }
-}
-
-impl<S> Layer<S> for InFlightLayer {
-    type Service = InFlight<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        InFlight {
-            inner,
-            permits: self.permits.clone(),
-            max: self.max,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct InFlight<S> {
-    inner: S,
-    permits: Arc<Semaphore>,
-    max: usize,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-impl<S, ReqBody> Service<Request<ReqBody>> for InFlight<S>
+impl<S, ReqBody> Middleware<S, ReqBody> for InFlight
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
     S::Future: Send + 'static,
     ReqBody: http_body::Body + Send + Unpin + 'static,
     ReqBody::Data: Send,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&self, inner: &mut S, request: Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
         if OWN_BOUNDS.iter().any(|prefix| path.starts_with(prefix)) {
-            return Box::pin(self.inner.call(request));
+            return Box::pin(inner.call(request));
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             let refused = refusal(is_grpc(&request), self.max);
             crate::early::drain_later(request.into_body());
             return Box::pin(async move { Ok(refused) });
         };
-        let answer = self.inner.call(request);
+        let answer = inner.call(request);
         Box::pin(async move {
             let answered = answer.await;
             drop(permit);
@@ -174,44 +141,28 @@ fn log_panic(panic: &(dyn Any + Send)) {
     );
 }
 
-/// A test hook: with it, a request carrying [`PANIC_HEADER`] panics where
-/// the layer sits, as a bug would. Never installed by `serve`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PanicHookLayer;
-
 /// The header the panic hook answers to.
 pub const PANIC_HEADER: &str = "x-plexsource-test-panic";
 
-impl<S> Layer<S> for PanicHookLayer {
-    type Service = PanicHook<S>;
+/// A test hook: with it, a request carrying [`PANIC_HEADER`] panics where
+/// the layer sits, as a bug would. Never installed by `serve`.
+pub const PANIC_HOOK: Wrap<PanicHook> = Wrap(PanicHook);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        PanicHook { inner }
-    }
-}
+/// The panic hook's (empty) state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PanicHook;
 
-#[derive(Clone)]
-pub struct PanicHook<S> {
-    inner: S,
-}
-
-impl<S, ReqBody> Service<Request<ReqBody>> for PanicHook<S>
+impl<S, ReqBody> Middleware<S, ReqBody> for PanicHook
 where
     S: Service<Request<ReqBody>>,
 {
-    type Response = S::Response;
-    type Error = S::Error;
     type Future = S::Future;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&self, inner: &mut S, request: Request<ReqBody>) -> Self::Future {
         assert!(
             !request.headers().contains_key(PANIC_HEADER),
             "the test panic hook was asked to panic"
         );
-        self.inner.call(request)
+        inner.call(request)
     }
 }

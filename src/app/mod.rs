@@ -36,7 +36,7 @@ use http::HttpSettings;
 use listener::ListenerLimits;
 
 pub use conn::Connection;
-pub use guards::{InFlightLayer, PANIC_HEADER, PanicHookLayer, catch_panic};
+pub use guards::{PANIC_HEADER, PANIC_HOOK, catch_panic, in_flight};
 pub use health::{Health, LIVENESS, READINESS};
 pub use listener::ConnectionCounts;
 pub use settings::{ServerSettings, StreamLimits};

@@ -27,11 +27,11 @@ pub struct ServerSettings {
     /// Longest a write waits for another write's lock.
     pub lock_timeout: Duration,
     /// Deadline of calls that bring none, and the longest one a caller
-    /// may ask for (see [`DeadlineLayer`]).
+    /// may ask for (see [`crate::grpc::deadline`]).
     pub request_timeout: Duration,
     /// TLS on the listener (mutual with a client CA); plaintext when `None`.
     pub tls: Option<TlsFiles>,
-    /// Tests only: install [`PanicHookLayer`] on both transports.
+    /// Tests only: install [`PANIC_HOOK`](super::PANIC_HOOK) on both transports.
     #[doc(hidden)]
     pub panic_hook: bool,
 }

@@ -3,9 +3,9 @@
 use tonic::service::Routes;
 use tower::ServiceBuilder;
 
-use super::{InFlightLayer, PanicHookLayer, ServerSettings, catch_panic, health::EndingHealth};
+use super::{PANIC_HOOK, ServerSettings, catch_panic, health::EndingHealth, in_flight};
 use crate::{
-    grpc::{AuthLayer, DeadlineLayer, ObserveLayer, PlexSources},
+    grpc::{PlexSources, auth, deadline, observe},
     metrics::{CallMetrics, HttpMetrics},
     ops::Operations,
     proto::{FILE_DESCRIPTOR_SET, plex_source_service_server::PlexSourceServiceServer},
@@ -48,13 +48,13 @@ pub(super) fn service(
             response.map(tonic::body::Body::new)
         })
         .layer(catch_panic(true))
-        .layer(ObserveLayer::new(call_metrics))
-        .layer(DeadlineLayer::new(settings.request_timeout))
-        .layer(AuthLayer::new(ops.clone()))
-        .option_layer(settings.panic_hook.then_some(PanicHookLayer))
+        .layer(observe::layer(call_metrics))
+        .layer(deadline::layer(settings.request_timeout))
+        .layer(auth::layer(ops.clone()))
+        .option_layer(settings.panic_hook.then_some(PANIC_HOOK))
         .service(routes);
     Ok(ServiceBuilder::new()
-        .layer(InFlightLayer::new(limits.max_requests_in_flight))
+        .layer(in_flight(limits.max_requests_in_flight))
         .layer(rest::layer(
             ops.clone(),
             rest::RestSettings {

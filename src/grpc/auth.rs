@@ -4,17 +4,15 @@
 //! extensions; handlers read it and never parse headers. A write whose
 //! caller may not write at all is refused here, before its message is read.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use tonic::codegen::http::{Request, Response, header::AUTHORIZATION};
-use tower::{Layer, Service};
+use tower::Service;
 
-use crate::ops::{Operations, Write};
+use crate::{
+    middleware::{BoxFuture, Middleware, Wrap},
+    ops::{Operations, Write},
+};
 
 /// Services reachable without credentials: Kubernetes probes and
 /// debugging clients send none.
@@ -42,56 +40,30 @@ const WRITES: [(&str, Write); 3] = [
 ];
 
 /// The layer to put in front of the services.
+pub fn layer(ops: Operations) -> Wrap<Authenticate> {
+    Wrap(Authenticate { ops: Arc::new(ops) })
+}
+
+/// The authentication middleware's state.
 #[derive(Clone)]
-pub struct AuthLayer {
+pub struct Authenticate {
     /// Shared: a call clones one pointer, not every handle inside.
     ops: Arc<Operations>,
 }
 
-impl AuthLayer {
-    pub fn new(ops: Operations) -> Self {
-        Self { ops: Arc::new(ops) }
-    }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            ops: self.ops.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    ops: Arc<Operations>,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-impl<S, ReqBody> Service<Request<ReqBody>> for AuthService<S>
+impl<S, ReqBody> Middleware<S, ReqBody> for Authenticate
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: http_body::Body + Send + Unpin + 'static,
     ReqBody::Data: Send,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&self, inner: &mut S, mut request: Request<ReqBody>) -> Self::Future {
         // The clone that was polled ready serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let clone = inner.clone();
+        let mut inner = std::mem::replace(inner, clone);
         let ops = self.ops.clone();
         Box::pin(async move {
             let path = request.uri().path();

@@ -8,71 +8,42 @@
 //! tonic's own `Server::timeout` answers `CANCELLED` instead, which tells a
 //! caller that someone gave up rather than that time ran out.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
 use tonic::{
     Status,
     codegen::http::{HeaderMap, Request, Response},
 };
-use tower::{Layer, Service};
+use tower::Service;
+
+use crate::middleware::{BoxFuture, Middleware, Wrap};
 
 /// Message of DEADLINE_EXCEEDED.
 pub const DEADLINE_MESSAGE: &str = "Deadline exceeded before the call could complete.";
 
 /// The layer to put in front of the services (inside tracing, so the
-/// status is logged).
+/// status is logged). `max` applies to calls without a deadline and caps
+/// longer ones.
+pub fn layer(max: Duration) -> Wrap<Deadline> {
+    Wrap(Deadline { max })
+}
+
+/// The deadline middleware's state.
 #[derive(Debug, Clone, Copy)]
-pub struct DeadlineLayer {
+pub struct Deadline {
     max: Duration,
 }
 
-impl DeadlineLayer {
-    /// `max` applies to calls without a deadline and caps longer ones.
-    pub fn new(max: Duration) -> Self {
-        Self { max }
-    }
-}
-
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = DeadlineService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService {
-            inner,
-            max: self.max,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct DeadlineService<S> {
-    inner: S,
-    max: Duration,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-impl<S, ReqBody> Service<Request<ReqBody>> for DeadlineService<S>
+impl<S, ReqBody> Middleware<S, ReqBody> for Deadline
 where
     S: Service<Request<ReqBody>, Response = Response<tonic::body::Body>>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&self, inner: &mut S, request: Request<ReqBody>) -> Self::Future {
         let limit = grpc_timeout(request.headers()).map_or(self.max, |t| t.min(self.max));
-        let call = self.inner.call(request);
+        let call = inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(limit, call).await {
                 Ok(result) => result,
@@ -106,6 +77,7 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use tonic::codegen::http::HeaderValue;
+    use tower::Layer;
 
     use super::*;
 
@@ -139,7 +111,7 @@ mod tests {
             std::future::pending::<Result<Response<tonic::body::Body>, std::convert::Infallible>>()
                 .await
         });
-        let mut service = DeadlineLayer::new(Duration::from_millis(300)).layer(never);
+        let mut service = layer(Duration::from_millis(300)).layer(never);
         for (header, limit) in [(Some("50m"), 50), (Some("10S"), 300), (None, 300)] {
             let mut request = Request::new(());
             if let Some(value) = header {

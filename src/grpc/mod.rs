@@ -1,10 +1,10 @@
 //! The gRPC transport: request conversion ([`input`]), response conversion
 //! ([`convert`]), the one mapping of operation errors to statuses
-//! ([`error`]), the layers every call passes (observation, deadline,
-//! authentication) and the tonic service. Every check and every query lives in [`crate::ops`]; nothing
-//! here touches the database.
+//! ([`error`]), the layers every call passes ([`observe`], [`deadline`],
+//! [`auth`]) and the tonic service. Every check and every query lives in
+//! [`crate::ops`]; nothing here touches the database.
 
-mod auth;
+pub mod auth;
 /// Public: the generated code names it.
 pub mod codec;
 pub mod convert;
@@ -13,13 +13,10 @@ pub mod error;
 pub(crate) mod headers;
 /// Public so the update-mask reader can be fuzzed and property-tested.
 pub mod input;
-mod observe;
+pub mod observe;
 mod service;
 mod trace;
 /// Public: the generated code names it.
 pub mod wire;
 
-pub use auth::AuthLayer;
-pub use deadline::DeadlineLayer;
-pub use observe::ObserveLayer;
 pub use service::PlexSources;

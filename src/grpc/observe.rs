@@ -16,33 +16,18 @@ use std::{
 use bytes::Buf;
 use http_body::{Body, Frame};
 use tonic::codegen::http::{HeaderMap, Request, Response, uri::PathAndQuery};
-use tower::{Layer, Service};
+use tower::{Layer, Service, layer::layer_fn};
 use tracing::Span;
 
 use super::{headers::GRPC_STATUS, trace};
 use crate::metrics::{CallMetrics, MethodMetrics};
 
 /// Traces and counts every call of the services below it.
-#[derive(Clone)]
-pub struct ObserveLayer {
-    metrics: CallMetrics,
-}
-
-impl ObserveLayer {
-    pub fn new(metrics: CallMetrics) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observed<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Observed {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
+pub fn layer<S>(metrics: CallMetrics) -> impl Layer<S, Service = Observed<S>> + Clone {
+    layer_fn(move |inner| Observed {
+        inner,
+        metrics: metrics.clone(),
+    })
 }
 
 #[derive(Clone)]

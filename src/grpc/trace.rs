@@ -1,6 +1,6 @@
 //! One span per call, carrying the method, the gRPC status code and the
 //! latency, closed by one `rpc finished` event (DEBUG for OK, INFO for any
-//! other status). [`super::ObserveLayer`] opens and closes it.
+//! other status). [`super::observe`] opens and closes it.
 //!
 //! While traces are exported (see [`crate::telemetry`]) the span is an
 //! OpenTelemetry server span named `package.Service/Method` with the rpc

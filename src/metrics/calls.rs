@@ -2,7 +2,7 @@
 //! go-grpc-middleware's Prometheus interceptors export them): calls started
 //! and handled per service, method and code, handling time, and messages
 //! sent. Recorded by the call layer in front of every service
-//! ([`crate::grpc::ObserveLayer`]), so calls refused before a handler (no
+//! ([`crate::grpc::observe`]), so calls refused before a handler (no
 //! credentials, a server still starting) count too.
 
 use std::{

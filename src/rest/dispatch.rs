@@ -24,32 +24,18 @@ use axum::{
 };
 use futures::{TryFutureExt, future::Either};
 use tonic::codegen::http::{Request, Response};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt, layer::layer_fn};
 
 /// The error a transport's service may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The layer to put outermost on the gRPC server.
-#[derive(Clone)]
-pub struct RestLayer {
-    router: Router,
-}
-
-impl RestLayer {
-    pub fn new(router: Router) -> Self {
-        Self { router }
-    }
-}
-
-impl<S> Layer<S> for RestLayer {
-    type Service = Dispatch<S>;
-
-    fn layer(&self, grpc: S) -> Self::Service {
-        Dispatch {
-            grpc,
-            rest: self.router.clone(),
-        }
-    }
+/// The layer to put outermost on the gRPC server: REST requests go to
+/// `router`, gRPC calls to the service below.
+pub fn layer<S>(router: Router) -> impl Layer<S, Service = Dispatch<S>> + Clone {
+    layer_fn(move |grpc| Dispatch {
+        grpc,
+        rest: router.clone(),
+    })
 }
 
 #[derive(Clone)]

@@ -28,27 +28,27 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-pub use dispatch::{BoxError, Dispatch, RestLayer, is_grpc};
+pub use dispatch::{BoxError, Dispatch, is_grpc};
 pub use routes::{API_ROOT, DEFAULT_MAX_BODY_BYTES, RestSettings, router};
 
 use crate::{metrics::HttpMetrics, ops::Operations};
 
 /// The layer that serves REST beside gRPC on one port. A panicking
 /// handler is answered with a 500; `panic_hook` installs the test hook
-/// (see [`crate::app::PanicHookLayer`]) around the handlers.
-pub fn layer(
+/// (see [`crate::app::PANIC_HOOK`]) around the handlers.
+pub fn layer<S>(
     ops: Operations,
     settings: RestSettings,
     metrics: HttpMetrics,
     panic_hook: bool,
-) -> RestLayer {
+) -> impl tower::Layer<S, Service = Dispatch<S>> + Clone {
     let router = router(ops, settings);
     let router = if panic_hook {
-        router.layer(crate::app::PanicHookLayer)
+        router.layer(crate::app::PANIC_HOOK)
     } else {
         router
     };
-    RestLayer::new(
+    dispatch::layer(
         router
             .layer(middleware::from_fn_with_state(metrics, observe::observed))
             .layer(crate::app::catch_panic(false)),
