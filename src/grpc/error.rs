@@ -44,70 +44,62 @@ const MAX_MESSAGE_BYTES: usize = 1024;
 /// The one mapping of an operation's failure to the status a gRPC caller
 /// gets: code, message, and details (`ErrorInfo`, `BadRequest`).
 pub fn status(err: ServiceError) -> Status {
-    {
-        match err {
-            ServiceError::Unauthenticated(AuthFailure::NotProvided) => with_reason(
-                Code::Unauthenticated,
-                NOT_AUTHENTICATED_MESSAGE,
-                "NOT_AUTHENTICATED",
-            ),
-            ServiceError::Unauthenticated(AuthFailure::UnsupportedScheme) => with_reason(
-                Code::Unauthenticated,
-                UNSUPPORTED_SCHEME_MESSAGE,
-                "AUTHENTICATION_FAILED",
-            ),
-            ServiceError::Unauthenticated(AuthFailure::Invalid) => with_reason(
-                Code::Unauthenticated,
-                AUTHENTICATION_FAILED_MESSAGE,
-                "AUTHENTICATION_FAILED",
-            ),
-            ServiceError::InvalidArgument(violations) => {
-                bad_request(Code::InvalidArgument, "INVALID", &violations)
-            }
-            ServiceError::AlreadyExists(violations) => {
-                bad_request(Code::AlreadyExists, "ALREADY_EXISTS", &violations)
-            }
-            ServiceError::OutOfRange(message) => {
-                with_reason(Code::OutOfRange, &message, "RESYNC_REQUIRED")
-            }
-            ServiceError::PermissionDenied => with_reason(
-                Code::PermissionDenied,
-                PERMISSION_DENIED_MESSAGE,
-                "PERMISSION_DENIED",
-            ),
-            ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
-            ServiceError::ShuttingDown { resume_after } => with_reason(
-                Code::Unavailable,
-                &format!(
-                    "This server is shutting down; reconnect (another replica answers) with since_revision = the last revision received (at least {resume_after})."
-                ),
-                "SHUTTING_DOWN",
-            ),
-            // The same reason: a client goes on the same way.
-            ServiceError::ConnectionClosing { resume_after } => with_reason(
-                Code::Unavailable,
-                &format!(
-                    "This connection reached its maximum age and is closing; reconnect with since_revision = the last revision received (at least {resume_after})."
-                ),
-                "SHUTTING_DOWN",
-            ),
-            ServiceError::Starting => with_reason(Code::Unavailable, STARTING_MESSAGE, "STARTING"),
-            ServiceError::ResourceExhausted(message) => {
-                with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")
-            }
-            ServiceError::Busy(cause) => {
-                tracing::warn!(error = %chain(cause.as_ref()), "lock wait timed out");
-                with_reason(Code::Unavailable, BUSY_MESSAGE, "LOCK_TIMEOUT")
-            }
-            ServiceError::Unavailable(cause) => {
-                tracing::error!(error = %chain(cause.as_ref()), "store unavailable");
-                with_reason(Code::Unavailable, UNAVAILABLE_MESSAGE, "UNAVAILABLE")
-            }
-            ServiceError::Internal(cause) => {
-                tracing::error!(error = %chain(cause.as_ref()), "internal error");
-                with_reason(Code::Internal, INTERNAL_MESSAGE, "INTERNAL")
-            }
+    err.log_cause();
+    match err {
+        ServiceError::Unauthenticated(AuthFailure::NotProvided) => with_reason(
+            Code::Unauthenticated,
+            NOT_AUTHENTICATED_MESSAGE,
+            "NOT_AUTHENTICATED",
+        ),
+        ServiceError::Unauthenticated(AuthFailure::UnsupportedScheme) => with_reason(
+            Code::Unauthenticated,
+            UNSUPPORTED_SCHEME_MESSAGE,
+            "AUTHENTICATION_FAILED",
+        ),
+        ServiceError::Unauthenticated(AuthFailure::Invalid) => with_reason(
+            Code::Unauthenticated,
+            AUTHENTICATION_FAILED_MESSAGE,
+            "AUTHENTICATION_FAILED",
+        ),
+        ServiceError::InvalidArgument(violations) => {
+            bad_request(Code::InvalidArgument, "INVALID", &violations)
         }
+        ServiceError::AlreadyExists(violations) => {
+            bad_request(Code::AlreadyExists, "ALREADY_EXISTS", &violations)
+        }
+        ServiceError::OutOfRange(message) => {
+            with_reason(Code::OutOfRange, &message, "RESYNC_REQUIRED")
+        }
+        ServiceError::PermissionDenied => with_reason(
+            Code::PermissionDenied,
+            PERMISSION_DENIED_MESSAGE,
+            "PERMISSION_DENIED",
+        ),
+        ServiceError::NotFound => with_reason(Code::NotFound, NOT_FOUND_MESSAGE, "NOT_FOUND"),
+        ServiceError::ShuttingDown { resume_after } => with_reason(
+            Code::Unavailable,
+            &format!(
+                "This server is shutting down; reconnect (another replica answers) with since_revision = the last revision received (at least {resume_after})."
+            ),
+            "SHUTTING_DOWN",
+        ),
+        // The same reason: a client goes on the same way.
+        ServiceError::ConnectionClosing { resume_after } => with_reason(
+            Code::Unavailable,
+            &format!(
+                "This connection reached its maximum age and is closing; reconnect with since_revision = the last revision received (at least {resume_after})."
+            ),
+            "SHUTTING_DOWN",
+        ),
+        ServiceError::Starting => with_reason(Code::Unavailable, STARTING_MESSAGE, "STARTING"),
+        ServiceError::ResourceExhausted(message) => {
+            with_reason(Code::ResourceExhausted, &message, "RESOURCE_EXHAUSTED")
+        }
+        ServiceError::Busy(_) => with_reason(Code::Unavailable, BUSY_MESSAGE, "LOCK_TIMEOUT"),
+        ServiceError::Unavailable(_) => {
+            with_reason(Code::Unavailable, UNAVAILABLE_MESSAGE, "UNAVAILABLE")
+        }
+        ServiceError::Internal(_) => with_reason(Code::Internal, INTERNAL_MESSAGE, "INTERNAL"),
     }
 }
 
@@ -151,18 +143,6 @@ fn with_reason(code: Code, message: &str, reason: &str) -> Status {
     let mut details = ErrorDetails::new();
     details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
     Status::with_error_details(code, message, details)
-}
-
-/// `error: cause: cause` for the log.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ impl RestError {
 
     /// The operation's error on `route`.
     pub fn service(err: ServiceError, route: Route) -> Self {
+        err.log_cause();
         match err {
             ServiceError::Unauthenticated(AuthFailure::NotProvided) if route == Route::Object => {
                 Self::detail(StatusCode::FORBIDDEN, texts::PERMISSION_DENIED)
@@ -83,19 +84,10 @@ impl RestError {
             | ServiceError::ShuttingDown { .. }
             | ServiceError::ConnectionClosing { .. }
             | ServiceError::OutOfRange(_)
-            | ServiceError::ResourceExhausted(_) => Self::unavailable(),
-            ServiceError::Busy(cause) => {
-                tracing::warn!(error = %chain(cause.as_ref()), "lock wait timed out");
-                Self::unavailable()
-            }
-            ServiceError::Unavailable(cause) => {
-                tracing::error!(error = %chain(cause.as_ref()), "store unavailable");
-                Self::unavailable()
-            }
-            ServiceError::Internal(cause) => {
-                tracing::error!(error = %chain(cause.as_ref()), "internal error");
-                Self::detail(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
-            }
+            | ServiceError::ResourceExhausted(_)
+            | ServiceError::Busy(_)
+            | ServiceError::Unavailable(_) => Self::unavailable(),
+            ServiceError::Internal(_) => Self::detail(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
         }
     }
 
@@ -280,18 +272,6 @@ impl Serialize for Items<'_> {
         }
         map.end()
     }
-}
-
-/// An error and its causes, on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -83,6 +83,38 @@ pub enum ServiceError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl ServiceError {
+    /// Logs what no caller is told: the cause of a busy, unavailable or
+    /// internal failure, with its chain. Each transport calls it once, as
+    /// it answers.
+    pub fn log_cause(&self) {
+        match self {
+            ServiceError::Busy(cause) => {
+                tracing::warn!(error = %chain(cause.as_ref()), "lock wait timed out");
+            }
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = %chain(cause.as_ref()), "store unavailable");
+            }
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = %chain(cause.as_ref()), "internal error");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An error and its causes, on one line.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
