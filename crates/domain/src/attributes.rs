@@ -81,6 +81,24 @@ const fn attribute(name: &'static str, value: Value, access: Access) -> Attribut
     }
 }
 
+impl Attribute {
+    /// This attribute, with `null` among its values.
+    const fn nullable(self) -> Self {
+        Self {
+            nullable: true,
+            ..self
+        }
+    }
+
+    /// This attribute, refusing a blank value.
+    const fn non_blank(self) -> Self {
+        Self {
+            non_blank: true,
+            ..self
+        }
+    }
+}
+
 const READ_ONLY: Access = Access::ReadOnly;
 const OPTIONAL: Access = Access::Writable { required: false };
 const REQUIRED: Access = Access::Writable { required: true };
@@ -88,23 +106,11 @@ const REQUIRED: Access = Access::Writable { required: true };
 /// Every attribute, in authentik's serializer order.
 pub const ATTRIBUTES: [Attribute; 22] = [
     attribute("pk", Value::Pk, READ_ONLY),
-    Attribute {
-        non_blank: true,
-        ..attribute("name", Value::Text, REQUIRED)
-    },
-    Attribute {
-        non_blank: true,
-        ..attribute("slug", Value::Slug, REQUIRED)
-    },
+    attribute("name", Value::Text, REQUIRED).non_blank(),
+    attribute("slug", Value::Slug, REQUIRED).non_blank(),
     attribute("enabled", Value::Bool, OPTIONAL),
-    Attribute {
-        nullable: true,
-        ..attribute("authentication_flow", Value::Ref, OPTIONAL)
-    },
-    Attribute {
-        nullable: true,
-        ..attribute("enrollment_flow", Value::Ref, OPTIONAL)
-    },
+    attribute("authentication_flow", Value::Ref, OPTIONAL).nullable(),
+    attribute("enrollment_flow", Value::Ref, OPTIONAL).nullable(),
     attribute("user_property_mappings", Value::RefList, OPTIONAL),
     attribute("group_property_mappings", Value::RefList, OPTIONAL),
     attribute("component", Value::Text, READ_ONLY),
@@ -121,30 +127,18 @@ pub const ATTRIBUTES: [Attribute; 22] = [
         Value::Choice(Choices::UserMatchingMode),
         OPTIONAL,
     ),
-    Attribute {
-        nullable: true,
-        ..attribute("managed", Value::Text, READ_ONLY)
-    },
-    Attribute {
-        non_blank: true,
-        ..attribute("user_path_template", Value::Text, OPTIONAL)
-    },
+    attribute("managed", Value::Text, READ_ONLY).nullable(),
+    attribute("user_path_template", Value::Text, OPTIONAL).non_blank(),
     attribute("icon", Value::Text, Access::BlueprintOnly),
     attribute(
         "group_matching_mode",
         Value::Choice(Choices::GroupMatchingMode),
         OPTIONAL,
     ),
-    Attribute {
-        non_blank: true,
-        ..attribute("client_id", Value::Text, OPTIONAL)
-    },
+    attribute("client_id", Value::Text, OPTIONAL).non_blank(),
     attribute("allowed_servers", Value::TextList, OPTIONAL),
     attribute("allow_friends", Value::Bool, OPTIONAL),
-    Attribute {
-        non_blank: true,
-        ..attribute("plex_token", Value::Text, REQUIRED)
-    },
+    attribute("plex_token", Value::Text, REQUIRED).non_blank(),
 ];
 
 /// The attribute named `name`.

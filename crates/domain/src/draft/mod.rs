@@ -322,55 +322,29 @@ impl PlexSourceDraft {
         )
         .map(PlexToken::new);
 
-        match (
-            name,
-            slug,
-            authentication_flow,
-            enrollment_flow,
-            user_property_mappings,
-            group_property_mappings,
-            policy_engine_mode,
-            user_matching_mode,
-            user_path_template,
-            icon,
-            group_matching_mode,
-            client_id,
-            allowed_servers,
-            plex_token,
-        ) {
-            (
-                Some(name),
-                Some(slug),
-                Some(authentication_flow),
-                Some(enrollment_flow),
-                Some(user_property_mappings),
-                Some(group_property_mappings),
-                Some(policy_engine_mode),
-                Some(user_matching_mode),
-                Some(user_path_template),
-                Some(icon),
-                Some(group_matching_mode),
-                Some(client_id),
-                Some(allowed_servers),
-                Some(plex_token),
-            ) if v.is_empty() => Ok(PlexSourceFields {
-                name,
-                slug,
-                enabled: enabled.unwrap_or(true),
-                authentication_flow,
-                enrollment_flow,
-                user_property_mappings,
-                group_property_mappings,
-                policy_engine_mode,
-                user_matching_mode,
-                user_path_template,
-                icon,
-                group_matching_mode,
-                client_id,
-                allowed_servers,
-                allow_friends: allow_friends.unwrap_or(true),
-                plex_token,
-            }),
+        // Each rule that gives no value has reported why.
+        let fields = || {
+            Some(PlexSourceFields {
+                name: name?,
+                slug: slug?,
+                enabled: enabled?,
+                authentication_flow: authentication_flow?,
+                enrollment_flow: enrollment_flow?,
+                user_property_mappings: user_property_mappings?,
+                group_property_mappings: group_property_mappings?,
+                policy_engine_mode: policy_engine_mode?,
+                user_matching_mode: user_matching_mode?,
+                user_path_template: user_path_template?,
+                icon: icon?,
+                group_matching_mode: group_matching_mode?,
+                client_id: client_id?,
+                allowed_servers: allowed_servers?,
+                allow_friends: allow_friends?,
+                plex_token: plex_token?,
+            })
+        };
+        match fields() {
+            Some(fields) if v.is_empty() => Ok(fields),
             _ => Err(v),
         }
     }

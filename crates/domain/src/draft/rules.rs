@@ -26,24 +26,52 @@ pub(super) fn non_blank(v: &mut Violations, field: &str, value: String) -> Optio
     }
 }
 
+/// The rule of an attribute that may not be null: `given` reads the value
+/// a request sets, `absent` stands in for one it leaves out.
+fn not_null<T, U>(
+    v: &mut Violations,
+    field: &str,
+    value: Field<T>,
+    given: impl FnOnce(&mut Violations, T) -> Option<U>,
+    absent: impl FnOnce(&mut Violations) -> Option<U>,
+) -> Option<U> {
+    match value {
+        Field::Set(value) => given(v, value),
+        Field::Null => {
+            v.null(field);
+            None
+        }
+        Field::Missing => absent(v),
+    }
+}
+
+/// Whether a list is longer than its rule allows (reported if so).
+fn too_many<T>(v: &mut Violations, field: &str, items: &[T], max: usize) -> bool {
+    let over = items.len() > max;
+    if over {
+        v.add(field, "max_length", messages::max_items(max));
+    }
+    over
+}
+
 pub(super) fn required_text(
     v: &mut Violations,
     field: &str,
     value: Field<String>,
     base: Option<&String>,
 ) -> Option<String> {
-    match (value, base) {
-        (Field::Set(s), _) => non_blank(v, field, s),
-        (Field::Null, _) => {
-            v.null(field);
-            None
-        }
-        (Field::Missing, Some(b)) => Some(b.clone()),
-        (Field::Missing, None) => {
-            v.required(field);
-            None
-        }
-    }
+    not_null(
+        v,
+        field,
+        value,
+        |v, s| non_blank(v, field, s),
+        |v| {
+            if base.is_none() {
+                v.required(field);
+            }
+            base.cloned()
+        },
+    )
 }
 
 pub(super) fn defaulted_text(
@@ -53,15 +81,13 @@ pub(super) fn defaulted_text(
     base: Option<&String>,
     default: impl FnOnce() -> String,
 ) -> Option<String> {
-    match (value, base) {
-        (Field::Set(s), _) => non_blank(v, field, s),
-        (Field::Null, _) => {
-            v.null(field);
-            None
-        }
-        (Field::Missing, Some(b)) => Some(b.clone()),
-        (Field::Missing, None) => Some(default()),
-    }
+    not_null(
+        v,
+        field,
+        value,
+        |v, s| non_blank(v, field, s),
+        |_| Some(base.cloned().unwrap_or_else(default)),
+    )
 }
 
 pub(super) fn slug(v: &mut Violations, value: Field<String>, base: Option<&Slug>) -> Option<Slug> {
@@ -89,14 +115,13 @@ pub fn flag(
     base: Option<bool>,
     default: bool,
 ) -> Option<bool> {
-    match value {
-        Field::Set(b) => Some(b),
-        Field::Null => {
-            v.null(field);
-            None
-        }
-        Field::Missing => Some(base.unwrap_or(default)),
-    }
+    not_null(
+        v,
+        field,
+        value,
+        |_, b| Some(b),
+        |_| Some(base.unwrap_or(default)),
+    )
 }
 
 pub(super) fn flow(
@@ -124,40 +149,31 @@ pub(super) fn mappings(
     value: Field<Vec<String>>,
     base: Option<&Vec<Uuid>>,
 ) -> Option<Vec<Uuid>> {
-    match value {
-        Field::Set(items) if items.len() > MAX_PROPERTY_MAPPINGS => {
-            v.add(
-                field,
-                "max_length",
-                messages::max_items(MAX_PROPERTY_MAPPINGS),
-            );
-            None
+    let given = |v: &mut Violations, items: Vec<String>| {
+        if too_many(v, field, &items, MAX_PROPERTY_MAPPINGS) {
+            return None;
         }
-        Field::Set(items) => {
-            let mut ok = true;
-            let mut seen = HashSet::with_capacity(items.len());
-            let mut ids = Vec::with_capacity(items.len());
-            for (i, raw) in items.iter().enumerate() {
-                match parse_uuid(raw) {
-                    Some(id) => {
-                        if seen.insert(id) {
-                            ids.push(id);
-                        }
-                    }
-                    None => {
-                        v.invalid_pk(format!("{field}[{i}]"), raw);
-                        ok = false;
+        let mut ok = true;
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut ids = Vec::with_capacity(items.len());
+        for (i, raw) in items.iter().enumerate() {
+            match parse_uuid(raw) {
+                Some(id) => {
+                    if seen.insert(id) {
+                        ids.push(id);
                     }
                 }
+                None => {
+                    v.invalid_pk(format!("{field}[{i}]"), raw);
+                    ok = false;
+                }
             }
-            ok.then_some(ids)
         }
-        Field::Null => {
-            v.null(field);
-            None
-        }
-        Field::Missing => Some(base.cloned().unwrap_or_default()),
-    }
+        ok.then_some(ids)
+    };
+    not_null(v, field, value, given, |_| {
+        Some(base.cloned().unwrap_or_default())
+    })
 }
 
 pub(super) fn choice<T: std::str::FromStr<Err = InvalidChoice> + Default + Copy>(
@@ -166,20 +182,14 @@ pub(super) fn choice<T: std::str::FromStr<Err = InvalidChoice> + Default + Copy>
     value: Field<String>,
     base: Option<T>,
 ) -> Option<T> {
-    match value {
-        Field::Set(raw) => match raw.parse() {
-            Ok(mode) => Some(mode),
-            Err(err) => {
-                v.add(field, "invalid_choice", err.to_string());
-                None
-            }
-        },
-        Field::Null => {
-            v.null(field);
+    let given = |v: &mut Violations, raw: String| match raw.parse::<T>() {
+        Ok(mode) => Some(mode),
+        Err(err) => {
+            v.add(field, "invalid_choice", err.to_string());
             None
         }
-        Field::Missing => Some(base.unwrap_or_default()),
-    }
+    };
+    not_null(v, field, value, given, |_| Some(base.unwrap_or_default()))
 }
 
 pub(super) fn icon(
@@ -204,30 +214,21 @@ pub(super) fn servers(
     value: Field<Vec<String>>,
     base: Option<&Vec<String>>,
 ) -> Option<Vec<String>> {
-    match value {
-        Field::Set(items) if items.len() > MAX_ALLOWED_SERVERS => {
-            v.add(
-                "allowed_servers",
-                "max_length",
-                messages::max_items(MAX_ALLOWED_SERVERS),
-            );
-            None
+    let given = |v: &mut Violations, items: Vec<String>| {
+        if too_many(v, "allowed_servers", &items, MAX_ALLOWED_SERVERS) {
+            return None;
         }
-        Field::Set(items) => {
-            let mut ok = true;
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                match non_blank(v, &format!("allowed_servers[{i}]"), item) {
-                    Some(s) => out.push(s),
-                    None => ok = false,
-                }
+        let mut ok = true;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match non_blank(v, &format!("allowed_servers[{i}]"), item) {
+                Some(s) => out.push(s),
+                None => ok = false,
             }
-            ok.then_some(out)
         }
-        Field::Null => {
-            v.null("allowed_servers");
-            None
-        }
-        Field::Missing => Some(base.cloned().unwrap_or_default()),
-    }
+        ok.then_some(out)
+    };
+    not_null(v, "allowed_servers", value, given, |_| {
+        Some(base.cloned().unwrap_or_default())
+    })
 }
