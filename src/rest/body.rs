@@ -14,7 +14,8 @@ use crate::{
     domain::{
         Field, Input, PlexSource, PlexSourceDraft, PlexSourceFields, Violations,
         attributes::{self, Value as AttributeValue},
-        plex_source,
+        drf, plex_source,
+        violations::messages,
     },
     ops::{ListPage, Visible},
 };
@@ -296,7 +297,7 @@ fn text(v: &mut Violations, field: &str, value: Value) -> Field<String> {
         other => match as_text(other) {
             Some(s) => Field::Set(s),
             None => {
-                v.add(field, "invalid", "Not a valid string.");
+                v.add(field, "invalid", messages::INVALID_STRING);
                 Field::Missing
             }
         },
@@ -315,31 +316,19 @@ fn choice(_field: &str, value: Value) -> Field<String> {
     }
 }
 
-/// DRF's `BooleanField` spellings.
+/// DRF's `BooleanField`.
 fn flag(v: &mut Violations, field: &str, value: Value) -> Field<bool> {
-    const TRUE: &[&str] = &[
-        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1",
-    ];
-    const FALSE: &[&str] = &[
-        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0",
-    ];
     let parsed = match &value {
         Value::Null => return Field::Null,
         Value::Bool(b) => Some(*b),
-        Value::String(s) if TRUE.contains(&s.as_str()) => Some(true),
-        Value::String(s) if FALSE.contains(&s.as_str()) => Some(false),
-        // Python compares 1 == 1.0 == True.
-        Value::Number(n) => match n.as_f64() {
-            Some(1.0) => Some(true),
-            Some(0.0) => Some(false),
-            _ => None,
-        },
+        Value::String(s) => drf::bool_from_text(s),
+        Value::Number(n) => drf::bool_from_number(n.as_f64()),
         _ => None,
     };
     match parsed {
         Some(b) => Field::Set(b),
         None => {
-            v.add(field, "invalid", "Must be a valid boolean.");
+            v.add(field, "invalid", messages::INVALID_BOOLEAN);
             Field::Missing
         }
     }
@@ -365,11 +354,7 @@ fn uuid_text(v: &mut Violations, field: &str, raw: String) -> Option<String> {
     if Uuid::parse_str(&raw).is_ok() {
         Some(raw)
     } else {
-        v.add(
-            field,
-            "invalid",
-            format!("\u{201c}{raw}\u{201d} is not a valid UUID."),
-        );
+        v.add(field, "invalid", messages::not_a_uuid(&raw));
         None
     }
 }
@@ -378,10 +363,7 @@ fn incorrect_pk_type(v: &mut Violations, field: &str, value: &Value) {
     v.add(
         field,
         "incorrect_type",
-        format!(
-            "Incorrect type. Expected pk value, received {}.",
-            type_name(value)
-        ),
+        messages::incorrect_pk_type(type_name(value)),
     );
 }
 
@@ -404,7 +386,7 @@ fn text_list(v: &mut Violations, field: &str, value: Value) -> Field<Vec<String>
         other => match as_text(other) {
             Some(s) => Some(s),
             None => {
-                v.add(item_field, "invalid", "Not a valid string.");
+                v.add(item_field, "invalid", messages::INVALID_STRING);
                 None
             }
         },
@@ -419,26 +401,9 @@ fn list(
 ) -> Field<Vec<String>> {
     match value {
         Value::Null => Field::Null,
-        Value::Array(items) => {
-            let mut ok = true;
-            let mut out = Vec::with_capacity(items.len());
-            for (i, value) in items.into_iter().enumerate() {
-                match item(v, &format!("{field}[{i}]"), value) {
-                    Some(value) => out.push(value),
-                    None => ok = false,
-                }
-            }
-            if ok { Field::Set(out) } else { Field::Missing }
-        }
+        Value::Array(items) => drf::items(v, field, items, item).map_or(Field::Missing, Field::Set),
         other => {
-            v.add(
-                field,
-                "not_a_list",
-                format!(
-                    "Expected a list of items but got type \"{}\".",
-                    type_name(&other)
-                ),
-            );
+            v.add(field, "not_a_list", messages::not_a_list(type_name(&other)));
             Field::Missing
         }
     }

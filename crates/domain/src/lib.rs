@@ -5,6 +5,7 @@ pub mod access;
 pub mod attributes;
 pub mod bootstrap_key;
 mod draft;
+pub mod drf;
 pub mod listing;
 mod modes;
 mod names;

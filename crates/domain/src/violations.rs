@@ -35,6 +35,26 @@ pub mod messages {
     pub const REQUIRED: &str = "This field is required.";
     pub const BLANK: &str = "This field may not be blank.";
     pub const NULL: &str = "This field may not be null.";
+    /// `BooleanField`'s message.
+    pub const INVALID_BOOLEAN: &str = "Must be a valid boolean.";
+    /// `CharField`'s message for a value that is no text.
+    pub const INVALID_STRING: &str = "Not a valid string.";
+
+    /// Django's message for text that is no UUID, as DRF reports it.
+    pub fn not_a_uuid(raw: &str) -> String {
+        format!("\u{201c}{raw}\u{201d} is not a valid UUID.")
+    }
+
+    /// `PrimaryKeyRelatedField`'s message for a value of the wrong type
+    /// (`type_name`: the Python type's name).
+    pub fn incorrect_pk_type(type_name: &str) -> String {
+        format!("Incorrect type. Expected pk value, received {type_name}.")
+    }
+
+    /// `ListField`'s message for a value that is no list.
+    pub fn not_a_list(type_name: &str) -> String {
+        format!("Expected a list of items but got type \"{type_name}\".")
+    }
 
     pub fn max_length(max: usize) -> String {
         format!("Ensure this field has no more than {max} characters.")

@@ -218,15 +218,7 @@ pub(super) fn servers(
         if too_many(v, "allowed_servers", &items, MAX_ALLOWED_SERVERS) {
             return None;
         }
-        let mut ok = true;
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            match non_blank(v, &format!("allowed_servers[{i}]"), item) {
-                Some(s) => out.push(s),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
+        crate::drf::items(v, "allowed_servers", items, non_blank)
     };
     not_null(v, "allowed_servers", value, given, |_| {
         Some(base.cloned().unwrap_or_default())
