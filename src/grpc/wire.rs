@@ -16,14 +16,11 @@ use uuid::Uuid;
 
 use super::convert;
 use crate::{
-    cache::source_weight,
+    cache::{Budget, source_weight},
     domain::PlexSource,
     ops::{TokenVisibility, Visible},
 };
 
-/// Share of `CACHE_MAX_BYTES` the encodings may hold. Bounded in bytes, as
-/// the read cache is: a source may carry 1,000 long `allowed_servers`.
-const SHARE: u64 = 8;
 /// Encodings expected, for the table's initial size; a source has at most
 /// two (with and without the token).
 const EXPECTED: usize = 2_000;
@@ -87,10 +84,12 @@ impl Weighter<Key, Kept> for ByBytes {
 }
 
 impl EncodedSources {
-    /// Encodings holding at most an eighth of `cache_max_bytes`.
+    /// Encodings holding at most their share of `cache_max_bytes`
+    /// ([`Budget::encodings`]): bounded in bytes, as the read cache is, as
+    /// a source may carry 1,000 long `allowed_servers`.
     pub fn new(cache_max_bytes: u64) -> Self {
         Self {
-            kept: Cache::with_weighter(EXPECTED, cache_max_bytes / SHARE, ByBytes),
+            kept: Cache::with_weighter(EXPECTED, Budget::of(cache_max_bytes).encodings, ByBytes),
         }
     }
 
@@ -159,7 +158,7 @@ mod tests {
         }
         // Each entry holds over 2,000 bytes (the long server twice).
         let kept = encodings.kept.len() as u64;
-        assert!(kept * 2_000 <= budget / SHARE, "{kept} kept");
+        assert!(kept * 2_000 <= Budget::of(budget).encodings, "{kept} kept");
         assert!(kept > 1, "keeps what fits");
     }
 

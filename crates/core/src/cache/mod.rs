@@ -57,6 +57,36 @@ pub struct CachedPage {
     pub more: bool,
 }
 
+/// How `--cache-max-bytes` is shared out, in sixteenths; the shares add up
+/// to the whole, so every cache together stays within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Callers by token key: a quarter.
+    pub callers: u64,
+    /// Sources by pk: a quarter.
+    pub sources: u64,
+    /// The slug index: a sixteenth.
+    pub slugs: u64,
+    /// List pages: five sixteenths.
+    pub pages: u64,
+    /// The transports' kept encodings of sources (gRPC's RetrievePlexSource
+    /// answers): an eighth.
+    pub encodings: u64,
+}
+
+impl Budget {
+    pub fn of(max_bytes: u64) -> Self {
+        let sixteenth = max_bytes / 16;
+        Self {
+            callers: 4 * sixteenth,
+            sources: 4 * sixteenth,
+            slugs: sixteenth,
+            pages: 5 * sixteenth,
+            encodings: 2 * sixteenth,
+        }
+    }
+}
+
 /// What the change feed may do to the cache: drop what changed, and vouch
 /// for the rest. The operations own the cache; the feed holds this.
 #[derive(Clone)]
@@ -128,10 +158,10 @@ impl ReadCache {
         Invalidation(self.clone())
     }
 
-    /// Caches holding about `max_bytes` in all: half for list pages, a
-    /// quarter each for callers and sources, a sixteenth for slugs (plus
-    /// the fixed-size set of unknown keys).
+    /// Caches holding at most their shares of `max_bytes` (see
+    /// [`Budget`]), plus the fixed-size set of unknown keys.
     pub fn new(max_bytes: u64) -> Self {
+        let budget = Budget::of(max_bytes);
         Self {
             origin: Instant::now(),
             fresh_until: AtomicU64::new(0),
@@ -140,11 +170,11 @@ impl ReadCache {
             source_misses: AtomicU64::new(0),
             hits: Default::default(),
             page_misses: AtomicU64::new(0),
-            callers: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
+            callers: Cache::with_weighter(1_000, budget.callers, ByHeapSize),
             unknown_keys: Cache::new(UNKNOWN_KEYS),
-            slugs: Cache::with_weighter(1_000, max_bytes / 16, ByHeapSize),
-            sources: Cache::with_weighter(1_000, max_bytes / 4, ByHeapSize),
-            pages: Cache::with_weighter(100, max_bytes / 2, ByHeapSize),
+            slugs: Cache::with_weighter(1_000, budget.slugs, ByHeapSize),
+            sources: Cache::with_weighter(1_000, budget.sources, ByHeapSize),
+            pages: Cache::with_weighter(100, budget.pages, ByHeapSize),
         }
     }
 

@@ -199,3 +199,16 @@ fn pages_are_weighed_by_size_and_bounded_in_bytes() {
     assert!(cache.sources.weight() <= max_bytes / 4);
     assert!(!cache.sources.is_empty());
 }
+
+#[test]
+fn the_shares_of_the_budget_add_up_to_at_most_the_whole() {
+    for max in [0, 15, 16, 1 << 20, 64 << 20, u64::MAX / 2] {
+        let b = Budget::of(max);
+        let sum = b.callers + b.sources + b.slugs + b.pages + b.encodings;
+        assert!(sum <= max, "{max}: {sum}");
+        assert!(
+            max - sum < 16,
+            "{max}: {sum} leaves the remainder of sixteenths only"
+        );
+    }
+}
