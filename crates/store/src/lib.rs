@@ -1,6 +1,8 @@
-//! Persistence: connecting, migrating, and the queries the service runs.
-//! The gRPC layer and the blueprint importer call these functions and never
-//! build a query themselves.
+//! Persistence: connecting, migrating, and every query the service runs,
+//! on SQLite or PostgreSQL. The operations (`plex-source-core`), blueprint
+//! import and the management commands call these functions and never build
+//! a query; nothing in this crate's API names a sea-orm or sqlx type, so
+//! no other crate can.
 
 pub mod access;
 mod catalog;
