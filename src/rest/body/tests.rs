@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::*;
 
 /// The answer's keys are authentik's serializer's, in its order: an
@@ -62,37 +64,27 @@ fn every_writable_attribute_is_read_from_a_body() {
         );
     }
 }
-use serde_json::json;
 
 #[test]
 fn pagination_counts_as_django_does() {
-    let p = Pagination::of(1, 100, 0).unwrap();
-    assert_eq!(
-        (
-            p.next,
-            p.previous,
-            p.total_pages,
-            p.start_index,
-            p.end_index
-        ),
-        (0, 0, 1, 0, 0)
-    );
-    let p = Pagination::of(2, 2, 5).unwrap();
-    assert_eq!(
-        (
-            p.next,
-            p.previous,
-            p.total_pages,
-            p.start_index,
-            p.end_index
-        ),
-        (3, 1, 3, 3, 4)
-    );
-    let p = Pagination::of(3, 2, 5).unwrap();
-    assert_eq!((p.next, p.start_index, p.end_index), (0, 5, 5));
-    assert!(Pagination::of(4, 2, 5).is_none());
-    assert!(Pagination::of(0, 2, 5).is_none());
-    assert!(Pagination::of(2, 100, 0).is_none());
+    // (next, previous, total pages, start index, end index)
+    let counts = |current, size, total| {
+        Pagination::of(current, size, total).map(|p| {
+            (
+                p.next,
+                p.previous,
+                p.total_pages,
+                p.start_index,
+                p.end_index,
+            )
+        })
+    };
+    assert_eq!(counts(1, 100, 0), Some((0, 0, 1, 0, 0)));
+    assert_eq!(counts(2, 2, 5), Some((3, 1, 3, 3, 4)));
+    assert_eq!(counts(3, 2, 5), Some((0, 2, 3, 5, 5)));
+    assert_eq!(counts(4, 2, 5), None);
+    assert_eq!(counts(0, 2, 5), None);
+    assert_eq!(counts(2, 100, 0), None);
 }
 
 #[test]
