@@ -146,26 +146,11 @@ mod tests {
                 format!("--context {bad:?}: expected KEY=VALUE")
             );
         }
+        let error = |path: &Path| load(Some(path), &[]).unwrap_err().to_string();
         std::fs::write(&file, "[1, 2]").unwrap();
-        assert!(
-            load(Some(&file), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("expected a mapping")
-        );
+        assert!(error(&file).contains("expected a mapping"));
         std::fs::write(&file, "a: !Env X").unwrap();
-        assert!(
-            load(Some(&file), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("tags are not allowed")
-        );
-        let missing = dir.path().join("missing.yaml");
-        assert!(
-            load(Some(&missing), &[])
-                .unwrap_err()
-                .to_string()
-                .contains("cannot read")
-        );
+        assert!(error(&file).contains("tags are not allowed"));
+        assert!(error(&dir.path().join("missing.yaml")).contains("cannot read"));
     }
 }

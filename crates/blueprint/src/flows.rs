@@ -2,18 +2,16 @@
 //! Attributes are `name`, `slug`, `title` and `designation`; any of them
 //! (or `pk`) identifies. Only what this service stores is kept.
 
-use store::Txn;
-
-use crate::lookup::{Identifier, Lookup};
+use crate::lookup::Identifier;
 use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, ignore},
+    models::{Attributes, Model, RecordDraft, Target, Unique, record_steps},
     values::{assign, required_text, text},
 };
 use domain::{Field, FlowDesignation, Slug, Violations};
-use store::{self, FlowRow, StoreError};
+use store::{self, FlowRow};
 
 /// A flow as an entry describes it, before its rules are checked.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +32,7 @@ pub(crate) struct FlowFields {
 }
 
 impl FlowFields {
-    pub(crate) fn row(&self, pk: Uuid) -> FlowRow {
+    pub(crate) fn record(&self, pk: Uuid) -> FlowRow {
         FlowRow {
             pk,
             name: self.name.clone(),
@@ -45,36 +43,37 @@ impl FlowFields {
     }
 }
 
-/// Types a flow's `attrs`. Only what this service stores is kept; the rest
-/// of authentik's flow attributes (`layout`, `background`, ...) are dropped
-/// with a warning.
-pub(crate) fn flow_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
-    let mut d = FlowDraft::default();
-    for (key, value) in attrs {
-        let k = key.as_str();
-        match k {
-            "name" => assign(&mut d.name, text(v, k, value)),
-            "slug" => assign(&mut d.slug, text(v, k, value)),
-            "designation" => assign(&mut d.designation, text(v, k, value)),
-            "title" => assign(&mut d.title, text(v, k, value)),
-            _ => ignore(Model::Flow, k),
+/// Only what this service stores is kept; the rest of authentik's flow
+/// attributes (`layout`, `background`, ...) are dropped with a warning.
+impl Attributes for FlowDraft {
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool {
+        match key {
+            "name" => assign(&mut self.name, text(v, key, value)),
+            "slug" => assign(&mut self.slug, text(v, key, value)),
+            "designation" => assign(&mut self.designation, text(v, key, value)),
+            "title" => assign(&mut self.title, text(v, key, value)),
+            _ => return false,
         }
+        true
     }
-    d
 }
 
-impl FlowDraft {
-    /// The slug this draft would write, when it is a valid one: the one to
-    /// check for uniqueness.
-    pub(crate) fn new_slug(&self) -> Option<Slug> {
+impl RecordDraft for FlowDraft {
+    type Record = FlowRow;
+    type Fields = FlowFields;
+    const UNIQUE: Unique = Unique {
+        column: Identifier::Slug,
+        taken: "flow with this slug already exists.",
+    };
+
+    fn unique_value(&self) -> Option<String> {
         match &self.slug {
-            Field::Set(s) => Slug::parse(s.trim()).ok(),
+            Field::Set(s) => Slug::parse(s.trim()).ok().map(|s| s.as_str().to_owned()),
             _ => None,
         }
     }
 
-    /// Applies the rules; missing fields come from `base` (an update).
-    pub(crate) fn finish(self, base: Option<&FlowRow>) -> Result<FlowFields, Violations> {
+    fn finish(self, base: Option<&FlowRow>) -> Result<FlowFields, Violations> {
         let mut v = Violations::new();
         let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
         let slug = required_text(&mut v, "slug", self.slug, base.map(|b| b.slug.as_str()))
@@ -139,14 +138,6 @@ impl Target for FlowTarget {
     type Draft = FlowDraft;
     type Fields = FlowFields;
 
-    fn pk(stored: &FlowRow) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> FlowDraft {
-        flow_draft(v, attrs)
-    }
-
     fn serialize(stored: &FlowRow) -> Mapping {
         let mut m = Mapping::new();
         m.insert("pk".into(), stored.pk.to_string().into());
@@ -157,60 +148,23 @@ impl Target for FlowTarget {
         m
     }
 
-    async fn find(db: &Txn, lookup: &Lookup) -> Result<Vec<FlowRow>, StoreError> {
-        store::flows::find(db, &lookup.to_match()).await
-    }
-
-    async fn check(
-        db: &Txn,
-        draft: FlowDraft,
-        existing: Option<&FlowRow>,
-        v: &mut Violations,
-    ) -> Result<Option<FlowFields>, StoreError> {
-        let new_slug = draft.new_slug();
-        let fields = finished(v, draft.finish(existing));
-        check_unique::<Self>(
-            db,
-            v,
-            existing,
-            Identifier::Slug,
-            new_slug.map(|s| s.as_str().to_owned()),
-            "flow with this slug already exists.",
-        )
-        .await?;
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &FlowRow, fields: &FlowFields) -> bool {
-        *stored == fields.row(stored.pk)
-    }
-
-    async fn insert(db: &Txn, pk: Uuid, fields: &FlowFields) -> Result<(), StoreError> {
-        store::flows::insert(db, &fields.row(pk)).await
-    }
-
-    async fn update(db: &Txn, pk: Uuid, fields: &FlowFields) -> Result<(), StoreError> {
-        store::flows::update(db, &fields.row(pk)).await
-    }
-
-    async fn delete(db: &Txn, pk: Uuid) -> Result<(), StoreError> {
-        store::flows::delete(db, pk).await.map(drop)
+    record_steps! {
+        find: store::flows::find,
+        insert: store::flows::insert,
+        update: store::flows::update,
+        delete: store::flows::delete,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::pairs;
-
-    fn fields(v: &Violations) -> Vec<&str> {
-        v.iter().map(|f| f.field.as_str()).collect()
-    }
+    use crate::values::{fields, pairs};
 
     #[test]
     fn flow_rules() {
         let mut v = Violations::new();
-        let d = flow_draft(
+        let d = FlowTarget::draft(
             &mut v,
             pairs(
                 "{name: ' Welcome ', slug: welcome, designation: enrollment, title: Hi, layout: stacked}",
@@ -222,7 +176,7 @@ mod tests {
         assert_eq!(f.title, "Hi");
         assert_eq!(f.designation, FlowDesignation::Enrollment);
 
-        let d = flow_draft(
+        let d = FlowTarget::draft(
             &mut v,
             pairs("{name: '  ', slug: 'a b', designation: login}"),
         );
@@ -252,7 +206,7 @@ mod tests {
         };
         let f = d.finish(Some(&base)).unwrap();
         assert_eq!(
-            f.row(base.pk),
+            f.record(base.pk),
             FlowRow {
                 name: "New".into(),
                 ..base

@@ -2,18 +2,16 @@
 //! property mappings a Plex source lists. Attributes are `name` and
 //! `expression`; any of them (or `pk`) identifies.
 
-use store::Txn;
-
-use crate::lookup::{Identifier, Lookup};
+use crate::lookup::Identifier;
 use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, ignore},
+    models::{Attributes, Model, RecordDraft, Target, Unique, record_steps},
     values::{assign, required_text, text},
 };
 use domain::{Field, Violations};
-use store::{self, MappingRow, StoreError};
+use store::{self, MappingRow};
 
 /// A Plex source property mapping as an entry describes it.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +28,7 @@ pub(crate) struct MappingFields {
 }
 
 impl MappingFields {
-    pub(crate) fn row(&self, pk: Uuid) -> MappingRow {
+    pub(crate) fn record(&self, pk: Uuid) -> MappingRow {
         MappingRow {
             pk,
             name: self.name.clone(),
@@ -39,29 +37,33 @@ impl MappingFields {
     }
 }
 
-pub(crate) fn mapping_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> MappingDraft {
-    let mut d = MappingDraft::default();
-    for (key, value) in attrs {
-        let k = key.as_str();
-        match k {
-            "name" => assign(&mut d.name, text(v, k, value)),
-            "expression" => assign(&mut d.expression, text(v, k, value)),
-            _ => ignore(Model::PropertyMapping, k),
+impl Attributes for MappingDraft {
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool {
+        match key {
+            "name" => assign(&mut self.name, text(v, key, value)),
+            "expression" => assign(&mut self.expression, text(v, key, value)),
+            _ => return false,
         }
+        true
     }
-    d
 }
 
-impl MappingDraft {
-    /// The name this draft would write, to check for uniqueness.
-    pub(crate) fn new_name(&self) -> Option<String> {
+impl RecordDraft for MappingDraft {
+    type Record = MappingRow;
+    type Fields = MappingFields;
+    const UNIQUE: Unique = Unique {
+        column: Identifier::Name,
+        taken: "property mapping with this name already exists.",
+    };
+
+    fn unique_value(&self) -> Option<String> {
         match &self.name {
             Field::Set(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             _ => None,
         }
     }
 
-    pub(crate) fn finish(self, base: Option<&MappingRow>) -> Result<MappingFields, Violations> {
+    fn finish(self, base: Option<&MappingRow>) -> Result<MappingFields, Violations> {
         let mut v = Violations::new();
         let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
         // Python source: kept byte for byte, indentation matters.
@@ -90,14 +92,6 @@ impl Target for MappingTarget {
     type Draft = MappingDraft;
     type Fields = MappingFields;
 
-    fn pk(stored: &MappingRow) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> MappingDraft {
-        mapping_draft(v, attrs)
-    }
-
     fn serialize(stored: &MappingRow) -> Mapping {
         let mut m = Mapping::new();
         m.insert("pk".into(), stored.pk.to_string().into());
@@ -106,60 +100,23 @@ impl Target for MappingTarget {
         m
     }
 
-    async fn find(db: &Txn, lookup: &Lookup) -> Result<Vec<MappingRow>, StoreError> {
-        store::mappings::find(db, &lookup.to_match()).await
-    }
-
-    async fn check(
-        db: &Txn,
-        draft: MappingDraft,
-        existing: Option<&MappingRow>,
-        v: &mut Violations,
-    ) -> Result<Option<MappingFields>, StoreError> {
-        let new_name = draft.new_name();
-        let fields = finished(v, draft.finish(existing));
-        check_unique::<Self>(
-            db,
-            v,
-            existing,
-            Identifier::Name,
-            new_name,
-            "property mapping with this name already exists.",
-        )
-        .await?;
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &MappingRow, fields: &MappingFields) -> bool {
-        *stored == fields.row(stored.pk)
-    }
-
-    async fn insert(db: &Txn, pk: Uuid, fields: &MappingFields) -> Result<(), StoreError> {
-        store::mappings::insert(db, &fields.row(pk)).await
-    }
-
-    async fn update(db: &Txn, pk: Uuid, fields: &MappingFields) -> Result<(), StoreError> {
-        store::mappings::update(db, &fields.row(pk)).await
-    }
-
-    async fn delete(db: &Txn, pk: Uuid) -> Result<(), StoreError> {
-        store::mappings::delete(db, pk).await.map(drop)
+    record_steps! {
+        find: store::mappings::find,
+        insert: store::mappings::insert,
+        update: store::mappings::update,
+        delete: store::mappings::delete,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::pairs;
-
-    fn fields(v: &Violations) -> Vec<&str> {
-        v.iter().map(|f| f.field.as_str()).collect()
-    }
+    use crate::values::{fields, pairs};
 
     #[test]
     fn mapping_rules() {
         let mut v = Violations::new();
-        let d = mapping_draft(&mut v, pairs("{name: m}"));
+        let d = MappingTarget::draft(&mut v, pairs("{name: m}"));
         assert_eq!(
             d.finish(None).unwrap(),
             MappingFields {
@@ -167,14 +124,14 @@ mod tests {
                 expression: String::new()
             }
         );
-        let d = mapping_draft(&mut v, pairs("{expression: \"  return {}\\n\"}"));
+        let d = MappingTarget::draft(&mut v, pairs("{expression: \"  return {}\\n\"}"));
         let base = MappingRow {
             pk: Uuid::new_v4(),
             name: "m".into(),
             expression: "x".into(),
         };
         assert_eq!(d.finish(Some(&base)).unwrap().expression, "  return {}\n");
-        let d = mapping_draft(&mut v, pairs("{name: null, expression: null}"));
+        let d = MappingTarget::draft(&mut v, pairs("{name: null, expression: null}"));
         assert_eq!(fields(&d.finish(None).unwrap_err()), ["name", "expression"]);
         assert!(v.is_empty());
     }

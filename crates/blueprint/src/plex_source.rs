@@ -11,7 +11,7 @@ use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, RefField, Referenced, Target, finished, ignore},
+    models::{Attributes, Model, RefField, Referenced, Target, finished},
     values::{flag, pk, pk_list, text, text_list},
 };
 use domain::{
@@ -21,37 +21,31 @@ use domain::{
 };
 use store::{self, StoreError};
 
-/// Types a Plex source's `attrs` into a draft: every attribute the domain
-/// declares written by anyone, `icon` (blueprints only) included.
-pub(crate) fn plex_source_draft(
-    v: &mut Violations,
-    attrs: Vec<(String, Value)>,
-) -> PlexSourceDraft {
-    let mut d = PlexSourceDraft::default();
-    for (key, value) in attrs {
-        let k = key.as_str();
+/// Every attribute the domain declares written by anyone, `icon`
+/// (blueprints only) included.
+impl Attributes for PlexSourceDraft {
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool {
         let Some(attribute) =
-            attributes::attribute_named(k).filter(|a| a.access != Access::ReadOnly)
+            attributes::attribute_named(key).filter(|a| a.access != Access::ReadOnly)
         else {
-            ignore(Model::PlexSource, k);
-            continue;
+            return false;
         };
         let input = match attribute.value {
             AttributeValue::Text | AttributeValue::Slug | AttributeValue::Choice(_) => {
-                text(v, k, value).map(Input::Text)
+                text(v, key, value).map(Input::Text)
             }
-            AttributeValue::Ref => pk(v, k, value).map(Input::Text),
-            AttributeValue::Bool => flag(v, k, value).map(Input::Flag),
-            AttributeValue::RefList => pk_list(v, k, value).map(Input::List),
-            AttributeValue::TextList => text_list(v, k, value).map(Input::List),
+            AttributeValue::Ref => pk(v, key, value).map(Input::Text),
+            AttributeValue::Bool => flag(v, key, value).map(Input::Flag),
+            AttributeValue::RefList => pk_list(v, key, value).map(Input::List),
+            AttributeValue::TextList => text_list(v, key, value).map(Input::List),
             AttributeValue::Pk => None,
         };
         // The declaration and the draft agree (the domain's tests say so).
         if let Some(input) = input {
-            d.set(k, input);
+            self.set(key, input);
         }
+        true
     }
-    d
 }
 
 /// The source as authentik's `PlexSourceSerializer` shows it: the 22 fields
@@ -115,26 +109,10 @@ impl Target for PlexSourceTarget {
     const MODEL: Model = Model::PlexSource;
     const OBJECT_PERMISSIONS: bool = true;
     const REFERENCES: &'static [RefField] = &[
-        RefField {
-            name: "authentication_flow",
-            to: Referenced::Flow,
-            many: false,
-        },
-        RefField {
-            name: "enrollment_flow",
-            to: Referenced::Flow,
-            many: false,
-        },
-        RefField {
-            name: "user_property_mappings",
-            to: Referenced::PropertyMapping,
-            many: true,
-        },
-        RefField {
-            name: "group_property_mappings",
-            to: Referenced::PropertyMapping,
-            many: true,
-        },
+        RefField::one("authentication_flow", Referenced::Flow),
+        RefField::one("enrollment_flow", Referenced::Flow),
+        RefField::many("user_property_mappings", Referenced::PropertyMapping),
+        RefField::many("group_property_mappings", Referenced::PropertyMapping),
     ];
     type Stored = PlexSource;
     type Draft = PlexSourceDraft;
@@ -142,10 +120,6 @@ impl Target for PlexSourceTarget {
 
     fn pk(stored: &PlexSource) -> Uuid {
         stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> PlexSourceDraft {
-        plex_source_draft(v, attrs)
     }
 
     fn serialize(stored: &PlexSource) -> Mapping {
@@ -210,7 +184,7 @@ mod tests {
                 _ => Value::String("x".into()),
             };
             let mut v = Violations::new();
-            let draft = plex_source_draft(&mut v, vec![((*name).to_owned(), value)]);
+            let draft = PlexSourceTarget::draft(&mut v, vec![((*name).to_owned(), value)]);
             assert!(v.is_empty(), "{name}: {v}");
             let kept = draft.clone().retain(|n| n == *name);
             assert_ne!(
@@ -225,20 +199,23 @@ mod tests {
     use crate::values::pairs;
     use domain::Field;
 
+    /// The draft of attributes written as YAML, with what typing reported.
+    fn read(attrs: &str) -> (PlexSourceDraft, Violations) {
+        let mut v = Violations::new();
+        let draft = PlexSourceTarget::draft(&mut v, pairs(attrs));
+        (draft, v)
+    }
+
     #[test]
     fn plex_source_attrs_fill_the_draft() {
-        let mut v = Violations::new();
-        let d = plex_source_draft(
-            &mut v,
-            pairs(
-                "{name: Plex, slug: plex, enabled: false, authentication_flow: null, \
-                 enrollment_flow: 00000000-0000-4000-8000-00000000000c, \
-                 user_property_mappings: [00000000-0000-4000-8000-00000000000a, 00000000-0000-4000-8000-00000000000b], \
-                 group_property_mappings: [], \
-                 policy_engine_mode: all, user_matching_mode: email_link, user_path_template: p, \
-                 icon: 'https://x/y.png', group_matching_mode: name_link, client_id: c, \
-                 allowed_servers: [s1], allow_friends: true, plex_token: t}",
-            ),
+        let (d, v) = read(
+            "{name: Plex, slug: plex, enabled: false, authentication_flow: null, \
+             enrollment_flow: 00000000-0000-4000-8000-00000000000c, \
+             user_property_mappings: [00000000-0000-4000-8000-00000000000a, 00000000-0000-4000-8000-00000000000b], \
+             group_property_mappings: [], \
+             policy_engine_mode: all, user_matching_mode: email_link, user_path_template: p, \
+             icon: 'https://x/y.png', group_matching_mode: name_link, client_id: c, \
+             allowed_servers: [s1], allow_friends: true, plex_token: t}",
         );
         assert!(v.is_empty(), "{v}");
         assert_eq!(d.name, Field::Set("Plex".into()));
@@ -264,12 +241,8 @@ mod tests {
 
     #[test]
     fn read_only_and_unknown_attrs_are_dropped() {
-        let mut v = Violations::new();
-        let d = plex_source_draft(
-            &mut v,
-            pairs(
-                "{pk: x, managed: y, component: c, verbose_name: a, meta_model_name: m, whatever: 1}",
-            ),
+        let (d, v) = read(
+            "{pk: x, managed: y, component: c, verbose_name: a, meta_model_name: m, whatever: 1}",
         );
         assert!(v.is_empty());
         assert_eq!(d.name, Field::Missing);
@@ -277,14 +250,10 @@ mod tests {
 
     #[test]
     fn wrong_types_get_authentiks_messages() {
-        let mut v = Violations::new();
-        plex_source_draft(
-            &mut v,
-            pairs(
-                "{name: [5], slug: true, enabled: 'maybe', allow_friends: 2, allowed_servers: abc, \
-                 user_property_mappings: [3, null, x], group_property_mappings: {a: b}, \
-                 authentication_flow: [x], enrollment_flow: true, icon: null}",
-            ),
+        let (_, v) = read(
+            "{name: [5], slug: true, enabled: 'maybe', allow_friends: 2, allowed_servers: abc, \
+             user_property_mappings: [3, null, x], group_property_mappings: {a: b}, \
+             authentication_flow: [x], enrollment_flow: true, icon: null}",
         );
         // A list stops at its first failing item, as DRF reads it; `3` is
         // a UUID to Django, null names no object, a mapping gives its keys.
@@ -314,12 +283,8 @@ mod tests {
             ]
         );
         // DRF's readings: numbers become text, booleans take its spellings.
-        let mut v = Violations::new();
-        let d = plex_source_draft(
-            &mut v,
-            pairs(
-                "{name: 2024, client_id: 1.5, enabled: 'off', allow_friends: 'yes', allowed_servers: [7, s]}",
-            ),
+        let (d, v) = read(
+            "{name: 2024, client_id: 1.5, enabled: 'off', allow_friends: 'yes', allowed_servers: [7, s]}",
         );
         assert!(v.is_empty(), "{v}");
         assert_eq!(d.name, Field::Set("2024".into()));
@@ -328,11 +293,7 @@ mod tests {
         assert_eq!(d.allow_friends, Field::Set(true));
         assert_eq!(d.allowed_servers, Field::Set(vec!["7".into(), "s".into()]));
         // Refused values leave the field missing; an explicit null is kept.
-        let mut v = Violations::new();
-        let d = plex_source_draft(
-            &mut v,
-            pairs("{name: [5], user_property_mappings: [x], icon: null}"),
-        );
+        let (d, _) = read("{name: [5], user_property_mappings: [x], icon: null}");
         assert_eq!(d.name, Field::Missing);
         assert_eq!(d.user_property_mappings, Field::Missing);
         assert_eq!(d.icon, Field::Null);
@@ -340,8 +301,7 @@ mod tests {
 
     #[test]
     fn serialized_fields_are_the_models_fields() {
-        let mut v = Violations::new();
-        let d = plex_source_draft(&mut v, pairs("{name: Plex, slug: plex, plex_token: t}"));
+        let (d, _) = read("{name: Plex, slug: plex, plex_token: t}");
         let fields = d.finish(None).unwrap();
         let source = PlexSource {
             pk: uuid::Uuid::new_v4(),

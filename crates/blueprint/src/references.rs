@@ -19,7 +19,7 @@ use super::{
     values::{drf_pk, pk_items},
 };
 use domain::{MAX_PROPERTY_MAPPINGS, Violations};
-use store::{self, StoreError};
+use store::StoreError;
 
 /// Longest list looked up here; a longer one goes to the draft untouched,
 /// where the model's limit refuses it before the store is asked.
@@ -101,7 +101,7 @@ async fn first_failure(
     let mut ids: Vec<Uuid> = read.iter().filter_map(|(_, _, id)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let missing = missing(db, to, &ids).await?;
+    let missing = to.missing(db, &ids).await?;
     let absent = read
         .iter()
         .find(|(_, _, id)| id.is_none_or(|id| missing.contains(&id)));
@@ -114,16 +114,4 @@ async fn first_failure(
         return Ok(None);
     }
     Ok(Some(read.into_iter().filter_map(|(_, _, id)| id).collect()))
-}
-
-/// The ids among `ids` that name no object of `to`.
-async fn missing(db: &Txn, to: Referenced, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    match to {
-        Referenced::Flow => store::flows::missing(db, ids).await,
-        Referenced::PropertyMapping => store::mappings::missing(db, ids).await,
-        Referenced::Role => store::access::missing_roles(db, ids).await,
-    }
 }

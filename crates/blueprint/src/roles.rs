@@ -3,21 +3,16 @@
 //! Users get roles through their `roles` attribute, and Plex source entries
 //! grant roles object permissions through `permissions`.
 
-use store::Txn;
-
-use crate::lookup::{Identifier, Lookup};
+use crate::lookup::Identifier;
 use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{Model, Target, check_unique, finished, ignore},
+    models::{Attributes, Model, RecordDraft, Target, Unique, record_steps},
     values::{assign, required_name, text},
 };
 use domain::{Field, RoleName, Violations};
-use store::{
-    StoreError,
-    access::{self, RoleRecord},
-};
+use store::access::{self, RoleRecord};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RoleDraft {
@@ -38,28 +33,32 @@ impl RoleFields {
     }
 }
 
-pub(crate) fn role_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> RoleDraft {
-    let mut d = RoleDraft::default();
-    for (key, value) in attrs {
-        let k = key.as_str();
-        match k {
-            "name" => assign(&mut d.name, text(v, k, value)),
-            _ => ignore(Model::Role, k),
+impl Attributes for RoleDraft {
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool {
+        match key {
+            "name" => assign(&mut self.name, text(v, key, value)),
+            _ => return false,
         }
+        true
     }
-    d
 }
 
-impl RoleDraft {
-    /// The name this draft would write, to check for uniqueness.
-    fn new_name(&self) -> Option<String> {
+impl RecordDraft for RoleDraft {
+    type Record = RoleRecord;
+    type Fields = RoleFields;
+    const UNIQUE: Unique = Unique {
+        column: Identifier::Name,
+        taken: "role with this name already exists.",
+    };
+
+    fn unique_value(&self) -> Option<String> {
         match &self.name {
             Field::Set(s) => RoleName::parse(s).ok().map(|n| n.as_str().to_owned()),
             _ => None,
         }
     }
 
-    pub(crate) fn finish(self, base: Option<&RoleRecord>) -> Result<RoleFields, Violations> {
+    fn finish(self, base: Option<&RoleRecord>) -> Result<RoleFields, Violations> {
         let mut v = Violations::new();
         let name = required_name(
             &mut v,
@@ -85,14 +84,6 @@ impl Target for RoleTarget {
     type Draft = RoleDraft;
     type Fields = RoleFields;
 
-    fn pk(stored: &RoleRecord) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> RoleDraft {
-        role_draft(v, attrs)
-    }
-
     fn serialize(stored: &RoleRecord) -> Mapping {
         let mut m = Mapping::new();
         m.insert("pk".into(), stored.pk.to_string().into());
@@ -100,51 +91,19 @@ impl Target for RoleTarget {
         m
     }
 
-    async fn find(db: &Txn, lookup: &Lookup) -> Result<Vec<RoleRecord>, StoreError> {
-        access::lookup_roles(db, &lookup.to_match()).await
-    }
-
-    async fn check(
-        db: &Txn,
-        draft: RoleDraft,
-        existing: Option<&RoleRecord>,
-        v: &mut Violations,
-    ) -> Result<Option<RoleFields>, StoreError> {
-        let new_name = draft.new_name();
-        let fields = finished(v, draft.finish(existing));
-        check_unique::<Self>(
-            db,
-            v,
-            existing,
-            Identifier::Name,
-            new_name,
-            "role with this name already exists.",
-        )
-        .await?;
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &RoleRecord, fields: &RoleFields) -> bool {
-        *stored == fields.record(stored.pk)
-    }
-
-    async fn insert(db: &Txn, pk: Uuid, fields: &RoleFields) -> Result<(), StoreError> {
-        access::insert_role(db, &fields.record(pk)).await
-    }
-
-    async fn update(db: &Txn, pk: Uuid, fields: &RoleFields) -> Result<(), StoreError> {
-        access::update_role(db, &fields.record(pk)).await
-    }
-
-    /// The role's user links and grants go with it.
-    async fn delete(db: &Txn, pk: Uuid) -> Result<(), StoreError> {
-        access::delete_role(db, pk).await.map(drop)
+    record_steps! {
+        find: access::lookup_roles,
+        insert: access::insert_role,
+        update: access::update_role,
+        // The role's user links and grants go with it.
+        delete: access::delete_role,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::pairs;
 
     #[test]
     fn role_names_follow_the_command_lines_rule() {
@@ -163,15 +122,7 @@ mod tests {
     #[test]
     fn role_rules() {
         let mut v = Violations::new();
-        let value: Value = serde_yaml_ng::from_str("{name: ' readers ', users: [x]}").unwrap();
-        let Value::Mapping(map) = value else {
-            unreachable!()
-        };
-        let attrs = map
-            .into_iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
-            .collect();
-        let d = role_draft(&mut v, attrs);
+        let d = RoleTarget::draft(&mut v, pairs("{name: ' readers ', users: [x]}"));
         assert!(v.is_empty());
         assert_eq!(d.finish(None).unwrap().name, "readers");
         let long = RoleDraft {

@@ -17,23 +17,16 @@
 //!   [name, x]]`) that REPLACE the user's roles; in authentik roles come
 //!   through groups. Left out, an update keeps the roles the user has.
 
-use store::Txn;
-
-use crate::lookup::{Identifier, Lookup};
+use crate::lookup::Identifier;
 use serde_yaml_ng::{Mapping, Value};
 use uuid::Uuid;
 
 use super::{
-    models::{
-        Model, RefField, Referenced, Target, check_unique, finished, ids, ignore, report_missing,
-    },
+    models::{Attributes, Model, RecordDraft, RefField, Referenced, Target, Unique, record_steps},
     values::{assign, flag, pk_list, required_name, text},
 };
 use domain::{Field, Reference, UserName, Violations};
-use store::{
-    StoreError,
-    access::{self, UserRecord},
-};
+use store::access::{self, UserRecord};
 
 /// User attributes authentik has and this service drops silently.
 const DROPPED: &[&str] = &["name", "email", "path", "attributes", "type"];
@@ -69,37 +62,41 @@ impl UserFields {
     }
 }
 
-pub(crate) fn user_draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> UserDraft {
-    let mut d = UserDraft::default();
-    for (key, value) in attrs {
-        let k = key.as_str();
-        match k {
-            "username" => assign(&mut d.username, text(v, k, value)),
-            "is_active" => assign(&mut d.is_active, flag(v, k, value)),
-            "is_superuser" => assign(&mut d.is_superuser, flag(v, k, value)),
-            "roles" => assign(&mut d.roles, pk_list(v, k, value)),
-            _ if DROPPED.contains(&k) => {}
-            _ => ignore(Model::User, k),
+impl Attributes for UserDraft {
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool {
+        match key {
+            "username" => assign(&mut self.username, text(v, key, value)),
+            "is_active" => assign(&mut self.is_active, flag(v, key, value)),
+            "is_superuser" => assign(&mut self.is_superuser, flag(v, key, value)),
+            "roles" => assign(&mut self.roles, pk_list(v, key, value)),
+            _ if DROPPED.contains(&key) => {}
+            _ => return false,
         }
+        true
     }
-    d
 }
 
-impl UserDraft {
-    /// The username this draft would write, to check for uniqueness.
-    fn new_username(&self) -> Option<String> {
+impl RecordDraft for UserDraft {
+    type Record = UserRecord;
+    type Fields = UserFields;
+    const UNIQUE: Unique = Unique {
+        column: Identifier::Username,
+        taken: "A user with that username already exists.",
+    };
+
+    fn unique_value(&self) -> Option<String> {
         match &self.username {
             Field::Set(s) => UserName::parse(s).ok().map(|n| n.as_str().to_owned()),
             _ => None,
         }
     }
 
-    /// The roles named by a valid pk, to check that they exist.
-    fn role_references(&self) -> Vec<Reference> {
+    /// The roles named by a valid pk.
+    fn named_pks(&self) -> Option<(Referenced, Vec<Reference>)> {
         let Field::Set(items) = &self.roles else {
-            return Vec::new();
+            return None;
         };
-        items
+        let refs = items
             .iter()
             .enumerate()
             .filter_map(|(i, raw)| {
@@ -109,11 +106,11 @@ impl UserDraft {
                     id,
                 })
             })
-            .collect()
+            .collect();
+        Some((Referenced::Role, refs))
     }
 
-    /// Applies the rules; missing fields come from `base` (an update).
-    pub(crate) fn finish(self, base: Option<&UserRecord>) -> Result<UserFields, Violations> {
+    fn finish(self, base: Option<&UserRecord>) -> Result<UserFields, Violations> {
         let mut v = Violations::new();
         let username = required_name(
             &mut v,
@@ -189,22 +186,10 @@ pub(crate) struct UserTarget;
 
 impl Target for UserTarget {
     const MODEL: Model = Model::User;
-    const REFERENCES: &'static [RefField] = &[RefField {
-        name: "roles",
-        to: Referenced::Role,
-        many: true,
-    }];
+    const REFERENCES: &'static [RefField] = &[RefField::many("roles", Referenced::Role)];
     type Stored = UserRecord;
     type Draft = UserDraft;
     type Fields = UserFields;
-
-    fn pk(stored: &UserRecord) -> Uuid {
-        stored.pk
-    }
-
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> UserDraft {
-        user_draft(v, attrs)
-    }
 
     fn serialize(stored: &UserRecord) -> Mapping {
         let mut m = Mapping::new();
@@ -217,71 +202,24 @@ impl Target for UserTarget {
         m
     }
 
-    async fn find(db: &Txn, lookup: &Lookup) -> Result<Vec<UserRecord>, StoreError> {
-        access::lookup_users(db, &lookup.to_match()).await
-    }
-
-    async fn check(
-        db: &Txn,
-        draft: UserDraft,
-        existing: Option<&UserRecord>,
-        v: &mut Violations,
-    ) -> Result<Option<UserFields>, StoreError> {
-        let role_refs = draft.role_references();
-        let new_username = draft.new_username();
-        let fields = finished(v, draft.finish(existing));
-
-        let missing = access::missing_roles(db, &ids(&role_refs)).await?;
-        report_missing(v, &role_refs, &missing);
-
-        check_unique::<Self>(
-            db,
-            v,
-            existing,
-            Identifier::Username,
-            new_username,
-            "A user with that username already exists.",
-        )
-        .await?;
-        Ok(fields.filter(|_| v.is_empty()))
-    }
-
-    fn unchanged(stored: &UserRecord, fields: &UserFields) -> bool {
-        *stored == fields.record(stored.pk)
-    }
-
-    async fn insert(db: &Txn, pk: Uuid, fields: &UserFields) -> Result<(), StoreError> {
-        access::insert_user(db, &fields.record(pk)).await
-    }
-
-    async fn update(db: &Txn, pk: Uuid, fields: &UserFields) -> Result<(), StoreError> {
-        access::update_user(db, &fields.record(pk)).await
-    }
-
-    /// Tokens, role links and grants of the user go with it.
-    async fn delete(db: &Txn, pk: Uuid) -> Result<(), StoreError> {
-        access::delete_user(db, pk).await.map(drop)
+    record_steps! {
+        find: access::lookup_users,
+        insert: access::insert_user,
+        update: access::update_user,
+        // Tokens, role links and grants of the user go with it.
+        delete: access::delete_user,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(text: &str) -> Vec<(String, Value)> {
-        match serde_yaml_ng::from_str(text).unwrap() {
-            Value::Mapping(map) => map
-                .into_iter()
-                .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
-                .collect(),
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::values::pairs;
 
     #[test]
     fn authentiks_other_attrs_are_dropped_and_defaults_apply() {
         let mut v = Violations::new();
-        let d = user_draft(
+        let d = UserTarget::draft(
             &mut v,
             pairs(
                 "{username: ' alice ', name: Alice, email: a@x, path: users, attributes: {a: 1}, type: internal}",
@@ -304,7 +242,7 @@ mod tests {
     fn user_rules() {
         let mut v = Violations::new();
         let long = "x".repeat(151);
-        let d = user_draft(
+        let d = UserTarget::draft(
             &mut v,
             pairs(&format!(
                 "{{username: {long}, is_active: null, roles: [nope, null]}}"
@@ -321,7 +259,7 @@ mod tests {
              is_active: This field may not be null."
         );
         let mut v = Violations::new();
-        let d = user_draft(&mut v, pairs("{username: '  ', roles: [nope]}"));
+        let d = UserTarget::draft(&mut v, pairs("{username: '  ', roles: [nope]}"));
         assert_eq!(
             v.to_string(),
             "roles[0]: \u{201c}nope\u{201d} is not a valid UUID."

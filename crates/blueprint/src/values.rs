@@ -303,3 +303,9 @@ pub(super) fn pairs(text: &str) -> Vec<(String, Value)> {
         other => panic!("{other:?}"),
     }
 }
+
+/// The fields `v` names, in order, for unit tests.
+#[cfg(test)]
+pub(super) fn fields(v: &Violations) -> Vec<&str> {
+    v.iter().map(|f| f.field.as_str()).collect()
+}

@@ -9,20 +9,21 @@
 //! - [`fields`] holds the fields each stored model serializes to, with how
 //!   each compares, and the keys dropped as read-only;
 //! - [`query`] reads identifiers and `!Find` into the objects they select;
-//! - [`target`] holds the [`Target`] trait and the checks its
-//!   implementations share (uniqueness, references).
+//! - [`target`] holds the [`Target`] trait and the typing of drafts;
+//! - [`record`] holds what the models stored as one record share (their
+//!   draft's rules, uniqueness, the store steps).
 
 mod authentik;
 mod fields;
 mod query;
+mod record;
 mod target;
 
 pub(crate) use authentik::{Known, known, rbac_models};
 pub(crate) use fields::{Kind, ignore};
 pub(crate) use query::{Query, Refused, find_matching, identity, lookup_value};
-pub(crate) use target::{
-    RefField, Referenced, Target, check_unique, finished, ids, report_missing,
-};
+pub(crate) use record::{RecordDraft, Unique, check_record, record_steps};
+pub(crate) use target::{Attributes, RefField, Referenced, Target, finished};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Model {

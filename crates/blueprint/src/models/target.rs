@@ -1,15 +1,16 @@
-//! The [`Target`] trait each stored model implements, and the checks its
-//! implementations share: references, uniqueness and the final verdict.
+//! The [`Target`] trait each stored model implements, with the
+//! [`Attributes`] its draft is typed by, the models attributes refer to,
+//! and the final verdict of a check.
 
 use serde_yaml_ng::{Mapping, Value};
 use store::Txn;
 use uuid::Uuid;
 
-use super::Model;
-use domain::{Reference, Violations};
+use super::{Model, ignore};
+use domain::Violations;
 use store::StoreError;
 
-use crate::lookup::{Identifier, Lookup};
+use crate::lookup::Lookup;
 
 /// A model other objects refer to by pk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,20 @@ pub(crate) enum Referenced {
     Role,
 }
 
+impl Referenced {
+    /// The ids among `ids` that name no object of this model.
+    pub(crate) async fn missing(self, db: &Txn, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Referenced::Flow => store::flows::missing(db, ids).await,
+            Referenced::PropertyMapping => store::mappings::missing(db, ids).await,
+            Referenced::Role => store::access::missing_roles(db, ids).await,
+        }
+    }
+}
+
 /// An attribute holding a reference: authentik's serializer field is a
 /// `PrimaryKeyRelatedField` (`many` for a list of them).
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +41,33 @@ pub(crate) struct RefField {
     pub name: &'static str,
     pub to: Referenced,
     pub many: bool,
+}
+
+impl RefField {
+    /// An attribute holding one pk.
+    pub(crate) const fn one(name: &'static str, to: Referenced) -> Self {
+        Self {
+            name,
+            to,
+            many: false,
+        }
+    }
+
+    /// An attribute holding a list of pks.
+    pub(crate) const fn many(name: &'static str, to: Referenced) -> Self {
+        Self {
+            name,
+            to,
+            many: true,
+        }
+    }
+}
+
+/// A draft typed from an entry's `attrs`, one attribute at a time.
+pub(crate) trait Attributes: Default {
+    /// Types `value` into the attribute `key`, a refused value as a
+    /// violation in `v`; `false` when the model has no such attribute.
+    fn take(&mut self, v: &mut Violations, key: &str, value: Value) -> bool;
 }
 
 /// One model's part of an import: typing, rules, and the store calls. The
@@ -41,14 +83,23 @@ pub(crate) trait Target {
     const REFERENCES: &'static [RefField] = &[];
     /// An object as stored.
     type Stored: Send + Sync;
-    type Draft: Send;
+    type Draft: Attributes + Send;
     /// What gets written, checked.
     type Fields: Send + Sync;
 
     fn pk(stored: &Self::Stored) -> Uuid;
 
-    /// Types `attrs`; refused values are violations and stay missing.
-    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> Self::Draft;
+    /// Types `attrs`; refused values are violations and stay missing, and
+    /// an attribute the model lacks is dropped as [`ignore`] says.
+    fn draft(v: &mut Violations, attrs: Vec<(String, Value)>) -> Self::Draft {
+        let mut draft = Self::Draft::default();
+        for (key, value) in attrs {
+            if !draft.take(v, &key, value) {
+                ignore(Self::MODEL, &key);
+            }
+        }
+        draft
+    }
 
     /// The object as authentik's serializer shows it: what `!FindObject`
     /// returns and what identifiers and `!Find` compare.
@@ -75,33 +126,6 @@ pub(crate) trait Target {
     async fn delete(db: &Txn, pk: Uuid) -> Result<(), StoreError>;
 }
 
-/// Reports `column` as `unique`, with the model's `message`, when an object
-/// other than `existing` already holds `value` (`None`: nothing to check,
-/// e.g. a blank value already reported). Looked up with the model's own
-/// `find`, so the value matches as an identifier would.
-pub(crate) async fn check_unique<T: Target>(
-    db: &Txn,
-    v: &mut Violations,
-    existing: Option<&T::Stored>,
-    column: Identifier,
-    value: Option<String>,
-    message: &str,
-) -> Result<(), StoreError> {
-    let Some(value) = value else {
-        return Ok(());
-    };
-    let lookup = Lookup {
-        pk: None,
-        fields: vec![(column, value)],
-    };
-    let owners = T::find(db, &lookup).await?;
-    let existing = existing.map(T::pk);
-    if owners.iter().any(|owner| Some(T::pk(owner)) != existing) {
-        v.add(column.field(), "unique", message);
-    }
-    Ok(())
-}
-
 /// `Ok(fields)` only when no rule at all was broken.
 pub(crate) fn finished<T>(v: &mut Violations, result: Result<T, Violations>) -> Option<T> {
     match result {
@@ -110,18 +134,5 @@ pub(crate) fn finished<T>(v: &mut Violations, result: Result<T, Violations>) -> 
             v.extend(broken);
             None
         }
-    }
-}
-
-pub(crate) fn ids(refs: &[Reference]) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = refs.iter().map(|r| r.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-pub(crate) fn report_missing(v: &mut Violations, refs: &[Reference], missing: &[Uuid]) {
-    for r in refs.iter().filter(|r| missing.contains(&r.id)) {
-        v.invalid_pk(r.field.clone(), &r.raw);
     }
 }

@@ -6,11 +6,18 @@ use super::authentik::{AUTHENTIK_MODELS, META_MODELS};
 use super::*;
 use crate::{
     lookup::{Identifier, Lookup},
-    values::pairs,
+    values::{fields, pairs},
 };
 
-fn fields(v: &Violations) -> Vec<&str> {
-    v.iter().map(|f| f.field.as_str()).collect()
+/// [`identity`] of identifiers written as YAML, with what it reports.
+fn identify(
+    model: Model,
+    identifiers: &str,
+    serializer: bool,
+) -> (Result<Query, Refused>, Violations) {
+    let mut v = Violations::new();
+    let query = identity(&mut v, model, pairs(identifiers), serializer);
+    (query, v)
 }
 
 #[test]
@@ -41,11 +48,9 @@ fn model_names_match_regardless_of_case() {
 
 #[test]
 fn bad_identifiers_are_each_reported_and_the_first_says_why() {
-    let mut v = Violations::new();
-    let query = identity(
-        &mut v,
+    let (query, v) = identify(
         Model::PropertyMapping,
-        pairs("{name: '', slug: x, expression: null, pk: nope}"),
+        "{name: '', slug: x, expression: null, pk: nope}",
         true,
     );
     // Django reads `pk` first: a malformed one fails the lookup.
@@ -71,37 +76,28 @@ fn bad_identifiers_are_each_reported_and_the_first_says_why() {
 
     // Without the serializer's rules, null and blank text select
     // nothing; the unknown field comes first.
-    let mut v = Violations::new();
-    let query = identity(
-        &mut v,
+    let (query, v) = identify(
         Model::PropertyMapping,
-        pairs("{name: '', slug: x, expression: null}"),
+        "{name: '', slug: x, expression: null}",
         false,
     );
     assert_eq!(query, Err(Refused::Entry));
     assert_eq!(fields(&v), ["identifiers.slug"]);
 
-    let mut v = Violations::new();
-    assert_eq!(
-        identity(&mut v, Model::Flow, vec![], true),
-        Err(Refused::Entry)
-    );
+    let (query, v) = identify(Model::Flow, "{}", true);
+    assert_eq!(query, Err(Refused::Entry));
     assert_eq!(v.to_string(), "identifiers: No or invalid identifiers");
 }
 
 #[test]
 fn any_field_identifies_with_djangos_reading() {
     let pk = Uuid::new_v4();
-    let mut v = Violations::new();
-    let query = identity(
-        &mut v,
+    let (query, _) = identify(
         Model::PlexSource,
-        pairs(&format!(
-            "{{pk: '{pk}', slug: ' plex ', enabled: 'yes', name: 2024}}"
-        )),
+        &format!("{{pk: '{pk}', slug: ' plex ', enabled: 'yes', name: 2024}}"),
         true,
-    )
-    .unwrap();
+    );
+    let query = query.unwrap();
     assert_eq!(query.pk, Some(pk));
     assert_eq!(
         query.all,
@@ -130,13 +126,8 @@ fn any_field_identifies_with_djangos_reading() {
     assert!(query.selects(pk, &stored), "the pk alone is enough");
 
     // A field that is no column: every row is read and compared.
-    let query = identity(
-        &mut v,
-        Model::Flow,
-        pairs("{designation: authentication}"),
-        true,
-    )
-    .unwrap();
+    let (query, _) = identify(Model::Flow, "{designation: authentication}", true);
+    let query = query.unwrap();
     assert_eq!(query.narrowing(Model::Flow), Lookup::default());
 }
 

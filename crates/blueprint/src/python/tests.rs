@@ -45,40 +45,39 @@ fn str_and_repr_match_python() {
 
 #[test]
 fn percent_formatting_matches_python() {
-    assert_eq!(fmt("%s-%s", "[a, 1]").unwrap(), "a-1");
-    assert_eq!(fmt("%d%%", "[42]").unwrap(), "42%");
-    assert_eq!(fmt("%d", "[2.9]").unwrap(), "2");
-    assert_eq!(
-        fmt("%05d|%-4s|%4s", "[-42, ab, cd]").unwrap(),
-        "-0042|ab  |  cd"
-    );
-    assert_eq!(
-        fmt("%.2f %x %r", "[3.14159, 255, a]").unwrap(),
-        "3.14 ff 'a'"
-    );
-    assert_eq!(fmt("%s", "[[1, b]]").unwrap(), "[1, 'b']");
-    assert_eq!(fmt("no args", "[]").unwrap(), "no args");
-    assert_eq!(
-        fmt("%s %s", "[a]").unwrap_err().0,
-        "not enough arguments for format string"
-    );
-    assert_eq!(
-        fmt("%s", "[a, b]").unwrap_err().0,
-        "not all arguments converted during string formatting"
-    );
-    assert_eq!(
-        fmt("%d", "[abc]").unwrap_err().0,
-        "%d format: a real number is required, not str"
-    );
-    assert_eq!(
-        fmt("%q", "[a]").unwrap_err().0,
-        "unsupported format character 'q' (0x71) at index 1"
-    );
-    assert_eq!(fmt("50%", "[]").unwrap_err().0, "incomplete format");
-    assert_eq!(
-        fmt("%(a)s", "[a]").unwrap_err().0,
-        "format requires a mapping"
-    );
+    for (template, args, formatted) in [
+        ("%s-%s", "[a, 1]", "a-1"),
+        ("%d%%", "[42]", "42%"),
+        ("%d", "[2.9]", "2"),
+        ("%05d|%-4s|%4s", "[-42, ab, cd]", "-0042|ab  |  cd"),
+        ("%.2f %x %r", "[3.14159, 255, a]", "3.14 ff 'a'"),
+        ("%s", "[[1, b]]", "[1, 'b']"),
+        ("no args", "[]", "no args"),
+    ] {
+        assert_eq!(fmt(template, args).unwrap(), formatted, "{template}");
+    }
+    for (template, args, error) in [
+        ("%s %s", "[a]", "not enough arguments for format string"),
+        (
+            "%s",
+            "[a, b]",
+            "not all arguments converted during string formatting",
+        ),
+        (
+            "%d",
+            "[abc]",
+            "%d format: a real number is required, not str",
+        ),
+        (
+            "%q",
+            "[a]",
+            "unsupported format character 'q' (0x71) at index 1",
+        ),
+        ("50%", "[]", "incomplete format"),
+        ("%(a)s", "[a]", "format requires a mapping"),
+    ] {
+        assert_eq!(fmt(template, args).unwrap_err().0, error, "{template}");
+    }
 }
 
 #[test]

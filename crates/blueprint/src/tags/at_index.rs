@@ -2,26 +2,16 @@
 
 use serde_yaml_ng::Value;
 
-use super::{TagError, invalid};
+use super::{TagError, arguments, invalid};
 use crate::python;
 
 /// `!AtIndex [list or mapping, index or key]` or with a default.
 pub(super) fn at_index(args: Value, path: &str) -> Result<Value, TagError> {
-    let usage = || {
-        invalid(
-            path,
-            "AtIndex: expected [object, index or key] or [object, index or key, default].",
-        )
-    };
-    let Value::Sequence(args) = args else {
-        return Err(usage());
-    };
-    let mut args = args.into_iter();
-    let (Some(object), Some(attribute), default, None) =
-        (args.next(), args.next(), args.next(), args.next())
-    else {
-        return Err(usage());
-    };
+    let ([object, attribute], [default]) = arguments(
+        args,
+        path,
+        "AtIndex: expected [object, index or key] or [object, index or key, default].",
+    )?;
     let missing = |message: String| match &default {
         Some(d) => Ok(d.clone()),
         None => Err(invalid(path, message)),

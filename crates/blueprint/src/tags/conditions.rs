@@ -3,28 +3,15 @@
 
 use serde_yaml_ng::Value;
 
-use super::{Finder, Resolver, TagError, invalid};
+use super::{Finder, Resolver, TagError, arguments, invalid};
 use crate::python;
 
 impl<F: Finder> Resolver<'_, F> {
     /// `!If [condition]` (`true` or `false`) or `!If [condition, then,
     /// else]`: only the chosen branch is resolved.
     pub(super) async fn if_(&mut self, value: Value, path: &str) -> Result<Value, TagError> {
-        let usage = || {
-            invalid(
-                path,
-                "If: expected [condition] or [condition, when_true, when_false].",
-            )
-        };
-        let Value::Sequence(args) = value else {
-            return Err(usage());
-        };
-        let mut args = args.into_iter();
-        let (Some(condition), then, otherwise, None) =
-            (args.next(), args.next(), args.next(), args.next())
-        else {
-            return Err(usage());
-        };
+        const USAGE: &str = "If: expected [condition] or [condition, when_true, when_false].";
+        let ([condition], [then, otherwise]) = arguments(value, path, USAGE)?;
         let condition = self.resolve(condition, path.to_owned()).await?;
         let holds = python::truthy(&condition);
         match (then, otherwise) {
@@ -33,7 +20,7 @@ impl<F: Finder> Resolver<'_, F> {
                 let branch = if holds { then } else { otherwise };
                 self.resolve(branch, path.to_owned()).await
             }
-            _ => Err(usage()),
+            _ => Err(invalid(path, USAGE)),
         }
     }
 }

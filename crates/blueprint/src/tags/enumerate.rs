@@ -3,22 +3,17 @@
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{Finder, Resolver, TagError, invalid};
+use super::{Finder, Resolver, TagError, arguments, invalid};
 use crate::python;
 
 impl<F: Finder> Resolver<'_, F> {
     /// `!Enumerate [iterable, SEQ|MAP, body]`.
     pub(super) async fn enumerate(&mut self, value: Value, path: &str) -> Result<Value, TagError> {
-        let usage = || {
-            invalid(
-                path,
-                "Enumerate: expected [iterable, SEQ or MAP, item body].",
-            )
-        };
-        let Value::Sequence(args) = value else {
-            return Err(usage());
-        };
-        let [iterable, output, body] = <[Value; 3]>::try_from(args).map_err(|_| usage())?;
+        let ([iterable, output, body], []) = arguments(
+            value,
+            path,
+            "Enumerate: expected [iterable, SEQ or MAP, item body].",
+        )?;
         if let Value::Tagged(t) = &iterable {
             let name = t.tag.to_string();
             if matches!(name.trim_start_matches('!'), "Index" | "Value")

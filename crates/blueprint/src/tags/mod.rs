@@ -106,6 +106,24 @@ fn invalid(path: &str, message: impl Into<String>) -> TagError {
     })
 }
 
+/// A tag's list of arguments: `REQUIRED` items, then up to `OPTIONAL`
+/// more (`None` where left out). Anything else is refused with `usage`.
+fn arguments<const REQUIRED: usize, const OPTIONAL: usize>(
+    args: Value,
+    path: &str,
+    usage: &str,
+) -> Result<([Value; REQUIRED], [Option<Value>; OPTIONAL]), TagError> {
+    let Value::Sequence(mut args) = args else {
+        return Err(invalid(path, usage));
+    };
+    if !(REQUIRED..=REQUIRED + OPTIONAL).contains(&args.len()) {
+        return Err(invalid(path, usage));
+    }
+    let mut optional = args.split_off(REQUIRED).into_iter();
+    let required = <[Value; REQUIRED]>::try_from(args).map_err(|_| invalid(path, usage))?;
+    Ok((required, std::array::from_fn(|_| optional.next())))
+}
+
 /// Deepest nesting of tags (a `!Context` value naming itself would
 /// otherwise never end).
 const MAX_DEPTH: usize = 64;

@@ -91,10 +91,14 @@ async fn resolve_with(
     (out, resolver.into_secrets())
 }
 
+/// `text` resolved with no earlier entries and an empty store, with the
+/// secrets it produced.
+async fn resolve_alone(text: &str) -> (Result<Value, TagError>, Vec<String>) {
+    resolve_with(text, &HashMap::new(), &FakeFinder::default()).await
+}
+
 async fn resolve(text: &str) -> Result<Value, TagError> {
-    resolve_with(text, &HashMap::new(), &FakeFinder::default())
-        .await
-        .0
+    resolve_alone(text).await.0
 }
 
 async fn value(text: &str) -> Value {
@@ -117,12 +121,7 @@ fn violation(result: Result<Value, TagError>) -> FieldViolation {
 
 #[tokio::test]
 async fn env_reads_the_variable_and_remembers_it_as_secret() {
-    let (value, secrets) = resolve_with(
-        "!Env PSS_TEST_TAGS_TOKEN",
-        &HashMap::new(),
-        &FakeFinder::default(),
-    )
-    .await;
+    let (value, secrets) = resolve_alone("!Env PSS_TEST_TAGS_TOKEN").await;
     assert_eq!(value.unwrap(), Value::String("s3cret-token".into()));
     assert_eq!(secrets, ["s3cret-token"]);
 }
@@ -167,12 +166,7 @@ async fn env_refuses_malformed_arguments() {
 
 #[tokio::test]
 async fn file_reads_stripped_text_as_a_secret_else_the_default() {
-    let (v, secrets) = resolve_with(
-        "!File /run/secrets/key",
-        &HashMap::new(),
-        &FakeFinder::default(),
-    )
-    .await;
+    let (v, secrets) = resolve_alone("!File /run/secrets/key").await;
     assert_eq!(v.unwrap(), yaml("file-secret"));
     assert_eq!(secrets, ["file-secret"]);
     assert_eq!(value("!File [/nope, fallback]").await, yaml("fallback"));
