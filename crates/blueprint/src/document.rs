@@ -10,7 +10,7 @@ use super::{
     report::Failure,
     values::{not_a_list, type_name},
 };
-use domain::Violations;
+use domain::{Violations, violations::messages};
 
 /// The only blueprint format version authentik has.
 const VERSION: u64 = 1;
@@ -273,7 +273,7 @@ fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
             state
         }
         _ => {
-            v.add("state", "invalid", "Not a valid string.");
+            v.add("state", "invalid", messages::INVALID_STRING);
             None
         }
     };
@@ -283,7 +283,7 @@ fn parse_entry(index: usize, value: Value) -> Result<Entry, Failure> {
         Value::Null => None,
         Value::String(id) => Some(id),
         _ => {
-            v.add("id", "invalid", "Not a valid string.");
+            v.add("id", "invalid", messages::INVALID_STRING);
             None
         }
     };

@@ -24,7 +24,7 @@ use store::Txn;
 use uuid::Uuid;
 
 use super::values::type_name;
-use domain::{Violations, access::Permission};
+use domain::{Violations, access::Permission, violations::messages};
 use store::{
     StoreError,
     access::{self, PrincipalPk},
@@ -117,7 +117,7 @@ fn codename(v: &mut Violations, field: &str, value: Option<Value>) -> Option<Per
             Ok(permission) => return Some(permission),
             Err(_) => v.add(field, "invalid", format!("Unknown permission \"{raw}\".")),
         },
-        Some(_) => v.add(field, "invalid", "Not a valid string."),
+        Some(_) => v.add(field, "invalid", messages::INVALID_STRING),
     }
     None
 }
@@ -133,10 +133,7 @@ fn pk(v: &mut Violations, field: &str, value: Value) -> Option<(Uuid, String)> {
         other => v.add(
             field,
             "incorrect_type",
-            format!(
-                "Incorrect type. Expected pk value, received {}.",
-                type_name(&other)
-            ),
+            messages::incorrect_pk_type(type_name(&other)),
         ),
     }
     None

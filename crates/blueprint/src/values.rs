@@ -8,7 +8,7 @@ use serde_yaml_ng::Value;
 use uuid::Uuid;
 
 use super::python;
-use domain::{Field, NameProblem, Violations, violations::messages};
+use domain::{Field, NameProblem, Violations, drf, violations::messages};
 
 /// The Python type name authentik puts in its messages.
 pub(crate) fn type_name(value: &Value) -> &'static str {
@@ -42,7 +42,7 @@ pub(crate) fn text(v: &mut Violations, field: &str, value: Value) -> Option<Fiel
         other => match as_text(other) {
             Ok(s) => Some(Field::Set(s)),
             Err(_) => {
-                v.add(field, "invalid", "Not a valid string.");
+                v.add(field, "invalid", messages::INVALID_STRING);
                 None
             }
         },
@@ -52,22 +52,10 @@ pub(crate) fn text(v: &mut Violations, field: &str, value: Value) -> Option<Fiel
 /// DRF's `BooleanField` spellings: `true`, `"yes"`, `"on"`, `1`, ... and
 /// their false counterparts. `None` for anything else.
 pub(crate) fn drf_bool(value: &Value) -> Option<bool> {
-    const TRUE: &[&str] = &[
-        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1",
-    ];
-    const FALSE: &[&str] = &[
-        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0",
-    ];
     match value {
         Value::Bool(b) => Some(*b),
-        Value::String(s) if TRUE.contains(&s.as_str()) => Some(true),
-        Value::String(s) if FALSE.contains(&s.as_str()) => Some(false),
-        // Python compares 1 == 1.0 == True, so 1.0 counts too.
-        Value::Number(n) => match n.as_f64() {
-            Some(1.0) => Some(true),
-            Some(0.0) => Some(false),
-            _ => None,
-        },
+        Value::String(s) => drf::bool_from_text(s),
+        Value::Number(n) => drf::bool_from_number(n.as_f64()),
         _ => None,
     }
 }
@@ -79,17 +67,11 @@ pub(crate) fn flag(v: &mut Violations, field: &str, value: Value) -> Option<Fiel
         other => match drf_bool(&other) {
             Some(b) => Some(Field::Set(b)),
             None => {
-                v.add(field, "invalid", "Must be a valid boolean.");
+                v.add(field, "invalid", messages::INVALID_BOOLEAN);
                 None
             }
         },
     }
-}
-
-/// Django's message for text that is no UUID, as DRF reports it on a
-/// reference field.
-pub(crate) fn not_a_valid_uuid(raw: &str) -> String {
-    format!("\u{201c}{raw}\u{201d} is not a valid UUID.")
 }
 
 /// A list of strings (`allowed_servers`); item errors name the item.
@@ -106,7 +88,7 @@ pub(crate) fn text_list(
         other => match as_text(other) {
             Ok(s) => Some(s),
             Err(_) => {
-                v.add(item_field, "invalid", "Not a valid string.");
+                v.add(item_field, "invalid", messages::INVALID_STRING);
                 None
             }
         },
@@ -163,14 +145,11 @@ pub(crate) fn drf_pk(value: &Value) -> Result<Option<Uuid>, (&'static str, Strin
         Value::Null => Ok(None),
         Value::Bool(_) => Err((
             "incorrect_type",
-            format!(
-                "Incorrect type. Expected pk value, received {}.",
-                type_name(value)
-            ),
+            messages::incorrect_pk_type(type_name(value)),
         )),
         other => python::django_uuid(other)
             .map(Some)
-            .ok_or_else(|| ("invalid", not_a_valid_uuid(&python::str_of(other)))),
+            .ok_or_else(|| ("invalid", messages::not_a_uuid(&python::str_of(other)))),
     }
 }
 
@@ -197,17 +176,7 @@ fn list<T>(
 ) -> Option<Field<Vec<T>>> {
     match value {
         Value::Null => Some(Field::Null),
-        Value::Sequence(items) => {
-            let mut ok = true;
-            let mut out = Vec::with_capacity(items.len());
-            for (i, value) in items.into_iter().enumerate() {
-                match item(v, &format!("{field}[{i}]"), value) {
-                    Some(value) => out.push(value),
-                    None => ok = false,
-                }
-            }
-            ok.then_some(Field::Set(out))
-        }
+        Value::Sequence(items) => drf::items(v, field, items, item).map(Field::Set),
         other => {
             v.add(field, "not_a_list", not_a_list(&other));
             None
@@ -217,10 +186,7 @@ fn list<T>(
 
 /// authentik's message for a value that should have been a list.
 pub(crate) fn not_a_list(value: &Value) -> String {
-    format!(
-        "Expected a list of items but got type \"{}\".",
-        type_name(value)
-    )
+    messages::not_a_list(type_name(value))
 }
 
 /// Stores a typed value; a refused one leaves the field missing, so `finish`

@@ -10,9 +10,9 @@ use super::{Kind, Model, Target};
 use crate::{
     lookup::{Identifier, Lookup},
     python,
-    values::{drf_bool, not_a_valid_uuid, type_name},
+    values::{drf_bool, type_name},
 };
-use domain::Violations;
+use domain::{Violations, violations::messages};
 use store::StoreError;
 
 /// Which objects identifiers or `!Find` select: those whose pk is `pk`, or
@@ -43,7 +43,7 @@ pub(crate) fn lookup_value(
         // Django's UUID field: `5` is `00000000-…-000000000005`.
         (Kind::Pk | Kind::Ref | Kind::RefList, other) => match python::django_uuid(&other) {
             Some(id) => Value::String(id.to_string()),
-            None => return Err(not_a_valid_uuid(&python::str_of(&other))),
+            None => return Err(messages::not_a_uuid(&python::str_of(&other))),
         },
         (Kind::Bool, other) => match drf_bool(&other) {
             Some(b) => Value::Bool(b),
