@@ -173,14 +173,12 @@ mod tests {
     #[test]
     fn every_draft_attribute_is_read() {
         for name in PlexSourceDraft::FIELDS {
-            let value = match *name {
-                "enabled" | "allow_friends" => Value::Bool(false),
-                "user_property_mappings" | "group_property_mappings" | "allowed_servers" => {
-                    Value::Sequence(vec![Value::String(uuid::Uuid::nil().to_string())])
-                }
-                "authentication_flow" | "enrollment_flow" => {
-                    Value::String(uuid::Uuid::nil().to_string())
-                }
+            let declared = attributes::attribute_named(name).expect("declared");
+            let id = || Value::String(uuid::Uuid::nil().to_string());
+            let value = match declared.value {
+                AttributeValue::Bool => Value::Bool(false),
+                AttributeValue::RefList | AttributeValue::TextList => Value::Sequence(vec![id()]),
+                AttributeValue::Ref => id(),
                 _ => Value::String("x".into()),
             };
             let mut v = Violations::new();
@@ -197,7 +195,10 @@ mod tests {
 
     use super::*;
     use crate::values::pairs;
-    use domain::Field;
+    use domain::{
+        Field,
+        attributes::{self, Value as AttributeValue},
+    };
 
     /// The draft of attributes written as YAML, with what typing reported.
     fn read(attrs: &str) -> (PlexSourceDraft, Violations) {

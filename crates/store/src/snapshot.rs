@@ -248,6 +248,30 @@ mod tests {
         assert_eq!(source.fields.allowed_servers, ["a"]);
     }
 
+    /// A row of format 2 as this format was first written, frozen: a field
+    /// added to the snapshot must keep such rows readable (with
+    /// `#[serde(default)]`), or this fails.
+    #[test]
+    fn format_two_rows_written_before_any_later_field_are_read() {
+        let text = r#"{"v":2,"pk":"53dda43a-edb7-46bc-b185-34d5c4a6a226","managed":null,
+            "name":"Plex","slug":"plex","enabled":true,
+            "authentication_flow":"01e244af-2747-4a9c-8b47-7b16e31bbac3","enrollment_flow":null,
+            "user_property_mappings":["e2e33500-d0bd-4f9e-975d-50f06d9ec25c"],
+            "group_property_mappings":[],"policy_engine_mode":"all",
+            "user_matching_mode":"email_link","user_path_template":"p","icon":null,
+            "group_matching_mode":"name_deny","client_id":"c","allowed_servers":["s"],
+            "allow_friends":false,"viewers":[]}"#;
+        let snapshot = Snapshot::decode(text).expect("a format 2 row reads");
+        let source = snapshot.into_source(PlexToken::new("t")).unwrap();
+        assert_eq!(source.fields.slug.as_str(), "plex");
+        assert_eq!(source.fields.allowed_servers, ["s"]);
+        assert!(!source.fields.allow_friends);
+        assert_eq!(
+            source.pk.to_string(),
+            "53dda43a-edb7-46bc-b185-34d5c4a6a226"
+        );
+    }
+
     #[test]
     fn unreadable_rows_are_errors_that_quote_nothing() {
         for bad in [

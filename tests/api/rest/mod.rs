@@ -119,7 +119,7 @@ pub fn assert_same_source(rest: &Value, grpc: &pb::PlexSource, what: &str) {
     assert_eq!(
         rest.keys().collect::<Vec<_>>(),
         expected.keys().collect::<Vec<_>>(),
-        "{what}: the 22 fields"
+        "{what}: every field, in authentik's order"
     );
     for (field, value) in expected {
         assert_eq!(&rest[field], value, "{what}: field {field}");

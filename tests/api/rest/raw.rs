@@ -514,7 +514,7 @@ async fn the_openapi_document_describes_the_served_routes(app: TestApp) {
     );
     let schema = &doc["components"]["schemas"]["PlexSource"]["properties"];
     let fields: Vec<&String> = schema.as_object().unwrap().keys().collect();
-    assert_eq!(fields.len(), 22, "{fields:?}");
+    assert_eq!(fields.len(), FIELD_ORDER.len(), "{fields:?}");
     let params: Vec<&str> = doc["paths"]["/sources/plex/"]["get"]["parameters"]
         .as_array()
         .unwrap()
