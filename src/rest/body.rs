@@ -1,5 +1,5 @@
 //! JSON bodies as authentik writes and reads them: the Plex source in the
-//! serializer's 22 fields and order, the paginated list, and a request body
+//! serializer's fields and their order, the paginated list, and a request body
 //! typed into a [`PlexSourceDraft`] with Django REST framework's messages
 //! for values of the wrong JSON type. The rules beyond the type (required,
 //! blank, slug, choices, references, defaults) are the domain's, so every

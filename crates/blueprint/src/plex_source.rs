@@ -48,7 +48,7 @@ impl Attributes for PlexSourceDraft {
     }
 }
 
-/// The source as authentik's `PlexSourceSerializer` shows it: the 22 fields
+/// The source as authentik's `PlexSourceSerializer` shows it: every field
 /// of spec §1.1, `plex_token` included. Whoever uses it treats the token as
 /// the secret it is.
 pub(crate) fn serialize_source(source: &PlexSource) -> Mapping {
