@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryOrder, QuerySelect, Select,
+    sea_query::SimpleExpr,
 };
 use uuid::Uuid;
 
@@ -100,13 +101,7 @@ pub async fn begin_exclusive_write(db: &crate::Db) -> Result<crate::Txn, StoreEr
 }
 
 async fn begin_locked(db: &DatabaseConnection, lock: &str) -> Result<crate::Txn, StoreError> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        })
-        .await?;
+    let txn = crate::handle::begin_immediate(db).await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_unprepared(&format!(
             "SELECT {lock}({WRITE_LOCK}), pg_current_xact_id()"
@@ -125,19 +120,15 @@ pub async fn append<C: crate::Conn>(
     source: &PlexSource,
     viewers: &[Uuid],
 ) -> Result<(), StoreError> {
-    let db = &crate::raw(db);
     let snapshot = Snapshot::of(source, viewers).encode();
-    source_event::Entity::insert(source_event::ActiveModel {
-        revision: NotSet,
-        kind: Set(kind.as_str().to_owned()),
-        source_pk: Set(source.pk),
-        slug: Set(source.fields.slug.as_str().to_owned()),
-        snapshot: Set(Some(snapshot)),
-        created: Set(Utc::now()),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+    append_as_written(
+        db,
+        kind.as_str(),
+        source.pk,
+        source.fields.slug.as_str(),
+        snapshot,
+    )
+    .await
 }
 
 /// Logs a row exactly as given, snapshot text included: how another
@@ -172,14 +163,10 @@ pub async fn changes_after<C: crate::Conn>(
     revision: i64,
     limit: u64,
 ) -> Result<Vec<SourceChange>, StoreError> {
-    let db = &crate::raw(db);
-    let rows = source_event::Entity::find()
+    let find = source_event::Entity::find()
         .filter(source_event::Column::Revision.gt(revision))
-        .order_by_asc(source_event::Column::Revision)
-        .limit(limit)
-        .all(db)
-        .await?;
-    rows.into_iter().map(decode).collect()
+        .limit(limit);
+    oldest_first(db, find).await
 }
 
 /// The changes at these revisions, oldest first: what came of revisions
@@ -188,12 +175,21 @@ pub async fn changes_at<C: crate::Conn>(
     db: &C,
     revisions: &[i64],
 ) -> Result<Vec<SourceChange>, StoreError> {
-    let db = &crate::raw(db);
     if revisions.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = source_event::Entity::find()
-        .filter(source_event::Column::Revision.is_in(revisions.iter().copied()))
+    let find = source_event::Entity::find()
+        .filter(source_event::Column::Revision.is_in(revisions.iter().copied()));
+    oldest_first(db, find).await
+}
+
+/// The changes `find` selects, oldest first.
+async fn oldest_first<C: crate::Conn>(
+    db: &C,
+    find: Select<source_event::Entity>,
+) -> Result<Vec<SourceChange>, StoreError> {
+    let db = &crate::raw(db);
+    let rows = find
         .order_by_asc(source_event::Column::Revision)
         .all(db)
         .await?;
@@ -252,14 +248,8 @@ pub async fn fill_current_tokens<C: crate::Conn>(
 
 /// The newest revision, 0 before any change.
 pub async fn latest_revision<C: crate::Conn>(db: &C) -> Result<i64, StoreError> {
-    let db = &crate::raw(db);
-    let max: Option<Option<i64>> = source_event::Entity::find()
-        .select_only()
-        .column_as(source_event::Column::Revision.max(), "max")
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(max.flatten().unwrap_or(0))
+    let max = revision_aggregate(db, source_event::Column::Revision.max(), "max").await?;
+    Ok(max.unwrap_or(0))
 }
 
 /// What replicas poll, in one round trip.
@@ -360,14 +350,24 @@ pub async fn write_lock_holders(db: &crate::Db) -> Result<Vec<String>, StoreErro
 
 /// The oldest revision still retained, if any.
 pub async fn oldest_revision<C: crate::Conn>(db: &C) -> Result<Option<i64>, StoreError> {
+    revision_aggregate(db, source_event::Column::Revision.min(), "min").await
+}
+
+/// An aggregate of the revisions retained (`MAX`, `MIN`) as `alias`;
+/// `None` while the log is empty.
+async fn revision_aggregate<C: crate::Conn>(
+    db: &C,
+    aggregate: SimpleExpr,
+    alias: &str,
+) -> Result<Option<i64>, StoreError> {
     let db = &crate::raw(db);
-    let min: Option<Option<i64>> = source_event::Entity::find()
+    let value: Option<Option<i64>> = source_event::Entity::find()
         .select_only()
-        .column_as(source_event::Column::Revision.min(), "min")
+        .column_as(aggregate, alias)
         .into_tuple()
         .one(db)
         .await?;
-    Ok(min.flatten())
+    Ok(value.flatten())
 }
 
 /// Forgets changes made before `before`, always keeping the newest so the

@@ -5,7 +5,7 @@
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::StoreError;
@@ -60,6 +60,19 @@ impl Txn {
     pub fn backend(&self) -> Backend {
         backend(self.0.get_database_backend())
     }
+}
+
+/// Opens a transaction that takes SQLite's write lock at once (`BEGIN
+/// IMMEDIATE`; PostgreSQL begins as usual). A deferred transaction that
+/// reads before it writes fails outright when another writer commits in
+/// between, instead of waiting its turn.
+pub(crate) async fn begin_immediate(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
 }
 
 fn backend(db: DbBackend) -> Backend {

@@ -15,6 +15,7 @@ mod links;
 mod listing;
 mod lookup;
 pub mod pool;
+mod rows;
 pub mod secrets;
 mod snapshot;
 mod sources;

@@ -58,8 +58,7 @@ pub async fn list_sources<C: crate::Conn>(
     let span = crate::db_span(db, "db list_sources", "SELECT", Some("plex_sources"));
     async move {
         let db = &crate::raw(db);
-        let matching = condition(filter);
-        let total = Entity::find().filter(matching.clone()).count(db).await?;
+        let (matching, total) = count_matching(db, filter).await?;
         let mut query = Entity::find().filter(matching);
         if let Some(after) = after {
             query = query.filter(keyset(ordering, after)?);
@@ -89,8 +88,7 @@ pub async fn list_sources_at<C: crate::Conn>(
     let span = crate::db_span(db, "db list_sources", "SELECT", Some("plex_sources"));
     async move {
         let db = &crate::raw(db);
-        let matching = condition(filter);
-        let total = Entity::find().filter(matching.clone()).count(db).await?;
+        let (matching, total) = count_matching(db, filter).await?;
         // A page past the end holds nothing; it is not asked for (an offset
         // beyond i64 could not even be bound as SQL).
         if offset >= total {
@@ -110,6 +108,16 @@ pub async fn list_sources_at<C: crate::Conn>(
     }
     .instrument(span)
     .await
+}
+
+/// The condition of `filter`, and how many sources meet it.
+async fn count_matching(
+    db: &crate::Raw<'_>,
+    filter: &SourceFilter,
+) -> Result<(Condition, u64), StoreError> {
+    let matching = condition(filter);
+    let total = Entity::find().filter(matching.clone()).count(db).await?;
+    Ok((matching, total))
 }
 
 /// `query` sorted by `ordering`.

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::DatabaseBackend;
+use sea_orm::{DatabaseBackend, sqlx};
 
 /// The pool now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,23 +30,18 @@ impl PoolFigures {
 pub fn figures(db: &crate::Db) -> PoolFigures {
     let db = &db.0;
     match db.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            let pool = db.get_postgres_connection_pool();
-            PoolFigures {
-                size: pool.size(),
-                idle: pool.num_idle(),
-                max: pool.options().get_max_connections(),
-            }
-        }
-        DatabaseBackend::Sqlite => {
-            let pool = db.get_sqlite_connection_pool();
-            PoolFigures {
-                size: pool.size(),
-                idle: pool.num_idle(),
-                max: pool.options().get_max_connections(),
-            }
-        }
+        DatabaseBackend::Postgres => figures_of(db.get_postgres_connection_pool()),
+        DatabaseBackend::Sqlite => figures_of(db.get_sqlite_connection_pool()),
         _ => PoolFigures::default(),
+    }
+}
+
+/// The figures of a pool of any database's connections.
+fn figures_of<D: sqlx::Database>(pool: &sqlx::Pool<D>) -> PoolFigures {
+    PoolFigures {
+        size: pool.size(),
+        idle: pool.num_idle(),
+        max: pool.options().get_max_connections(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, sea_query::ExprTrait,
+    QuerySelect, Select, sea_query::ExprTrait,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -20,13 +20,7 @@ pub async fn find_source_by_slug<C: crate::Conn>(
     db: &C,
     slug: &Slug,
 ) -> Result<Option<PlexSource>, StoreError> {
-    let span = crate::db_span(db, "db find_source_by_slug", "SELECT", Some("plex_sources"));
-    async move {
-        let db = &crate::raw(db);
-        by_slug(db, slug, false).await
-    }
-    .instrument(span)
-    .await
+    find_one(db, "db find_source_by_slug", by_slug(slug)).await
 }
 
 /// The source a write is about to change or delete, locked until the
@@ -37,29 +31,12 @@ pub async fn lock_source_by_slug<C: crate::Conn>(
     db: &C,
     slug: &Slug,
 ) -> Result<Option<PlexSource>, StoreError> {
-    let span = crate::db_span(db, "db lock_source_by_slug", "SELECT", Some("plex_sources"));
-    async move {
-        let db = &crate::raw(db);
-        by_slug(db, slug, true).await
-    }
-    .instrument(span)
-    .await
+    find_one(db, "db lock_source_by_slug", by_slug(slug).lock_exclusive()).await
 }
 
-async fn by_slug<C: crate::Conn>(
-    db: &C,
-    slug: &Slug,
-    locked: bool,
-) -> Result<Option<PlexSource>, StoreError> {
-    let db = &crate::raw(db);
-    let mut find = Entity::find().filter(Column::Slug.eq(slug.as_str()));
-    if locked {
-        find = find.lock_exclusive();
-    }
-    match find.one(db).await? {
-        Some(row) => Ok(Some(load(db, row).await?)),
-        None => Ok(None),
-    }
+/// The source holding `slug`: slugs are unique.
+fn by_slug(slug: &Slug) -> Select<Entity> {
+    Entity::find().filter(Column::Slug.eq(slug.as_str()))
 }
 
 /// The source with this primary key.
@@ -67,13 +44,24 @@ pub async fn find_source_by_pk<C: crate::Conn>(
     db: &C,
     pk: Uuid,
 ) -> Result<Option<PlexSource>, StoreError> {
-    let span = crate::db_span(db, "db find_source_by_pk", "SELECT", Some("plex_sources"));
+    find_one(db, "db find_source_by_pk", Entity::find_by_id(pk)).await
+}
+
+/// The one source `find` selects, if any, with its links; read in a span
+/// named `name`.
+async fn find_one<C: crate::Conn>(
+    db: &C,
+    name: &'static str,
+    find: Select<Entity>,
+) -> Result<Option<PlexSource>, StoreError> {
+    let span = crate::db_span(db, name, "SELECT", Some("plex_sources"));
     async move {
         let db = &crate::raw(db);
-        match Entity::find_by_id(pk).one(db).await? {
-            Some(row) => Ok(Some(load(db, row).await?)),
-            None => Ok(None),
-        }
+        let Some(row) = find.one(db).await? else {
+            return Ok(None);
+        };
+        let (user, group) = links::load_both(db, row.pk).await?;
+        to_domain(row, user, group).map(Some)
     }
     .instrument(span)
     .await
@@ -96,13 +84,12 @@ pub async fn find_source<C: crate::Conn>(
     load_all(db, rows).await
 }
 
-/// The pk of the source holding `slug`, if any: slugs are unique.
+/// The pk of the source holding `slug`, if any.
 pub async fn slug_owner<C: crate::Conn>(db: &C, slug: &Slug) -> Result<Option<Uuid>, StoreError> {
     let db = &crate::raw(db);
-    Ok(Entity::find()
+    Ok(by_slug(slug)
         .select_only()
         .column(Column::Pk)
-        .filter(Column::Slug.eq(slug.as_str()))
         .into_tuple::<Uuid>()
         .one(db)
         .await?)
@@ -271,12 +258,6 @@ pub(super) async fn using_flow<C: crate::Conn>(
         .into_tuple()
         .all(db)
         .await?)
-}
-
-async fn load<C: crate::Conn>(db: &C, row: plex_source::Model) -> Result<PlexSource, StoreError> {
-    let db = &crate::raw(db);
-    let (user, group) = links::load_both(db, row.pk).await?;
-    to_domain(row, user, group)
 }
 
 /// Rows to domain values, loading all their links in two queries.

@@ -3,15 +3,21 @@
 //! transaction with its access-epoch bump, so a replica never caches a
 //! caller across a change it has not been told about.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
+    ActiveModelTrait,
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
     sea_query::OnConflict,
 };
 use uuid::Uuid;
 
-use super::{AccessError, bump_access_epoch, epoch::begin_change};
+use super::{
+    AccessError, bump_access_epoch,
+    epoch::{begin_change, commit_change},
+};
 use domain::{RoleName, UserName};
 
 use crate::{
@@ -46,38 +52,30 @@ pub async fn create_user(
     username: &str,
     is_superuser: bool,
 ) -> Result<(), AccessError> {
-    let db = &db.0;
     let username = UserName::parse(username).map_err(|e| AccessError::Invalid(e.to_string()))?;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    if find_user(&conn, username.as_str()).await?.is_some() {
-        return Err(AccessError::Exists(format!("user \"{username}\"")));
-    }
-    user::Entity::insert(new_user(&username, is_superuser))
-        .exec_without_returning(&txn)
-        .await?;
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(db, async |conn| {
+        let taken = find_user(&conn, username.as_str()).await?.is_some();
+        let user = new_user(&username, is_superuser);
+        insert_new(&conn, taken, format!("user \"{username}\""), user).await
+    })
+    .await
 }
 
 /// Deactivates a user: its tokens stop working on every replica's next
 /// poll, since the epoch bump commits with the change.
 pub async fn deactivate_user(db: &crate::Db, username: &str) -> Result<(), AccessError> {
-    let db = &db.0;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    let user = require_user(&conn, username).await?;
-    user::Entity::update(user::ActiveModel {
-        id: Set(user.id),
-        is_active: Set(false),
-        ..Default::default()
+    commit_change(db, async |conn| {
+        let user = require_user(&conn, username).await?;
+        user::Entity::update(user::ActiveModel {
+            id: Set(user.id),
+            is_active: Set(false),
+            ..Default::default()
+        })
+        .exec(&conn)
+        .await?;
+        Ok(())
     })
-    .exec(&txn)
-    .await?;
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    .await
 }
 
 pub async fn list_users<C: crate::Conn>(db: &C) -> Result<Vec<UserRow>, AccessError> {
@@ -87,15 +85,14 @@ pub async fn list_users<C: crate::Conn>(db: &C) -> Result<Vec<UserRow>, AccessEr
         .all(db)
         .await?;
     let links = user_role::Entity::find().all(db).await?;
-    let roles = role::Entity::find().all(db).await?;
+    let roles = names_by_id::<role::Entity>(db, |r| (r.id, r.name)).await?;
     Ok(users
         .into_iter()
         .map(|u| {
             let mut names: Vec<String> = links
                 .iter()
                 .filter(|l| l.user_id == u.id)
-                .filter_map(|l| roles.iter().find(|r| r.id == l.role_id))
-                .map(|r| r.name.clone())
+                .filter_map(|l| roles.get(&l.role_id).cloned())
                 .collect();
             names.sort();
             UserRow {
@@ -109,28 +106,21 @@ pub async fn list_users<C: crate::Conn>(db: &C) -> Result<Vec<UserRow>, AccessEr
 }
 
 pub async fn create_role(db: &crate::Db, name: &str) -> Result<(), AccessError> {
-    let db = &db.0;
     let name = RoleName::parse(name).map_err(|e| AccessError::Invalid(e.to_string()))?;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    if find_role(&conn, name.as_str()).await?.is_some() {
-        return Err(AccessError::Exists(format!("role \"{name}\"")));
-    }
-    role::Entity::insert(role::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        name: Set(name.as_str().to_owned()),
+    commit_change(db, async |conn| {
+        let taken = find_role(&conn, name.as_str()).await?.is_some();
+        let role = role::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            name: Set(name.as_str().to_owned()),
+        };
+        insert_new(&conn, taken, format!("role \"{name}\""), role).await
     })
-    .exec_without_returning(&txn)
-    .await?;
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Gives a user a role; assigning it twice changes nothing.
 pub async fn assign_role(db: &crate::Db, role: &str, username: &str) -> Result<(), AccessError> {
-    let db = &db.0;
-    let txn = begin_change(db).await?;
+    let txn = begin_change(&db.0).await?;
     let conn = crate::Raw::Txn(&txn);
     let role = require_role(&conn, role).await?;
     let user = require_user(&conn, username).await?;
@@ -163,43 +153,29 @@ pub async fn create_token(
     expires: Option<DateTime<Utc>>,
     description: &str,
 ) -> Result<(), AccessError> {
-    let db = &db.0;
     let identifier = token_identifier(identifier)?;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    let user = require_user(&conn, username).await?;
-    if find_token(&conn, identifier).await?.is_some() {
-        return Err(AccessError::Exists(format!("token \"{identifier}\"")));
-    }
-    token::Entity::insert(new_token(
-        identifier,
-        user.id,
-        key_hash,
-        expires,
-        description,
-    ))
-    .exec_without_returning(&txn)
-    .await?;
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(db, async |conn| {
+        let user = require_user(&conn, username).await?;
+        let taken = find_token(&conn, identifier).await?.is_some();
+        let token = new_token(identifier, user.id, key_hash, expires, description);
+        insert_new(&conn, taken, format!("token \"{identifier}\""), token).await
+    })
+    .await
 }
 
 /// Revokes a token by deleting it: its key stops working at once.
 pub async fn revoke_token(db: &crate::Db, identifier: &str) -> Result<(), AccessError> {
-    let db = &db.0;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    let result = token::Entity::delete_many()
-        .filter(token::Column::Identifier.eq(identifier))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(AccessError::UnknownToken(identifier.to_owned()));
-    }
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(db, async |conn| {
+        let result = token::Entity::delete_many()
+            .filter(token::Column::Identifier.eq(identifier))
+            .exec(&conn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(AccessError::UnknownToken(identifier.to_owned()));
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub async fn list_tokens<C: crate::Conn>(db: &C) -> Result<Vec<TokenRow>, AccessError> {
@@ -208,15 +184,11 @@ pub async fn list_tokens<C: crate::Conn>(db: &C) -> Result<Vec<TokenRow>, Access
         .order_by_asc(token::Column::Identifier)
         .all(db)
         .await?;
-    let users = user::Entity::find().all(db).await?;
+    let users = names_by_id::<user::Entity>(db, |u| (u.id, u.username)).await?;
     Ok(tokens
         .into_iter()
         .map(|t| TokenRow {
-            username: users
-                .iter()
-                .find(|u| u.id == t.user_id)
-                .map(|u| u.username.clone())
-                .unwrap_or_default(),
+            username: users.get(&t.user_id).cloned().unwrap_or_default(),
             identifier: t.identifier,
             expires: t.expires,
             description: t.description,
@@ -242,9 +214,8 @@ pub enum Bootstrap {
 /// inserts skip a row another replica inserted first, and every one of
 /// them succeeds.
 pub async fn ensure_bootstrap(db: &crate::Db, key_hash: String) -> Result<Bootstrap, AccessError> {
-    let db = &db.0;
     let username = UserName::parse(BOOTSTRAP_USERNAME).expect("a valid username");
-    let txn = begin_change(db).await?;
+    let txn = begin_change(&db.0).await?;
     let conn = crate::Raw::Txn(&txn);
     let provisioned = bootstrap_key::Entity::find_by_id(key_hash.clone())
         .one(&txn)
@@ -310,6 +281,20 @@ pub async fn ensure_bootstrap(db: &crate::Db, key_hash: String) -> Result<Bootst
     Ok(outcome)
 }
 
+/// Inserts `row`, a new `what` (`user "alice"`), unless its name is
+/// `taken`: then the change fails, and nothing is written.
+async fn insert_new<A: ActiveModelTrait>(
+    conn: &crate::Raw<'_>,
+    taken: bool,
+    what: String,
+    row: A,
+) -> Result<(), AccessError> {
+    if taken {
+        return Err(AccessError::Exists(what));
+    }
+    Ok(crate::rows::insert(conn, row).await?)
+}
+
 fn new_user(username: &UserName, is_superuser: bool) -> user::ActiveModel {
     user::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -345,6 +330,20 @@ fn token_identifier(identifier: &str) -> Result<&str, AccessError> {
         ));
     }
     Ok(identifier)
+}
+
+/// Every row of `E` by id, as its name: what names the users and roles
+/// that other rows point at.
+pub(super) async fn names_by_id<E: EntityTrait>(
+    db: &crate::Raw<'_>,
+    id_and_name: fn(E::Model) -> (Uuid, String),
+) -> Result<HashMap<Uuid, String>, StoreError> {
+    Ok(E::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(id_and_name)
+        .collect())
 }
 
 /// The row of `E` whose unique text `column` is `value`.

@@ -1,28 +1,33 @@
 //! The access epoch: a counter every replica polls to learn that cached
 //! callers are stale.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
+use super::AccessError;
 use crate::StoreError;
 
 /// Opens the transaction an administrative change and its epoch bump
-/// commit in together, so no replica sees one without the other. SQLite
-/// takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
-/// that reads before it writes fails outright when another writer commits
-/// in between, instead of waiting its turn.
+/// commit in together, so no replica sees one without the other. On SQLite
+/// it takes the write lock at once (see [`crate::handle::begin_immediate`]).
 pub(super) async fn begin_change(
     db: &DatabaseConnection,
 ) -> Result<DatabaseTransaction, StoreError> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        })
-        .await?)
+    Ok(crate::handle::begin_immediate(db).await?)
+}
+
+/// Makes an administrative change that always changes something: `change`
+/// runs in the transaction of [`begin_change`], and commits with the epoch
+/// bump. An error from `change` rolls it back.
+pub(super) async fn commit_change(
+    db: &crate::Db,
+    change: impl AsyncFnOnce(crate::Raw<'_>) -> Result<(), AccessError>,
+) -> Result<(), AccessError> {
+    let txn = begin_change(&db.0).await?;
+    let conn = crate::Raw::Txn(&txn);
+    change(conn).await?;
+    bump_access_epoch(&conn).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Tells every replica that users, roles, tokens or grants changed, so

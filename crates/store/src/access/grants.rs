@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::{
     AccessError,
-    accounts::{require_role, require_user},
+    accounts::{names_by_id, require_role, require_user},
     bump_access_epoch,
-    epoch::begin_change,
+    epoch::{begin_change, commit_change},
 };
 use domain::{Slug, access::Permission};
 
@@ -43,8 +43,7 @@ pub async fn grant(
     principal: &Principal,
     slug: Option<&str>,
 ) -> Result<(), AccessError> {
-    let db = &db.0;
-    let txn = begin_change(db).await?;
+    let txn = begin_change(&db.0).await?;
     let conn = crate::Raw::Txn(&txn);
     let filter = grant_filter(&conn, permission, principal, slug).await?;
     if permission_grant::Entity::find()
@@ -78,29 +77,27 @@ pub async fn revoke(
     principal: &Principal,
     slug: Option<&str>,
 ) -> Result<(), AccessError> {
-    let db = &db.0;
-    let txn = begin_change(db).await?;
-    let conn = crate::Raw::Txn(&txn);
-    let filter = grant_filter(&conn, permission, principal, slug).await?;
-    let result = permission_grant::Entity::delete_many()
-        .filter(filter)
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(AccessError::Invalid(format!(
-            "{} is not granted to that {} {}",
-            permission.codename(),
-            match principal {
-                Principal::User(_) => "user",
-                Principal::Role(_) => "role",
-            },
-            slug.map(|s| format!("on \"{s}\""))
-                .unwrap_or_else(|| "globally".into())
-        )));
-    }
-    bump_access_epoch(&conn).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_change(db, async |conn| {
+        let filter = grant_filter(&conn, permission, principal, slug).await?;
+        let result = permission_grant::Entity::delete_many()
+            .filter(filter)
+            .exec(&conn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(AccessError::Invalid(format!(
+                "{} is not granted to that {} {}",
+                permission.codename(),
+                match principal {
+                    Principal::User(_) => "user",
+                    Principal::Role(_) => "role",
+                },
+                slug.map(|s| format!("on \"{s}\""))
+                    .unwrap_or_else(|| "globally".into())
+            )));
+        }
+        Ok(())
+    })
+    .await
 }
 
 pub async fn list_grants<C: crate::Conn>(db: &C) -> Result<Vec<GrantRow>, AccessError> {
@@ -109,8 +106,8 @@ pub async fn list_grants<C: crate::Conn>(db: &C) -> Result<Vec<GrantRow>, Access
         .order_by_asc(permission_grant::Column::Id)
         .all(db)
         .await?;
-    let users = user::Entity::find().all(db).await?;
-    let roles = role::Entity::find().all(db).await?;
+    let users = names_by_id::<user::Entity>(db, |u| (u.id, u.username)).await?;
+    let roles = names_by_id::<role::Entity>(db, |r| (r.id, r.name)).await?;
     let sources: Vec<(Uuid, String)> = plex_source::Entity::find()
         .select_only()
         .column(plex_source::Column::Pk)
@@ -124,20 +121,8 @@ pub async fn list_grants<C: crate::Conn>(db: &C) -> Result<Vec<GrantRow>, Access
             continue;
         };
         let principal = match (g.user_id, g.role_id) {
-            (Some(id), _) => Principal::User(
-                users
-                    .iter()
-                    .find(|u| u.id == id)
-                    .map(|u| u.username.clone())
-                    .unwrap_or_default(),
-            ),
-            (None, Some(id)) => Principal::Role(
-                roles
-                    .iter()
-                    .find(|r| r.id == id)
-                    .map(|r| r.name.clone())
-                    .unwrap_or_default(),
-            ),
+            (Some(id), _) => Principal::User(users.get(&id).cloned().unwrap_or_default()),
+            (None, Some(id)) => Principal::Role(roles.get(&id).cloned().unwrap_or_default()),
             (None, None) => continue,
         };
         let slug = g.object_pk.and_then(|pk| {

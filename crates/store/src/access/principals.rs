@@ -18,6 +18,7 @@ use crate::{
     Match, StoreError,
     entities::{permission_grant, role, user, user_role},
     lookup::missing_ids,
+    rows,
 };
 
 /// A user with the pks of its roles (sorted), as blueprints read and write
@@ -94,9 +95,7 @@ pub async fn lookup_users<C: crate::Conn>(
 /// Inserts a user and links it to `record.roles`.
 pub async fn insert_user<C: crate::Conn>(db: &C, record: &UserRecord) -> Result<(), StoreError> {
     let db = &crate::raw(db);
-    user::Entity::insert(user_active(record))
-        .exec_without_returning(db)
-        .await?;
+    rows::insert(db, user_active(record)).await?;
     link_roles(db, record.pk, &record.roles).await?;
     bump_access_epoch(db).await
 }
@@ -104,7 +103,7 @@ pub async fn insert_user<C: crate::Conn>(db: &C, record: &UserRecord) -> Result<
 /// Writes a user's row and replaces its roles with `record.roles`.
 pub async fn update_user<C: crate::Conn>(db: &C, record: &UserRecord) -> Result<(), StoreError> {
     let db = &crate::raw(db);
-    user::Entity::update(user_active(record)).exec(db).await?;
+    rows::update(db, user_active(record)).await?;
     user_role::Entity::delete_many()
         .filter(user_role::Column::UserId.eq(record.pk))
         .exec(db)
@@ -118,7 +117,7 @@ pub async fn update_user<C: crate::Conn>(db: &C, record: &UserRecord) -> Result<
 pub async fn delete_user<C: crate::Conn>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
     let db = &crate::raw(db);
     bump_access_epoch(db).await?;
-    Ok(user::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+    rows::delete::<user::Entity>(db, pk).await
 }
 
 /// Roles matching blueprint identifiers (`pk`, `name`).
@@ -142,18 +141,14 @@ pub async fn lookup_roles<C: crate::Conn>(
 
 pub async fn insert_role<C: crate::Conn>(db: &C, record: &RoleRecord) -> Result<(), StoreError> {
     let db = &crate::raw(db);
-    role::Entity::insert(role_active(record))
-        .exec_without_returning(db)
-        .await?;
-    bump_access_epoch(db).await?;
-    Ok(())
+    rows::insert(db, role_active(record)).await?;
+    bump_access_epoch(db).await
 }
 
 pub async fn update_role<C: crate::Conn>(db: &C, record: &RoleRecord) -> Result<(), StoreError> {
     let db = &crate::raw(db);
-    role::Entity::update(role_active(record)).exec(db).await?;
-    bump_access_epoch(db).await?;
-    Ok(())
+    rows::update(db, role_active(record)).await?;
+    bump_access_epoch(db).await
 }
 
 /// Deletes a role; its user links and grants go with it (ON DELETE
@@ -161,7 +156,7 @@ pub async fn update_role<C: crate::Conn>(db: &C, record: &RoleRecord) -> Result<
 pub async fn delete_role<C: crate::Conn>(db: &C, pk: Uuid) -> Result<bool, StoreError> {
     let db = &crate::raw(db);
     bump_access_epoch(db).await?;
-    Ok(role::Entity::delete_by_id(pk).exec(db).await?.rows_affected > 0)
+    rows::delete::<role::Entity>(db, pk).await
 }
 
 /// The ids among `ids` that name no user.
