@@ -144,49 +144,27 @@ where
     }
 }
 
-fn draft_as(source: pb::PlexSource, presence: Presence) -> PlexSourceDraft {
-    let pb::PlexSource {
-        pk: _,
-        name,
-        slug,
-        enabled,
-        authentication_flow,
-        enrollment_flow,
-        user_property_mappings,
-        group_property_mappings,
-        component: _,
-        verbose_name: _,
-        verbose_name_plural: _,
-        meta_model_name: _,
-        policy_engine_mode,
-        user_matching_mode,
-        managed: _,
-        user_path_template,
-        icon: _,
-        group_matching_mode,
-        client_id,
-        allowed_servers,
-        allow_friends,
-        plex_token,
-    } = source;
+/// The draft a message writes. A field the draft gains is named here (the
+/// draft is built whole); the message's read-only fields are not read.
+fn draft_as(s: pb::PlexSource, presence: Presence) -> PlexSourceDraft {
     let p = presence;
     PlexSourceDraft {
-        name: p.text(name),
-        slug: p.text(slug),
-        enabled: p.flag(enabled),
-        authentication_flow: p.flow(authentication_flow),
-        enrollment_flow: p.flow(enrollment_flow),
-        user_property_mappings: p.list(user_property_mappings),
-        group_property_mappings: p.list(group_property_mappings),
-        policy_engine_mode: p.choice::<PolicyEngineMode>(policy_engine_mode),
-        user_matching_mode: p.choice::<UserMatchingMode>(user_matching_mode),
-        user_path_template: p.text(user_path_template),
+        name: p.text(s.name),
+        slug: p.text(s.slug),
+        enabled: p.flag(s.enabled),
+        authentication_flow: p.flow(s.authentication_flow),
+        enrollment_flow: p.flow(s.enrollment_flow),
+        user_property_mappings: p.list(s.user_property_mappings),
+        group_property_mappings: p.list(s.group_property_mappings),
+        policy_engine_mode: p.choice::<PolicyEngineMode>(s.policy_engine_mode),
+        user_matching_mode: p.choice::<UserMatchingMode>(s.user_matching_mode),
+        user_path_template: p.text(s.user_path_template),
         icon: Field::Missing,
-        group_matching_mode: p.choice::<GroupMatchingMode>(group_matching_mode),
-        client_id: p.text(client_id),
-        allowed_servers: p.list(allowed_servers),
-        allow_friends: p.flag(allow_friends),
-        plex_token: p.text(plex_token),
+        group_matching_mode: p.choice::<GroupMatchingMode>(s.group_matching_mode),
+        client_id: p.text(s.client_id),
+        allowed_servers: p.list(s.allowed_servers),
+        allow_friends: p.flag(s.allow_friends),
+        plex_token: p.text(s.plex_token),
     }
 }
 

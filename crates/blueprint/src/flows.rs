@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     models::{Attributes, Model, RecordDraft, Target, Unique, record_steps},
-    values::{assign, required_text, text},
+    values::{assign, text},
 };
 use domain::{Field, FlowDesignation, Slug, Violations};
 use store::{self, FlowRow};
@@ -75,15 +75,17 @@ impl RecordDraft for FlowDraft {
 
     fn finish(self, base: Option<&FlowRow>) -> Result<FlowFields, Violations> {
         let mut v = Violations::new();
-        let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
-        let slug = required_text(&mut v, "slug", self.slug, base.map(|b| b.slug.as_str()))
-            .and_then(|s| match Slug::parse(&s) {
-                Ok(slug) => Some(slug),
-                Err(err) => {
-                    err.report(&mut v, "slug");
-                    None
-                }
-            });
+        let name =
+            domain::draft_required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
+        let slug =
+            domain::draft_required_text(&mut v, "slug", self.slug, base.map(|b| b.slug.as_str()))
+                .and_then(|s| match Slug::parse(&s) {
+                    Ok(slug) => Some(slug),
+                    Err(err) => {
+                        err.report(&mut v, "slug");
+                        None
+                    }
+                });
         // Optional here (authentik requires it): flows written before titles
         // were kept have none. Trimmed, as DRF trims text.
         let title = match self.title {

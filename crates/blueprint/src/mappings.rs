@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     models::{Attributes, Model, RecordDraft, Target, Unique, record_steps},
-    values::{assign, required_text, text},
+    values::{assign, text},
 };
 use domain::{Field, Violations};
 use store::{self, MappingRow};
@@ -65,7 +65,8 @@ impl RecordDraft for MappingDraft {
 
     fn finish(self, base: Option<&MappingRow>) -> Result<MappingFields, Violations> {
         let mut v = Violations::new();
-        let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
+        let name =
+            domain::draft_required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
         // Python source: kept byte for byte, indentation matters.
         let expression = match self.expression {
             Field::Set(e) => Some(e),

@@ -80,18 +80,9 @@ pub(crate) fn text_list(
     field: &str,
     value: Value,
 ) -> Option<Field<Vec<String>>> {
-    list(v, field, value, |v, item_field, item| match item {
-        Value::Null => {
-            v.null(item_field);
-            None
-        }
-        other => match as_text(other) {
-            Ok(s) => Some(s),
-            Err(_) => {
-                v.add(item_field, "invalid", messages::INVALID_STRING);
-                None
-            }
-        },
+    list(v, field, value, |v, item_field, item| {
+        let item = (!item.is_null()).then(|| as_text(item).ok());
+        drf::text_item(v, item_field, item)
     })
 }
 
@@ -194,31 +185,6 @@ pub(crate) fn not_a_list(value: &Value) -> String {
 pub(super) fn assign<T>(slot: &mut Field<T>, value: Option<Field<T>>) {
     if let Some(value) = value {
         *slot = value;
-    }
-}
-
-/// A required text field, trimmed and not blank; missing keeps `base`.
-pub(super) fn required_text(
-    v: &mut Violations,
-    field: &str,
-    value: Field<String>,
-    base: Option<&str>,
-) -> Option<String> {
-    match (value, base) {
-        (Field::Set(s), _) if s.trim().is_empty() => {
-            v.blank(field);
-            None
-        }
-        (Field::Set(s), _) => Some(s.trim().to_owned()),
-        (Field::Null, _) => {
-            v.null(field);
-            None
-        }
-        (Field::Missing, Some(b)) => Some(b.to_owned()),
-        (Field::Missing, None) => {
-            v.add(field, "required", messages::REQUIRED);
-            None
-        }
     }
 }
 

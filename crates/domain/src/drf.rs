@@ -30,6 +30,26 @@ pub fn bool_from_number(number: Option<f64>) -> Option<bool> {
     }
 }
 
+/// An item of a list of text (`ListField(child=CharField())`): `None` is
+/// null, refused; `Some(None)` a value that is no text.
+pub fn text_item(v: &mut Violations, field: &str, item: Option<Option<String>>) -> Option<String> {
+    match item {
+        None => {
+            v.null(field);
+            None
+        }
+        Some(None) => {
+            v.add(
+                field,
+                "invalid",
+                crate::violations::messages::INVALID_STRING,
+            );
+            None
+        }
+        Some(Some(text)) => Some(text),
+    }
+}
+
 /// A `ListField`'s items read one by one, each error under `field[i]`;
 /// `None` when any item is refused (every refusal is reported).
 pub fn items<V, T>(

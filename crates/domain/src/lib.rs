@@ -14,10 +14,10 @@ mod plex_token;
 mod slug;
 pub mod violations;
 
-pub use draft::flag as draft_flag;
 pub use draft::{
     Field, Input, MAX_ALLOWED_SERVERS, MAX_PROPERTY_MAPPINGS, PlexSourceDraft, Reference,
 };
+pub use draft::{flag as draft_flag, required_text as draft_required_text};
 pub use modes::{
     FlowDesignation, GroupMatchingMode, InvalidChoice, PolicyEngineMode, UserMatchingMode,
 };

@@ -169,6 +169,14 @@ impl Violations {
         self.kept.iter().chain(self.omitted_note.as_ref())
     }
 
+    /// Each violation's field and message, in order: what tests compare.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn field_messages(&self) -> Vec<(&str, &str)> {
+        self.iter()
+            .map(|x| (x.field.as_str(), x.message.as_str()))
+            .collect()
+    }
+
     /// `Ok(value)` when nothing was broken.
     pub fn into_result<T>(self, value: T) -> Result<T, Violations> {
         if self.is_empty() {

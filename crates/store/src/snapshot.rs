@@ -41,51 +41,29 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot of `source`; every field is named, so a new one fails to
-    /// compile until it is logged (or knowingly left out, as the token is).
+    /// The snapshot of `source`, without its token. A field the domain
+    /// gains is named by `into_source` (it must build it), then here.
     pub fn of(source: &PlexSource, viewers: &[Uuid]) -> Self {
-        let PlexSource {
-            pk,
-            managed,
-            fields,
-        } = source;
-        let PlexSourceFields {
-            name,
-            slug,
-            enabled,
-            authentication_flow,
-            enrollment_flow,
-            user_property_mappings,
-            group_property_mappings,
-            policy_engine_mode,
-            user_matching_mode,
-            user_path_template,
-            icon,
-            group_matching_mode,
-            client_id,
-            allowed_servers,
-            allow_friends,
-            plex_token: _,
-        } = fields;
+        let f = &source.fields;
         Snapshot {
             v: FORMAT,
-            pk: *pk,
-            managed: managed.clone(),
-            name: name.clone(),
-            slug: slug.as_str().to_owned(),
-            enabled: *enabled,
-            authentication_flow: *authentication_flow,
-            enrollment_flow: *enrollment_flow,
-            user_property_mappings: user_property_mappings.clone(),
-            group_property_mappings: group_property_mappings.clone(),
-            policy_engine_mode: policy_engine_mode.as_str().to_owned(),
-            user_matching_mode: user_matching_mode.as_str().to_owned(),
-            user_path_template: user_path_template.clone(),
-            icon: icon.clone(),
-            group_matching_mode: group_matching_mode.as_str().to_owned(),
-            client_id: client_id.clone(),
-            allowed_servers: allowed_servers.clone(),
-            allow_friends: *allow_friends,
+            pk: source.pk,
+            managed: source.managed.clone(),
+            name: f.name.clone(),
+            slug: f.slug.as_str().to_owned(),
+            enabled: f.enabled,
+            authentication_flow: f.authentication_flow,
+            enrollment_flow: f.enrollment_flow,
+            user_property_mappings: f.user_property_mappings.clone(),
+            group_property_mappings: f.group_property_mappings.clone(),
+            policy_engine_mode: f.policy_engine_mode.as_str().to_owned(),
+            user_matching_mode: f.user_matching_mode.as_str().to_owned(),
+            user_path_template: f.user_path_template.clone(),
+            icon: f.icon.clone(),
+            group_matching_mode: f.group_matching_mode.as_str().to_owned(),
+            client_id: f.client_id.clone(),
+            allowed_servers: f.allowed_servers.clone(),
+            allow_friends: f.allow_friends,
             viewers: viewers.to_vec(),
         }
     }

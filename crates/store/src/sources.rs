@@ -278,46 +278,28 @@ pub(super) async fn load_all<C: crate::Conn>(
         .collect()
 }
 
-/// The row of a source. Every field is named, so a new field fails to
-/// compile until it is stored.
-fn row_of(pk: Uuid, managed: Option<String>, fields: &PlexSourceFields) -> plex_source::Model {
-    let PlexSourceFields {
-        name,
-        slug,
-        enabled,
-        authentication_flow,
-        enrollment_flow,
-        // Stored in their link tables (see `links`).
-        user_property_mappings: _,
-        group_property_mappings: _,
-        policy_engine_mode,
-        user_matching_mode,
-        user_path_template,
-        icon,
-        group_matching_mode,
-        client_id,
-        allowed_servers,
-        allow_friends,
-        plex_token,
-    } = fields;
+/// The row of a source. A field the domain gains is named by `to_domain`
+/// (it must build it), then by the row's type, then here.
+fn row_of(pk: Uuid, managed: Option<String>, f: &PlexSourceFields) -> plex_source::Model {
     plex_source::Model {
         pk,
-        name: name.clone(),
-        slug: slug.as_str().to_owned(),
-        enabled: *enabled,
-        authentication_flow_id: *authentication_flow,
-        enrollment_flow_id: *enrollment_flow,
-        policy_engine_mode: policy_engine_mode.as_str().to_owned(),
-        user_matching_mode: user_matching_mode.as_str().to_owned(),
+        name: f.name.clone(),
+        slug: f.slug.as_str().to_owned(),
+        enabled: f.enabled,
+        authentication_flow_id: f.authentication_flow,
+        enrollment_flow_id: f.enrollment_flow,
+        policy_engine_mode: f.policy_engine_mode.as_str().to_owned(),
+        user_matching_mode: f.user_matching_mode.as_str().to_owned(),
         managed,
-        user_path_template: user_path_template.clone(),
-        icon: icon.clone(),
-        group_matching_mode: group_matching_mode.as_str().to_owned(),
-        client_id: client_id.clone(),
-        allowed_servers: serde_json::Value::from(allowed_servers.clone()),
-        allow_friends: *allow_friends,
-        plex_token: plex_token.expose().to_owned(),
-        search_text: fields.search_text(),
+        user_path_template: f.user_path_template.clone(),
+        icon: f.icon.clone(),
+        group_matching_mode: f.group_matching_mode.as_str().to_owned(),
+        client_id: f.client_id.clone(),
+        allowed_servers: serde_json::Value::from(f.allowed_servers.clone()),
+        allow_friends: f.allow_friends,
+        plex_token: f.plex_token.expose().to_owned(),
+        // The property mappings live in their link tables (see `links`).
+        search_text: f.search_text(),
     }
 }
 

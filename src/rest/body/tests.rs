@@ -115,12 +115,8 @@ fn bodies_are_typed_as_drf_types_them() {
     }))
     .unwrap();
     assert_eq!(d.name, Field::Missing, "a refused value is left out");
-    let got: Vec<_> = v
-        .iter()
-        .map(|x| (x.field.as_str(), x.message.as_str()))
-        .collect();
     assert_eq!(
-        got,
+        v.field_messages(),
         // serde_json's map is ordered by key.
         [
             ("allowed_servers[0]", "This field may not be null."),

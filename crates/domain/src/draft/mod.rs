@@ -8,10 +8,8 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use rules::flag;
-use rules::{
-    choice, defaulted_text, flow, icon, mappings, parse_uuid, required_text, servers, slug,
-};
+use rules::{choice, defaulted_text, flow, icon, mappings, parse_uuid, servers, slug};
+pub use rules::{flag, required_text};
 
 use super::{
     PlexSourceFields, PlexToken, Violations,
@@ -234,7 +232,7 @@ impl PlexSourceDraft {
     /// Every broken rule is reported, not only the first.
     pub fn finish(self, base: Option<&PlexSourceFields>) -> Result<PlexSourceFields, Violations> {
         let mut v = Violations::new();
-        let name = required_text(&mut v, "name", self.name, base.map(|b| &b.name));
+        let name = required_text(&mut v, "name", self.name, base.map(|b| b.name.as_str()));
         let slug = slug(&mut v, self.slug, base.map(|b| &b.slug));
         let enabled = flag(
             &mut v,
@@ -316,9 +314,7 @@ impl PlexSourceDraft {
             &mut v,
             "plex_token",
             self.plex_token,
-            base.map(|b| b.plex_token.expose())
-                .map(str::to_owned)
-                .as_ref(),
+            base.map(|b| b.plex_token.expose()),
         )
         .map(PlexToken::new);
 

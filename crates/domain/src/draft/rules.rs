@@ -54,11 +54,13 @@ fn too_many<T>(v: &mut Violations, field: &str, items: &[T], max: usize) -> bool
     over
 }
 
-pub(super) fn required_text(
+/// A text attribute every source has: trimmed, not blank, not null;
+/// missing keeps `base` (an update) or is required (a create).
+pub fn required_text(
     v: &mut Violations,
     field: &str,
     value: Field<String>,
-    base: Option<&String>,
+    base: Option<&str>,
 ) -> Option<String> {
     not_null(
         v,
@@ -69,7 +71,7 @@ pub(super) fn required_text(
             if base.is_none() {
                 v.required(field);
             }
-            base.cloned()
+            base.map(str::to_owned)
         },
     )
 }
@@ -91,12 +93,7 @@ pub(super) fn defaulted_text(
 }
 
 pub(super) fn slug(v: &mut Violations, value: Field<String>, base: Option<&Slug>) -> Option<Slug> {
-    let text = required_text(
-        v,
-        "slug",
-        value,
-        base.map(|s| s.as_str().to_owned()).as_ref(),
-    )?;
+    let text = required_text(v, "slug", value, base.map(Slug::as_str))?;
     match Slug::parse(&text) {
         Ok(slug) => Some(slug),
         Err(err) => {

@@ -97,12 +97,8 @@ fn oversized_lists_are_refused_whole() {
     assert!(draft.exceeds_limits());
     assert!(draft.mapping_references().is_empty());
     let v = draft.finish(None).unwrap_err();
-    let got: Vec<_> = v
-        .iter()
-        .map(|x| (x.field.as_str(), x.message.as_str()))
-        .collect();
     assert_eq!(
-        got,
+        v.field_messages(),
         [
             (
                 "user_property_mappings",
